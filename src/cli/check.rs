@@ -1,0 +1,78 @@
+//! `hybridauth check`: a third front door. It builds an Attempt, runs the verifier (lockout
+//! counters and sign-in logs included, exactly as a real sign-in would) and prints the Decision.
+
+use clap::Args;
+use serde_json::json;
+
+use super::{read_secret, CliError, Out};
+use crate::app::App;
+use crate::verify::{Attempt, Door, Endpoint, EndpointKind};
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[arg(long, value_parser = parse_endpoint)]
+    endpoint: EndpointKind,
+    #[arg(long)]
+    admin_actions: bool,
+    /// The login name as typed: sAMAccountName, UPN, DN or DOMAIN\user.
+    #[arg(long)]
+    user: String,
+    #[arg(long)]
+    password: Option<String>,
+    #[arg(long)]
+    password_stdin: bool,
+    /// The client address the sign-in comes from (for trusted IPs).
+    #[arg(long)]
+    from: Option<std::net::IpAddr>,
+}
+
+fn parse_endpoint(s: &str) -> Result<EndpointKind, String> {
+    EndpointKind::parse(s).ok_or_else(|| format!("expected on-prem, cloud or hybrid, got {s:?}"))
+}
+
+pub fn run(args: CheckArgs, app: &App, out: &Out) -> Result<(), CliError> {
+    let secret = read_secret(args.password, args.password_stdin, "password")?;
+    let attempt = Attempt {
+        endpoint: Endpoint {
+            kind: args.endpoint,
+            admin_actions: args.admin_actions,
+        },
+        door: Door::Cli,
+        client: args.from,
+        login: args.user,
+        secret,
+        now: None,
+    };
+    let d = app
+        .verifier
+        .decide(&attempt)
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+    let v = json!({
+        "outcome": d.outcome,
+        "credential": d.credential,
+        "app_password": d.app_password,
+        "rule": d.rule,
+        "codes": { "ad": d.codes.ad, "nps": d.codes.nps, "aadsts": d.codes.aadsts },
+        "explanation": d.explanation,
+    });
+    out.emit(v, || {
+        let code = d
+            .codes
+            .ad
+            .map(|c| format!(" data {c}"))
+            .into_iter()
+            .chain(d.codes.nps.map(|c| format!(" nps {c}")))
+            .chain(d.codes.aadsts.map(|c| format!(" {c}")))
+            .collect::<String>();
+        format!(
+            "{}  [{}]{code}\n{}",
+            match d.outcome {
+                crate::verify::Outcome::Accept => "ACCEPT",
+                crate::verify::Outcome::Reject => "REJECT",
+            },
+            d.rule,
+            d.explanation
+        )
+    });
+    Ok(())
+}

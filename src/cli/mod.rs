@@ -1,0 +1,120 @@
+//! The command line: the contract scripts rely on. One file per command group; this file only
+//! declares the grammar and dispatches.
+
+mod app_password;
+mod cert;
+mod check;
+mod clock;
+pub mod output;
+mod serve;
+mod sync;
+mod tenant;
+mod user;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::verify::Secret;
+pub use output::{CliError, Out};
+
+#[derive(Parser, Debug)]
+#[command(name = "hybridauth", version, about = "RADIUS and LDAP front end with hybrid AD / Entra credential semantics")]
+pub struct Cli {
+    /// Configuration file (default: conf/hybridauth.toml, else /etc/hybridauth/hybridauth.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable output on stdout; errors on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the RADIUS and LDAP listeners.
+    Serve,
+    /// Tenant settings (hybrid-model.md §8).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCmd),
+    /// On-prem users and their cloud-side settings.
+    #[command(subcommand)]
+    User(user::UserCmd),
+    /// App passwords (cloud only).
+    #[command(subcommand, name = "app-password")]
+    AppPassword(app_password::AppPasswordCmd),
+    /// Object sync and password hash sync.
+    #[command(subcommand)]
+    Sync(sync::SyncCmd),
+    /// The clock (moving it needs [clock] mode = "simulated").
+    #[command(subcommand)]
+    Clock(clock::ClockCmd),
+    /// Run one decision without the network and print it.
+    Check(check::CheckArgs),
+    /// Write a self-signed certificate and key for a lab LDAPS/StartTLS listener.
+    Cert(cert::CertArgs),
+}
+
+/// `--password PW` or `--password-stdin` (one line; the trailing newline is dropped).
+pub fn read_secret(value: Option<String>, stdin: bool, what: &str) -> Result<Secret, CliError> {
+    match (value, stdin) {
+        (Some(_), true) => Err(CliError::Usage(format!(
+            "give --{what} or --{what}-stdin, not both"
+        ))),
+        (Some(v), false) => Ok(Secret::new(v.into_bytes())),
+        (None, true) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| CliError::Usage(format!("cannot read the {what} from stdin: {e}")))?;
+            let trimmed = line.trim_end_matches(['\n', '\r']);
+            Ok(Secret::new(trimmed.as_bytes().to_vec()))
+        }
+        (None, false) => Err(CliError::Usage(format!(
+            "a {what} is required: --{what} or --{what}-stdin"
+        ))),
+    }
+}
+
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("expected true or false, got {s:?}")),
+    }
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let out = Out { json: cli.json };
+    let result = dispatch(cli, &out);
+    match result {
+        Ok(()) => 0,
+        Err(e) => out.error(&e),
+    }
+}
+
+fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
+    if let Command::Cert(args) = &cli.command {
+        return cert::run(args, out);
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    if let Command::Serve = cli.command {
+        return serve::run(config);
+    }
+    let app = App::open(config)?;
+    match cli.command {
+        Command::Tenant(c) => tenant::run(c, &app, out),
+        Command::User(c) => user::run(c, &app, out),
+        Command::AppPassword(c) => app_password::run(c, &app, out),
+        Command::Sync(c) => sync::run(c, &app, out),
+        Command::Clock(c) => clock::run(c, &app, out),
+        Command::Check(a) => check::run(a, &app, out),
+        Command::Serve | Command::Cert(_) => Ok(()),
+    }
+}

@@ -1,0 +1,90 @@
+//! Output conventions: human text by default, one JSON document with `--json`; errors always on
+//! stderr with a non-zero exit code (1: refused or invalid request, 2: usage, 3: configuration
+//! or store failure).
+
+use serde_json::Value;
+
+use crate::app::AppError;
+use crate::clock::ClockError;
+use crate::config::ConfigError;
+use crate::directory::service::ServiceError;
+use crate::directory::{StoreError, Time};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failure(String),
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        CliError::Failure(e.to_string())
+    }
+}
+impl From<AppError> for CliError {
+    fn from(e: AppError) -> Self {
+        CliError::Failure(e.to_string())
+    }
+}
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::Failure(e.to_string())
+    }
+}
+impl From<ServiceError> for CliError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(m) => CliError::Usage(m),
+            ServiceError::Refused(m) | ServiceError::NotFound(m) => CliError::Refused(m),
+            other => CliError::Failure(other.to_string()),
+        }
+    }
+}
+impl From<ClockError> for CliError {
+    fn from(e: ClockError) -> Self {
+        match e {
+            ClockError::Store(s) => CliError::Failure(s.to_string()),
+            other => CliError::Refused(other.to_string()),
+        }
+    }
+}
+
+pub struct Out {
+    pub json: bool,
+}
+
+pub fn time(t: Time) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+impl Out {
+    /// Prints `json` with `--json`, else the human text.
+    pub fn emit(&self, json: Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{json}");
+        } else {
+            let text = human();
+            if !text.is_empty() {
+                println!("{text}");
+            }
+        }
+    }
+
+    pub fn error(&self, e: &CliError) -> i32 {
+        let code = match e {
+            CliError::Refused(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Failure(_) => 3,
+        };
+        if self.json {
+            eprintln!("{}", serde_json::json!({ "error": e.to_string() }));
+        } else {
+            eprintln!("hybridauth: {e}");
+        }
+        code
+    }
+}

@@ -1,0 +1,279 @@
+//! `hybridauth user …`
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::output::time;
+use super::{parse_bool, read_secret, CliError, Out};
+use crate::app::App;
+use crate::config::parse_time;
+use crate::directory::service::{NewUser, UserChanges};
+use crate::directory::{user_dn, MfaState, User};
+use crate::verify::lockout;
+
+fn parse_mfa(s: &str) -> Result<MfaState, String> {
+    MfaState::parse(s).ok_or_else(|| format!("expected disabled, enabled or enforced, got {s:?}"))
+}
+
+fn parse_expires(s: &str) -> Result<Option<crate::directory::Time>, String> {
+    if s.eq_ignore_ascii_case("never") {
+        Ok(None)
+    } else {
+        parse_time(s).map(Some)
+    }
+}
+
+fn groups(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect()
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create an on-prem user.
+    Add {
+        sam: String,
+        #[arg(long)]
+        upn: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, value_parser = parse_mfa, default_value = "disabled")]
+        mfa: MfaState,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        modern_auth_only: bool,
+        #[arg(long, value_name = "g1,g2")]
+        groups: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        mail: Option<String>,
+    },
+    /// Change a user's attributes.
+    Set {
+        sam: String,
+        #[arg(long, value_parser = parse_mfa)]
+        mfa: Option<MfaState>,
+        #[arg(long, value_parser = parse_bool)]
+        admin: Option<bool>,
+        #[arg(long, value_parser = parse_bool)]
+        modern_auth_only: Option<bool>,
+        /// RFC 3339 time, or `never`.
+        #[arg(long, value_parser = parse_expires)]
+        expires: Option<Option<crate::directory::Time>>,
+        #[arg(long, value_parser = parse_bool)]
+        must_change: Option<bool>,
+        #[arg(long, value_parser = parse_bool)]
+        password_expired: Option<bool>,
+        #[arg(long)]
+        upn: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        mail: Option<String>,
+        #[arg(long, value_name = "g1,g2")]
+        groups: Option<String>,
+    },
+    Disable { sam: String },
+    Enable { sam: String },
+    Delete { sam: String },
+    /// Clear the AD lockout (and with --smart-lockout, Entra's smart lockout).
+    Unlock {
+        sam: String,
+        #[arg(long)]
+        smart_lockout: bool,
+    },
+    ResetPassword {
+        sam: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+        /// The user must change it at next logon (its hash is then not synced).
+        #[arg(long)]
+        must_change: bool,
+    },
+    Show { sam: String },
+    List,
+}
+
+fn user_json(app: &App, u: &User, detail: bool) -> Result<serde_json::Value, CliError> {
+    let mut v = json!({
+        "sam": u.sam,
+        "upn": u.upn,
+        "dn": user_dn(&app.config.directory, &u.sam),
+        "display_name": u.display_name,
+        "mail": u.mail,
+        "groups": u.groups,
+        "enabled": u.enabled,
+        "account_expires": u.account_expires.map(time),
+        "password_set_at": time(u.password_set_at),
+        "password_expired": u.password_expired,
+        "must_change": u.must_change,
+        "admin": u.admin,
+        "mfa": u.mfa.as_str(),
+        "modern_auth_only": u.modern_auth_only,
+        "created_at": time(u.created_at),
+    });
+    if detail {
+        let now = app.directory.now()?;
+        let tenant = app.store.tenant()?;
+        let ad = app.store.ad_lockout(u.id)?;
+        let smart = app.store.smart_lockout(u.id)?;
+        let aps = app.store.app_passwords(u.id)?;
+        v["app_passwords"] = json!(aps.len());
+        v["ad_lockout"] = json!({
+            "bad_count": ad.bad_count,
+            "locked": lockout::ad_locked(&ad, &tenant, now).is_some(),
+        });
+        v["smart_lockout"] = json!({
+            "failures": smart.failures,
+            "locked_until": lockout::smart_locked_until(&smart, now).map(time),
+        });
+    }
+    Ok(v)
+}
+
+fn human(v: &serde_json::Value) -> String {
+    let Some(obj) = v.as_object() else {
+        return v.to_string();
+    };
+    obj.iter()
+        .map(|(k, v)| format!("{k:<18} {}", match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn run(cmd: UserCmd, app: &App, out: &Out) -> Result<(), CliError> {
+    let d = &app.directory;
+    match cmd {
+        UserCmd::Add {
+            sam,
+            upn,
+            password,
+            password_stdin,
+            mfa,
+            admin,
+            modern_auth_only,
+            groups: g,
+            display_name,
+            mail,
+        } => {
+            let password = read_secret(password, password_stdin, "password")?;
+            let u = d.add_user(NewUser {
+                sam,
+                upn,
+                password,
+                display_name,
+                mail,
+                groups: g.as_deref().map(groups).unwrap_or_default(),
+                mfa,
+                admin,
+                modern_auth_only,
+            })?;
+            let v = user_json(app, &u, false)?;
+            out.emit(v, || format!("created {} ({})", u.sam, u.upn));
+        }
+        UserCmd::Set {
+            sam,
+            mfa,
+            admin,
+            modern_auth_only,
+            expires,
+            must_change,
+            password_expired,
+            upn,
+            display_name,
+            mail,
+            groups: g,
+        } => {
+            let u = d.set_user(
+                &sam,
+                UserChanges {
+                    upn,
+                    display_name,
+                    mail: mail.map(|m| (!m.is_empty()).then_some(m)),
+                    groups: g.as_deref().map(groups),
+                    mfa,
+                    admin,
+                    modern_auth_only,
+                    expires,
+                    must_change,
+                    password_expired,
+                },
+            )?;
+            let v = user_json(app, &u, false)?;
+            out.emit(v, || format!("updated {}", u.sam));
+        }
+        UserCmd::Disable { sam } => {
+            let u = d.set_enabled(&sam, false)?;
+            let v = user_json(app, &u, false)?;
+            out.emit(v, || format!("disabled {} on-prem; the cloud sees it at the next object-sync cycle", u.sam));
+        }
+        UserCmd::Enable { sam } => {
+            let u = d.set_enabled(&sam, true)?;
+            let v = user_json(app, &u, false)?;
+            out.emit(v, || format!("enabled {} on-prem", u.sam));
+        }
+        UserCmd::Delete { sam } => {
+            d.delete(&sam)?;
+            out.emit(json!({ "deleted": sam }), || {
+                format!("deleted {sam} on-prem; the cloud keeps it until the next object-sync cycle")
+            });
+        }
+        UserCmd::Unlock { sam, smart_lockout } => {
+            d.unlock(&sam, smart_lockout)?;
+            out.emit(json!({ "unlocked": sam, "smart_lockout": smart_lockout }), || {
+                format!("unlocked {sam}")
+            });
+        }
+        UserCmd::ResetPassword {
+            sam,
+            password,
+            password_stdin,
+            must_change,
+        } => {
+            let password = read_secret(password, password_stdin, "password")?;
+            let u = d.reset_password(&sam, &password, must_change)?;
+            let v = user_json(app, &u, false)?;
+            out.emit(v, || {
+                format!("password reset for {}; the cloud keeps the old one until the next password-hash-sync cycle", u.sam)
+            });
+        }
+        UserCmd::Show { sam } => {
+            let u = d.get(&sam)?;
+            let v = user_json(app, &u, true)?;
+            let text = human(&v);
+            out.emit(v, || text);
+        }
+        UserCmd::List => {
+            let users = d.list()?;
+            let list = users
+                .iter()
+                .map(|u| user_json(app, u, false))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.emit(json!(list), || {
+                users
+                    .iter()
+                    .map(|u| {
+                        format!(
+                            "{:<20} {:<32} {:<8} mfa={}{}",
+                            u.sam,
+                            u.upn,
+                            if u.enabled { "enabled" } else { "disabled" },
+                            u.mfa.as_str(),
+                            if u.admin { " admin" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The clock every decision reads: the system's, or a simulated one persisted in the store so
+//! that `hybridauth clock advance` moves a running server's time too.
+//!
+//! The simulated clock stands still until moved. It never moves back before the newest
+//! recorded change: the cloud view is a function of on-prem history up to "now", and history
+//! in the future would make that meaningless.
+
+use std::sync::Arc;
+
+use chrono::{SubsecRound, Utc};
+
+use crate::config::ClockMode;
+use crate::directory::{Store, StoreError, Time};
+
+#[derive(Clone)]
+pub struct Clock {
+    mode: ClockMode,
+    start: Option<Time>,
+    store: Arc<dyn Store>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClockError {
+    #[error("the clock is in system mode; set [clock] mode = \"simulated\" (or HYBRIDAUTH_CLOCK__MODE=simulated) to move it")]
+    NotSimulated,
+    #[error("the simulated clock cannot go back to {to}: the store already records changes at {now}; use a fresh store (HYBRIDAUTH_STORE__PATH) to start earlier")]
+    Backwards { now: String, to: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Clock {
+    pub fn new(mode: ClockMode, start: Option<Time>, store: Arc<dyn Store>) -> Clock {
+        Clock { mode, start, store }
+    }
+
+    pub fn mode(&self) -> ClockMode {
+        self.mode
+    }
+
+    pub fn now(&self) -> Result<Time, StoreError> {
+        match self.mode {
+            ClockMode::System => Ok(Utc::now()),
+            ClockMode::Simulated => match self.store.simulated_time()? {
+                Some(t) => Ok(t),
+                None => {
+                    let t = self.start.unwrap_or_else(|| Utc::now().trunc_subsecs(0));
+                    self.store.set_simulated_time(t)?;
+                    Ok(t)
+                }
+            },
+        }
+    }
+
+    pub fn advance(&self, by: std::time::Duration) -> Result<Time, ClockError> {
+        if self.mode != ClockMode::Simulated {
+            return Err(ClockError::NotSimulated);
+        }
+        let now = self.now()?;
+        let by = chrono::Duration::from_std(by).map_err(|_| ClockError::Backwards {
+            now: now.to_rfc3339(),
+            to: "a time too far away".into(),
+        })?;
+        let to = now + by;
+        self.store.set_simulated_time(to)?;
+        Ok(to)
+    }
+
+    pub fn set(&self, to: Time) -> Result<Time, ClockError> {
+        if self.mode != ClockMode::Simulated {
+            return Err(ClockError::NotSimulated);
+        }
+        // Going back is allowed only to a time after everything the store has recorded, so
+        // that no recorded history ever lies in the future.
+        if let Some(latest) = self.store.latest_event_time()? {
+            if to < latest {
+                return Err(ClockError::Backwards {
+                    now: latest.to_rfc3339(),
+                    to: to.to_rfc3339(),
+                });
+            }
+        }
+        self.store.set_simulated_time(to)?;
+        Ok(to)
+    }
+}

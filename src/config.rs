@@ -1,0 +1,724 @@
+//! Configuration: built-in defaults < TOML file < `HYBRIDAUTH_SECTION__KEY` environment.
+//!
+//! Everything is validated once, at start-up, into typed values; an invalid value is refused
+//! with the key's dotted name and what was expected, so an operator never meets a half-valid
+//! configuration at request time. `conf/hybridauth.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::verify::{EndpointKind, Endpoint};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// The raw, serde-shaped configuration. Validated into [`Config`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub store: RawStore,
+    pub clock: RawClock,
+    pub directory: RawDirectory,
+    pub hashing: RawHashing,
+    pub signin_log: RawSigninLog,
+    pub logging: RawLogging,
+    pub radius: RawRadius,
+    pub ldap: RawLdap,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            store: RawStore::default(),
+            clock: RawClock::default(),
+            directory: RawDirectory::default(),
+            hashing: RawHashing::default(),
+            signin_log: RawSigninLog::default(),
+            logging: RawLogging::default(),
+            radius: RawRadius::default(),
+            ldap: RawLdap::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    pub path: String,
+}
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            path: "hybridauth-data/hybridauth.sqlite3".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawClock {
+    pub mode: String,
+    pub start: String,
+}
+impl Default for RawClock {
+    fn default() -> Self {
+        RawClock {
+            mode: "system".into(),
+            start: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDirectory {
+    pub base_dn: String,
+    pub netbios_name: String,
+    pub upn_suffix: String,
+    pub users_container: String,
+}
+impl Default for RawDirectory {
+    fn default() -> Self {
+        RawDirectory {
+            base_dn: "DC=contoso,DC=com".into(),
+            netbios_name: "CONTOSO".into(),
+            upn_suffix: "contoso.com".into(),
+            users_container: "CN=Users".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHashing {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent: usize,
+}
+impl Default for RawHashing {
+    fn default() -> Self {
+        RawHashing {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSigninLog {
+    pub onprem: String,
+    pub cloud: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLogging {
+    pub level: String,
+}
+impl Default for RawLogging {
+    fn default() -> Self {
+        RawLogging {
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRadius {
+    pub listen: Vec<String>,
+    pub accounting_listen: Vec<String>,
+    pub duplicate_window: String,
+    pub accounting_log: String,
+    pub clients: Vec<RawRadiusClient>,
+}
+impl Default for RawRadius {
+    fn default() -> Self {
+        RawRadius {
+            listen: vec!["127.0.0.1:1812".into(), "[::1]:1812".into()],
+            accounting_listen: vec!["127.0.0.1:1813".into()],
+            duplicate_window: "5s".into(),
+            accounting_log: String::new(),
+            clients: vec![RawRadiusClient {
+                name: "localhost".into(),
+                network: "127.0.0.1/32".into(),
+                secret: "testing123".into(),
+                endpoint: "on-prem".into(),
+                admin_actions: false,
+                require_message_authenticator: true,
+                reply_message: false,
+            }],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRadiusClient {
+    pub name: String,
+    pub network: String,
+    pub secret: String,
+    #[serde(default = "default_endpoint")]
+    pub endpoint: String,
+    #[serde(default)]
+    pub admin_actions: bool,
+    #[serde(default = "yes")]
+    pub require_message_authenticator: bool,
+    #[serde(default)]
+    pub reply_message: bool,
+}
+
+fn default_endpoint() -> String {
+    "on-prem".into()
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLdap {
+    pub listeners: Vec<RawLdapListener>,
+    pub idle_timeout: String,
+    pub max_connections: usize,
+    pub max_pending_requests: usize,
+    pub max_message_bytes: usize,
+    pub service_accounts: Vec<String>,
+    pub search_groups: Vec<String>,
+    pub anonymous_search: bool,
+}
+impl Default for RawLdap {
+    fn default() -> Self {
+        RawLdap {
+            listeners: vec![RawLdapListener {
+                address: "127.0.0.1:3389".into(),
+                endpoint: "on-prem".into(),
+                admin_actions: false,
+                tls: "none".into(),
+                cert: String::new(),
+                key: String::new(),
+            }],
+            idle_timeout: "5m".into(),
+            max_connections: 1024,
+            max_pending_requests: 32,
+            max_message_bytes: 1024 * 1024,
+            service_accounts: vec![],
+            search_groups: vec![],
+            anonymous_search: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLdapListener {
+    pub address: String,
+    #[serde(default = "default_endpoint")]
+    pub endpoint: String,
+    #[serde(default)]
+    pub admin_actions: bool,
+    #[serde(default = "default_tls")]
+    pub tls: String,
+    #[serde(default)]
+    pub cert: String,
+    #[serde(default)]
+    pub key: String,
+}
+fn default_tls() -> String {
+    "none".into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated configuration.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockMode {
+    System,
+    Simulated,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    pub base_dn: String,
+    pub netbios_name: String,
+    pub upn_suffix: String,
+    pub users_container: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HashingConfig {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent: usize,
+}
+
+#[derive(Clone)]
+pub struct RadiusClientConfig {
+    pub name: String,
+    pub network: IpNet,
+    pub secret: Vec<u8>,
+    pub endpoint: Endpoint,
+    pub require_message_authenticator: bool,
+    pub reply_message: bool,
+}
+
+impl std::fmt::Debug for RadiusClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RadiusClientConfig")
+            .field("name", &self.name)
+            .field("network", &self.network)
+            .field("secret", &"<redacted>")
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RadiusConfig {
+    pub listen: Vec<SocketAddr>,
+    pub accounting_listen: Vec<SocketAddr>,
+    pub duplicate_window: Duration,
+    pub accounting_log: PathBuf,
+    pub clients: Vec<RadiusClientConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    None,
+    StartTls,
+    Ldaps,
+}
+
+#[derive(Debug, Clone)]
+pub struct LdapListenerConfig {
+    pub address: SocketAddr,
+    pub endpoint: Endpoint,
+    pub tls: TlsMode,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LdapConfig {
+    pub listeners: Vec<LdapListenerConfig>,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_pending_requests: usize,
+    pub max_message_bytes: usize,
+    pub service_accounts: Vec<String>,
+    pub search_groups: Vec<String>,
+    pub anonymous_search: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store_path: PathBuf,
+    pub clock_mode: ClockMode,
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    pub directory: DirectoryConfig,
+    pub hashing: HashingConfig,
+    pub signin_onprem: PathBuf,
+    pub signin_cloud: PathBuf,
+    pub log_level: String,
+    pub radius: RadiusConfig,
+    pub ldap: LdapConfig,
+}
+
+/// Where the configuration file comes from when `--config` is not given.
+pub fn default_config_file() -> Option<PathBuf> {
+    [
+        PathBuf::from("conf/hybridauth.toml"),
+        PathBuf::from("/etc/hybridauth/hybridauth.toml"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
+impl Config {
+    /// Loads defaults, then the file (explicit or default location), then the environment.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = match explicit {
+            Some(p) if !p.is_file() => return Err(ConfigError::Missing(p.to_path_buf())),
+            Some(p) => Some(p.to_path_buf()),
+            None => default_config_file(),
+        };
+        let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
+        if let Some(f) = &file {
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::prefixed("HYBRIDAUTH_").split("__"));
+        let raw: RawConfig = fig.extract().map_err(|e| {
+            let mut msgs = Vec::new();
+            for err in e {
+                let key = err.path.join(".");
+                if key.is_empty() {
+                    msgs.push(err.kind.to_string());
+                } else {
+                    msgs.push(format!("key `{key}`: {}", err.kind));
+                }
+            }
+            ConfigError::Parse(msgs.join("; "))
+        })?;
+        Config::validate(raw)
+    }
+
+    pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        if raw.store.path.trim().is_empty() {
+            return Err(invalid("store.path", "must not be empty"));
+        }
+        let store_path = PathBuf::from(&raw.store.path);
+        let clock_mode = match raw.clock.mode.as_str() {
+            "system" => ClockMode::System,
+            "simulated" => ClockMode::Simulated,
+            other => {
+                return Err(invalid(
+                    "clock.mode",
+                    format!("expected \"system\" or \"simulated\", got {other:?}"),
+                ))
+            }
+        };
+        let clock_start = if raw.clock.start.trim().is_empty() {
+            None
+        } else {
+            Some(
+                parse_time(&raw.clock.start)
+                    .map_err(|e| invalid("clock.start", e.to_string()))?,
+            )
+        };
+        let directory = validate_directory(&raw.directory)?;
+        let h = &raw.hashing;
+        if !(8..=4 * 1024 * 1024).contains(&h.memory_kib) {
+            return Err(invalid("hashing.memory_kib", "expected 8 to 4194304 (KiB)"));
+        }
+        if !(1..=64).contains(&h.iterations) {
+            return Err(invalid("hashing.iterations", "expected 1 to 64"));
+        }
+        if !(1..=16).contains(&h.parallelism) {
+            return Err(invalid("hashing.parallelism", "expected 1 to 16"));
+        }
+        if h.memory_kib < 8 * h.parallelism {
+            return Err(invalid(
+                "hashing.memory_kib",
+                "must be at least 8 x hashing.parallelism",
+            ));
+        }
+        let max_concurrent = if h.max_concurrent == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            h.max_concurrent
+        };
+        let hashing = HashingConfig {
+            memory_kib: h.memory_kib,
+            iterations: h.iterations,
+            parallelism: h.parallelism,
+            max_concurrent,
+        };
+        let data_dir = store_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let pick = |v: &str, default: &str| {
+            if v.trim().is_empty() {
+                data_dir.join(default)
+            } else {
+                PathBuf::from(v)
+            }
+        };
+        let signin_onprem = pick(&raw.signin_log.onprem, "signin-onprem.jsonl");
+        let signin_cloud = pick(&raw.signin_log.cloud, "signin-cloud.jsonl");
+        let accounting_log = pick(&raw.radius.accounting_log, "accounting.jsonl");
+        match raw.logging.level.as_str() {
+            "error" | "warn" | "info" | "debug" | "trace" => {}
+            other => {
+                return Err(invalid(
+                    "logging.level",
+                    format!("expected error, warn, info, debug or trace, got {other:?}"),
+                ))
+            }
+        }
+        let radius = validate_radius(&raw.radius, accounting_log)?;
+        let ldap = validate_ldap(&raw.ldap)?;
+        Ok(Config {
+            store_path,
+            clock_mode,
+            clock_start,
+            directory,
+            hashing,
+            signin_onprem,
+            signin_cloud,
+            log_level: raw.logging.level.clone(),
+            radius,
+            ldap,
+        })
+    }
+}
+
+fn validate_directory(d: &RawDirectory) -> Result<DirectoryConfig, ConfigError> {
+    let dn_ok = |s: &str| {
+        !s.is_empty()
+            && s.split(',')
+                .all(|rdn| rdn.split_once('=').is_some_and(|(a, v)| !a.trim().is_empty() && !v.trim().is_empty()))
+    };
+    if !dn_ok(&d.base_dn) {
+        return Err(invalid(
+            "directory.base_dn",
+            format!("expected a DN such as DC=contoso,DC=com, got {:?}", d.base_dn),
+        ));
+    }
+    if !dn_ok(&d.users_container) {
+        return Err(invalid(
+            "directory.users_container",
+            format!("expected an RDN path such as CN=Users, got {:?}", d.users_container),
+        ));
+    }
+    if d.netbios_name.is_empty()
+        || d.netbios_name.len() > 15
+        || !d.netbios_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(invalid(
+            "directory.netbios_name",
+            "expected 1 to 15 letters, digits or hyphens (e.g. CONTOSO)",
+        ));
+    }
+    if d.upn_suffix.is_empty() || !d.upn_suffix.contains('.') || d.upn_suffix.contains('@') {
+        return Err(invalid(
+            "directory.upn_suffix",
+            "expected a DNS domain such as contoso.com",
+        ));
+    }
+    Ok(DirectoryConfig {
+        base_dn: d.base_dn.trim().to_string(),
+        netbios_name: d.netbios_name.to_ascii_uppercase(),
+        upn_suffix: d.upn_suffix.to_ascii_lowercase(),
+        users_container: d.users_container.trim().to_string(),
+    })
+}
+
+fn parse_endpoint(key: &str, kind: &str, admin_actions: bool) -> Result<Endpoint, ConfigError> {
+    let kind = EndpointKind::parse(kind).ok_or_else(|| {
+        invalid(
+            key,
+            format!("expected \"on-prem\", \"cloud\" or \"hybrid\", got {kind:?}"),
+        )
+    })?;
+    Ok(Endpoint {
+        kind,
+        admin_actions,
+    })
+}
+
+fn parse_addrs(key: &str, v: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+    v.iter()
+        .map(|s| {
+            s.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    key,
+                    format!("expected an address with port such as 127.0.0.1:1812 or [::1]:1812, got {s:?}"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfig, ConfigError> {
+    let listen = parse_addrs("radius.listen", &r.listen)?;
+    let accounting_listen = parse_addrs("radius.accounting_listen", &r.accounting_listen)?;
+    let duplicate_window = parse_duration(&r.duplicate_window)
+        .map_err(|e| invalid("radius.duplicate_window", e))?;
+    if duplicate_window > Duration::from_secs(300) {
+        return Err(invalid("radius.duplicate_window", "at most 5m"));
+    }
+    let mut clients = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for (i, c) in r.clients.iter().enumerate() {
+        let key = |k: &str| format!("radius.clients[{i}].{k}");
+        if c.name.trim().is_empty() {
+            return Err(invalid(&key("name"), "must not be empty"));
+        }
+        if !names.insert(c.name.clone()) {
+            return Err(invalid(&key("name"), format!("duplicate client name {:?}", c.name)));
+        }
+        let network: IpNet = c
+            .network
+            .parse()
+            .or_else(|_| c.network.parse::<std::net::IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                invalid(
+                    &key("network"),
+                    format!("expected a CIDR network such as 192.0.2.0/24 or ::1/128, got {:?}", c.network),
+                )
+            })?;
+        if c.secret.is_empty() {
+            return Err(invalid(&key("secret"), "must not be empty"));
+        }
+        if c.secret.len() > 128 {
+            return Err(invalid(&key("secret"), "at most 128 octets"));
+        }
+        let endpoint = parse_endpoint(&key("endpoint"), &c.endpoint, c.admin_actions)?;
+        clients.push(RadiusClientConfig {
+            name: c.name.clone(),
+            network: network.trunc(),
+            secret: c.secret.as_bytes().to_vec(),
+            endpoint,
+            require_message_authenticator: c.require_message_authenticator,
+            reply_message: c.reply_message,
+        });
+    }
+    Ok(RadiusConfig {
+        listen,
+        accounting_listen,
+        duplicate_window,
+        accounting_log,
+        clients,
+    })
+}
+
+fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
+    let mut listeners = Vec::new();
+    for (i, li) in l.listeners.iter().enumerate() {
+        let key = |k: &str| format!("ldap.listeners[{i}].{k}");
+        let address = li.address.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                &key("address"),
+                format!("expected an address with port such as 127.0.0.1:3389, got {:?}", li.address),
+            )
+        })?;
+        let endpoint = parse_endpoint(&key("endpoint"), &li.endpoint, li.admin_actions)?;
+        let tls = match li.tls.as_str() {
+            "none" => TlsMode::None,
+            "starttls" => TlsMode::StartTls,
+            "ldaps" => TlsMode::Ldaps,
+            other => {
+                return Err(invalid(
+                    &key("tls"),
+                    format!("expected \"none\", \"starttls\" or \"ldaps\", got {other:?}"),
+                ))
+            }
+        };
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s));
+        let (cert, key_path) = (opt(&li.cert), opt(&li.key));
+        if tls != TlsMode::None && (cert.is_none() || key_path.is_none()) {
+            return Err(invalid(
+                &key("cert"),
+                "tls = starttls or ldaps needs both cert and key (hybridauth cert writes a lab pair)",
+            ));
+        }
+        listeners.push(LdapListenerConfig {
+            address,
+            endpoint,
+            tls,
+            cert,
+            key: key_path,
+        });
+    }
+    let idle_timeout =
+        parse_duration(&l.idle_timeout).map_err(|e| invalid("ldap.idle_timeout", e))?;
+    if idle_timeout.is_zero() {
+        return Err(invalid("ldap.idle_timeout", "must be more than 0"));
+    }
+    if l.max_connections == 0 {
+        return Err(invalid("ldap.max_connections", "must be at least 1"));
+    }
+    if l.max_pending_requests == 0 {
+        return Err(invalid("ldap.max_pending_requests", "must be at least 1"));
+    }
+    if !(1024..=64 * 1024 * 1024).contains(&l.max_message_bytes) {
+        return Err(invalid("ldap.max_message_bytes", "expected 1024 to 67108864"));
+    }
+    Ok(LdapConfig {
+        listeners,
+        idle_timeout,
+        max_connections: l.max_connections,
+        max_pending_requests: l.max_pending_requests,
+        max_message_bytes: l.max_message_bytes,
+        service_accounts: l.service_accounts.clone(),
+        search_groups: l.search_groups.clone(),
+        anonymous_search: l.anonymous_search,
+    })
+}
+
+/// Human-readable durations: `30m`, `2m`, `3h`, `90s`, `1h 30m`. A bare `0` means zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(t)
+        .map_err(|_| format!("expected a duration such as 30s, 2m, 30m or 3h, got {s:?}"))
+}
+
+pub fn format_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0".into();
+    }
+    humantime::format_duration(d).to_string()
+}
+
+/// RFC 3339 times, as used on the command line and in JSON.
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("expected an RFC 3339 time such as 2026-01-05T10:00:00Z, got {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let c = Config::validate(RawConfig::default()).expect("defaults are valid");
+        assert_eq!(c.clock_mode, ClockMode::System);
+        assert_eq!(c.directory.netbios_name, "CONTOSO");
+    }
+
+    #[test]
+    fn invalid_clock_mode_names_the_key() {
+        let mut raw = RawConfig::default();
+        raw.clock.mode = "fast".into();
+        let e = Config::validate(raw).unwrap_err().to_string();
+        assert!(e.contains("clock.mode"), "{e}");
+    }
+
+    #[test]
+    fn invalid_client_network_names_the_key() {
+        let mut raw = RawConfig::default();
+        raw.radius.clients[0].network = "nonsense".into();
+        let e = Config::validate(raw).unwrap_err().to_string();
+        assert!(e.contains("radius.clients[0].network"), "{e}");
+    }
+
+    #[test]
+    fn durations_are_human() {
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("3h").unwrap(), Duration::from_secs(10800));
+        assert!(parse_duration("soon").is_err());
+    }
+}

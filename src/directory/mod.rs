@@ -1,0 +1,184 @@
+//! The directory: model, tenant settings, the store, and how a typed login name finds a user.
+
+pub mod model;
+pub mod service;
+pub mod sqlite;
+pub mod store;
+pub mod tenant;
+
+pub use model::{AppPassword, MfaState, SyncedSnapshot, Time, User};
+pub use store::{Store, StoreError};
+pub use tenant::Tenant;
+
+use crate::config::DirectoryConfig;
+
+/// Escapes a value for use in an RDN (RFC 4514 §2.4).
+fn escape_rdn_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for (i, c) in v.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == v.chars().count() - 1 && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The distinguished name of a user entry: `CN=<sAMAccountName>,<users container>,<base DN>`.
+pub fn user_dn(dir: &DirectoryConfig, sam: &str) -> String {
+    format!(
+        "CN={},{},{}",
+        escape_rdn_value(sam),
+        dir.users_container,
+        dir.base_dn
+    )
+}
+
+/// A DN folded for comparison: attribute types and values case-insensitive, spaces around
+/// separators ignored, escapes kept.
+pub fn normalize_dn(dn: &str) -> String {
+    let mut rdns = Vec::new();
+    let mut cur = String::new();
+    let mut escaped = false;
+    for c in dn.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            cur.push(c);
+            escaped = true;
+        } else if c == ',' || c == ';' {
+            rdns.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    rdns.push(cur);
+    rdns.iter()
+        .map(|rdn| match rdn.split_once('=') {
+            Some((a, v)) => format!("{}={}", a.trim().to_lowercase(), v.trim().to_lowercase()),
+            None => rdn.trim().to_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What a login name as typed resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Found(i64),
+    Unknown,
+    /// More than one object answers to the name: AD fails the bind as if nobody did.
+    Ambiguous,
+}
+
+/// The names a directory object answers to.
+pub struct Names<'a> {
+    pub id: i64,
+    pub sam: &'a str,
+    pub upn: &'a str,
+}
+
+/// Resolves a login as AD does for a simple bind (MS-ADTS 5.1.1.1.1): a full DN, a UPN, an
+/// implicit UPN (`sAMAccountName@dns-domain`), `NETBIOS\sAMAccountName`, or a bare
+/// sAMAccountName. Every form the name could be is tried; if they point at different objects
+/// the name is ambiguous (a documented choice: AD refuses ambiguous names rather than guessing).
+pub fn resolve<'a>(
+    login: &str,
+    dir: &DirectoryConfig,
+    names: impl IntoIterator<Item = Names<'a>>,
+) -> Resolution {
+    let login = login.trim();
+    if login.is_empty() {
+        return Resolution::Unknown;
+    }
+    let lc = login.to_lowercase();
+    let dn_form = login.contains('=').then(|| normalize_dn(login));
+    let upn_form = lc.contains('@').then_some(lc.as_str());
+    let implicit_upn = lc
+        .rsplit_once('@')
+        .filter(|(_, domain)| *domain == dir.upn_suffix)
+        .map(|(sam, _)| sam.to_string());
+    let down_level = lc.split_once('\\').and_then(|(domain, sam)| {
+        let netbios = dir.netbios_name.to_lowercase();
+        (domain == netbios || domain == dir.upn_suffix).then(|| sam.to_string())
+    });
+    let bare = (!lc.contains('@') && !lc.contains('\\') && !lc.contains('=')).then_some(lc.as_str());
+
+    let mut found: Option<i64> = None;
+    for n in names {
+        let sam_lc = n.sam.to_lowercase();
+        let hit = dn_form
+            .as_deref()
+            .is_some_and(|dn| dn == normalize_dn(&user_dn(dir, n.sam)))
+            || upn_form.is_some_and(|u| u == n.upn.to_lowercase())
+            || implicit_upn.as_deref() == Some(sam_lc.as_str())
+            || down_level.as_deref() == Some(sam_lc.as_str())
+            || bare == Some(sam_lc.as_str());
+        if hit {
+            match found {
+                Some(id) if id != n.id => return Resolution::Ambiguous,
+                _ => found = Some(n.id),
+            }
+        }
+    }
+    found.map_or(Resolution::Unknown, Resolution::Found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> DirectoryConfig {
+        DirectoryConfig {
+            base_dn: "DC=contoso,DC=com".into(),
+            netbios_name: "CONTOSO".into(),
+            upn_suffix: "contoso.com".into(),
+            users_container: "CN=Users".into(),
+        }
+    }
+
+    fn users() -> Vec<(i64, &'static str, &'static str)> {
+        vec![
+            (1, "alice", "alice@contoso.com"),
+            (2, "bob", "robert@contoso.com"),
+            (3, "carol", "bob@contoso.com"),
+        ]
+    }
+
+    fn r(login: &str) -> Resolution {
+        let u = users();
+        resolve(
+            login,
+            &dir(),
+            u.iter().map(|(id, sam, upn)| Names { id: *id, sam, upn }),
+        )
+    }
+
+    #[test]
+    fn every_ad_login_form_finds_the_user() {
+        assert_eq!(r("alice"), Resolution::Found(1));
+        assert_eq!(r("ALICE@contoso.com"), Resolution::Found(1));
+        assert_eq!(r("CONTOSO\\alice"), Resolution::Found(1));
+        assert_eq!(r("contoso\\Alice"), Resolution::Found(1));
+        assert_eq!(r("cn=alice, cn=users, dc=contoso, dc=com"), Resolution::Found(1));
+        assert_eq!(r("robert@contoso.com"), Resolution::Found(2));
+    }
+
+    #[test]
+    fn wrong_domain_or_unknown_name_is_unknown() {
+        assert_eq!(r("FABRIKAM\\alice"), Resolution::Unknown);
+        assert_eq!(r("alice@fabrikam.com"), Resolution::Unknown);
+        assert_eq!(r("nobody"), Resolution::Unknown);
+        assert_eq!(r(""), Resolution::Unknown);
+    }
+
+    #[test]
+    fn a_name_answering_for_two_objects_is_ambiguous() {
+        // bob@contoso.com is carol's UPN and bob's implicit UPN.
+        assert_eq!(r("bob@contoso.com"), Resolution::Ambiguous);
+    }
+}

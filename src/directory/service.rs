@@ -1,0 +1,356 @@
+//! Directory operations as an administrator performs them (the CLI's `user`, `app-password`,
+//! `tenant` and `sync` commands): validation, the reference's refusals, and hashing of new
+//! secrets. Front doors never come here; they go through the verifier.
+
+use std::sync::Arc;
+
+use super::model::{AppPassword, MfaState, Time, User};
+use super::store::{ManualSync, Store, StoreError};
+use super::tenant::Tenant;
+use crate::clock::Clock;
+use crate::config::DirectoryConfig;
+use crate::verify::hashing::{generate_app_password, HashError, Hasher, Secret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Refused(m) => ServiceError::Refused(m),
+            StoreError::NotFound(m) => ServiceError::NotFound(m),
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+pub struct NewUser {
+    pub sam: String,
+    pub upn: Option<String>,
+    pub password: Secret,
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+    pub groups: Vec<String>,
+    pub mfa: MfaState,
+    pub admin: bool,
+    pub modern_auth_only: bool,
+}
+
+/// Changes for `user set`; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UserChanges {
+    pub upn: Option<String>,
+    pub display_name: Option<String>,
+    pub mail: Option<Option<String>>,
+    pub groups: Option<Vec<String>>,
+    pub mfa: Option<MfaState>,
+    pub admin: Option<bool>,
+    pub modern_auth_only: Option<bool>,
+    pub expires: Option<Option<Time>>,
+    pub must_change: Option<bool>,
+    pub password_expired: Option<bool>,
+}
+
+pub struct Directory {
+    store: Arc<dyn Store>,
+    clock: Clock,
+    dir: DirectoryConfig,
+    hasher: Arc<Hasher>,
+}
+
+const SAM_FORBIDDEN: &[char] = &['"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@'];
+
+fn validate_sam(sam: &str) -> ServiceResult<()> {
+    let ok = !sam.is_empty()
+        && sam.chars().count() <= 20
+        && !sam.chars().any(|c| SAM_FORBIDDEN.contains(&c) || c.is_control())
+        && !sam.chars().all(|c| c == '.' || c == ' ');
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(format!(
+            "invalid sAMAccountName {sam:?}: 1 to 20 characters, none of \" / \\ [ ] : ; | = , + * ? < > @"
+        )))
+    }
+}
+
+fn validate_upn(upn: &str) -> ServiceResult<()> {
+    let ok = upn.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.contains('@')
+    }) && upn.len() <= 256
+        && !upn.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(format!(
+            "invalid UPN {upn:?}: expected name@domain such as alice@contoso.com"
+        )))
+    }
+}
+
+fn validate_password(p: &Secret) -> ServiceResult<()> {
+    if p.is_empty() {
+        return Err(ServiceError::Invalid("the password must not be empty".into()));
+    }
+    if p.expose().len() > 256 {
+        return Err(ServiceError::Invalid("the password must be at most 256 bytes".into()));
+    }
+    Ok(())
+}
+
+fn validate_app_password_name(name: &str) -> ServiceResult<()> {
+    if name.trim().is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ServiceError::Invalid(format!(
+            "invalid app password name {name:?}: 1 to 64 printable characters, e.g. \"Laptop\""
+        )));
+    }
+    Ok(())
+}
+
+impl Directory {
+    pub fn new(store: Arc<dyn Store>, clock: Clock, dir: DirectoryConfig, hasher: Arc<Hasher>) -> Directory {
+        Directory {
+            store,
+            clock,
+            dir,
+            hasher,
+        }
+    }
+
+    pub fn now(&self) -> ServiceResult<Time> {
+        Ok(self.clock.now()?)
+    }
+
+    pub fn config(&self) -> &DirectoryConfig {
+        &self.dir
+    }
+
+    pub fn get(&self, sam: &str) -> ServiceResult<User> {
+        self.store
+            .user_by_sam(sam)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no user with sAMAccountName {sam:?}")))
+    }
+
+    pub fn list(&self) -> ServiceResult<Vec<User>> {
+        Ok(self.store.users()?)
+    }
+
+    pub fn add_user(&self, new: NewUser) -> ServiceResult<User> {
+        validate_sam(&new.sam)?;
+        let upn = new
+            .upn
+            .clone()
+            .unwrap_or_else(|| format!("{}@{}", new.sam.to_lowercase(), self.dir.upn_suffix));
+        validate_upn(&upn)?;
+        validate_password(&new.password)?;
+        let now = self.now()?;
+        let hash = self.hasher.hash(new.password.expose())?;
+        let user = User {
+            id: 0,
+            sam: new.sam.clone(),
+            upn,
+            display_name: new.display_name.unwrap_or_else(|| new.sam.clone()),
+            mail: new.mail,
+            groups: new.groups,
+            enabled: true,
+            account_expires: None,
+            password_hash: hash.clone(),
+            syncable_hash: Some(hash),
+            password_set_at: now,
+            password_expired: false,
+            must_change: false,
+            admin: new.admin,
+            mfa: new.mfa,
+            modern_auth_only: new.modern_auth_only,
+            created_at: now,
+            enabled_changed_at: now,
+            ever_had_app_password: false,
+            deleted_at: None,
+        };
+        Ok(self.store.insert_user(&user, now)?)
+    }
+
+    pub fn set_user(&self, sam: &str, c: UserChanges) -> ServiceResult<User> {
+        let mut u = self.get(sam)?;
+        if let Some(upn) = c.upn {
+            validate_upn(&upn)?;
+            u.upn = upn;
+        }
+        if let Some(d) = c.display_name {
+            u.display_name = d;
+        }
+        if let Some(m) = c.mail {
+            u.mail = m;
+        }
+        if let Some(g) = c.groups {
+            u.groups = g;
+        }
+        if let Some(m) = c.mfa {
+            u.mfa = m;
+        }
+        if let Some(a) = c.admin {
+            u.admin = a;
+        }
+        if let Some(m) = c.modern_auth_only {
+            u.modern_auth_only = m;
+        }
+        if let Some(e) = c.expires {
+            u.account_expires = e;
+        }
+        if let Some(p) = c.password_expired {
+            u.password_expired = p;
+        }
+        if let Some(mc) = c.must_change {
+            if u.must_change && !mc {
+                // Clearing the flag makes the current password an ordinary one, which password
+                // hash sync then carries (a documented modelling choice).
+                u.syncable_hash = Some(u.password_hash.clone());
+            }
+            u.must_change = mc;
+        }
+        let now = self.now()?;
+        self.store.update_user(&u, now)?;
+        Ok(u)
+    }
+
+    pub fn set_enabled(&self, sam: &str, enabled: bool) -> ServiceResult<User> {
+        let mut u = self.get(sam)?;
+        if u.enabled != enabled {
+            let now = self.now()?;
+            u.enabled = enabled;
+            u.enabled_changed_at = now;
+            self.store.update_user(&u, now)?;
+        }
+        Ok(u)
+    }
+
+    pub fn delete(&self, sam: &str) -> ServiceResult<()> {
+        let u = self.get(sam)?;
+        let now = self.now()?;
+        Ok(self.store.delete_user(u.id, now)?)
+    }
+
+    /// Clears the AD lockout; with `smart_lockout`, Entra's smart lockout too (an AD unlock
+    /// alone does not touch the cloud's).
+    pub fn unlock(&self, sam: &str, smart_lockout: bool) -> ServiceResult<()> {
+        let u = self.get(sam)?;
+        crate::verify::lockout::ad_reset(self.store.as_ref(), u.id)?;
+        if smart_lockout {
+            crate::verify::lockout::smart_reset(self.store.as_ref(), u.id)?;
+        }
+        Ok(())
+    }
+
+    pub fn reset_password(&self, sam: &str, password: &Secret, must_change: bool) -> ServiceResult<User> {
+        validate_password(password)?;
+        let mut u = self.get(sam)?;
+        let now = self.now()?;
+        let hash = self.hasher.hash(password.expose())?;
+        u.password_hash = hash.clone();
+        if !must_change {
+            u.syncable_hash = Some(hash);
+        }
+        u.must_change = must_change;
+        u.password_expired = false;
+        u.password_set_at = now;
+        self.store.update_user(&u, now)?;
+        // App passwords are deliberately left alone: a reset does not revoke them (§7).
+        Ok(u)
+    }
+
+    /// Creates an app password and returns its secret, which is never stored or shown again.
+    pub fn create_app_password(&self, sam: &str, name: &str) -> ServiceResult<(AppPassword, String)> {
+        validate_app_password_name(name)?;
+        let u = self.get(sam)?;
+        let tenant = self.store.tenant()?;
+        if !tenant.allow_app_passwords {
+            return Err(ServiceError::Refused(
+                "the tenant setting allow-app-passwords is off (the default): users cannot create app passwords; turn it on with `hybridauth tenant set allow-app-passwords on`".into(),
+            ));
+        }
+        if u.admin {
+            return Err(ServiceError::Refused(format!(
+                "{} holds an administrator role: for security reasons app passwords are not available to admins",
+                u.sam
+            )));
+        }
+        if u.mfa != MfaState::Enforced {
+            return Err(ServiceError::Refused(format!(
+                "{}'s per-user MFA state is {}: app passwords can be created only by MFA-enforced users (`user set {} --mfa enforced`)",
+                u.sam,
+                u.mfa.as_str(),
+                u.sam
+            )));
+        }
+        let secret = generate_app_password();
+        let ap = AppPassword {
+            user_id: u.id,
+            name: name.to_string(),
+            created_at: self.now()?,
+            last_used: None,
+            hash: self.hasher.hash(secret.as_bytes())?,
+            tag: self.hasher.app_password_tag(&secret),
+        };
+        self.store.insert_app_password(&ap)?;
+        Ok((ap, secret))
+    }
+
+    pub fn app_passwords(&self, sam: &str) -> ServiceResult<Vec<AppPassword>> {
+        let u = self.get(sam)?;
+        Ok(self.store.app_passwords(u.id)?)
+    }
+
+    pub fn delete_app_password(&self, sam: &str, name: &str, as_admin: bool) -> ServiceResult<()> {
+        let u = self.get(sam)?;
+        let tenant = self.store.tenant()?;
+        if !tenant.allow_app_passwords && !as_admin {
+            return Err(ServiceError::Refused(
+                "the tenant setting allow-app-passwords is off: users can no longer manage or delete their app passwords (they keep working); an administrator still can, with --as-admin".into(),
+            ));
+        }
+        if self.store.delete_app_password(u.id, name)? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "{} has no app password named {name:?}",
+                u.sam
+            )))
+        }
+    }
+
+    pub fn tenant(&self) -> ServiceResult<Tenant> {
+        Ok(self.store.tenant()?)
+    }
+
+    pub fn set_tenant(&self, key: &str, value: &str) -> ServiceResult<Tenant> {
+        let mut t = self.store.tenant()?;
+        t.set(key, value).map_err(ServiceError::Invalid)?;
+        let now = self.now()?;
+        self.store.set_tenant(&t, now)?;
+        Ok(t)
+    }
+
+    pub fn sync_now(&self) -> ServiceResult<ManualSync> {
+        let now = self.now()?;
+        Ok(self.store.record_manual_sync(now)?)
+    }
+
+    pub fn sync_state(&self) -> ServiceResult<crate::sync::SyncState> {
+        let now = self.now()?;
+        let tenant = self.store.tenant()?;
+        Ok(crate::sync::state_at(self.store.as_ref(), &tenant, now)?)
+    }
+}

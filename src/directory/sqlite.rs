@@ -1,0 +1,695 @@
+//! The embedded store: one SQLite file, WAL journal, `synchronous = FULL`, so a change that was
+//! acknowledged survives the process being killed at any moment. Schema changes are numbered
+//! migrations tracked in `PRAGMA user_version`.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
+use super::store::*;
+use super::tenant::Tenant;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sam TEXT NOT NULL, sam_lc TEXT NOT NULL,
+        upn TEXT NOT NULL, upn_lc TEXT NOT NULL,
+        display_name TEXT NOT NULL, mail TEXT, groups TEXT NOT NULL,
+        enabled INTEGER NOT NULL, account_expires INTEGER,
+        password_hash TEXT NOT NULL, syncable_hash TEXT, password_set_at INTEGER NOT NULL,
+        password_expired INTEGER NOT NULL, must_change INTEGER NOT NULL,
+        admin INTEGER NOT NULL, mfa TEXT NOT NULL, modern_auth_only INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, enabled_changed_at INTEGER NOT NULL,
+        ever_had_app_password INTEGER NOT NULL, deleted_at INTEGER
+    );
+    CREATE UNIQUE INDEX users_sam ON users (sam_lc) WHERE deleted_at IS NULL;
+    CREATE UNIQUE INDEX users_upn ON users (upn_lc) WHERE deleted_at IS NULL;
+    CREATE TABLE app_passwords (
+        user_id INTEGER NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL,
+        last_used INTEGER, hash TEXT NOT NULL, tag TEXT NOT NULL,
+        PRIMARY KEY (user_id, name)
+    );
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
+        user_id INTEGER, snapshot TEXT
+    );
+    CREATE INDEX history_user ON history (user_id, seq);
+    CREATE INDEX history_at ON history (at);
+    CREATE TABLE intervals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+        object_secs INTEGER NOT NULL, phs_secs INTEGER NOT NULL
+    );
+    CREATE TABLE ad_lockout (
+        user_id INTEGER PRIMARY KEY, bad_count INTEGER NOT NULL,
+        last_bad_at INTEGER, locked_at INTEGER
+    );
+    CREATE TABLE smart_lockout (user_id INTEGER PRIMARY KEY, state TEXT NOT NULL);
+    "#,
+];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn micros(t: Time) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> Time {
+    Utc.timestamp_micros(v).single().unwrap_or_default()
+}
+
+fn db<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its directory on first start) and migrates the store.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Db(format!("cannot create data directory {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Db(format!("cannot open store {}: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn lock(&self) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Db("store connection poisoned".into()))
+    }
+
+    fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Db(format!(
+                "store schema version {version} is newer than this hybridauth ({}); upgrade hybridauth",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        let has_key: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'secret_key'", [], |r| r.get(0))
+            .optional()?;
+        if has_key.is_none() {
+            let mut key = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('secret_key', ?1)",
+                params![hex::encode(key)],
+            )?;
+            let tenant = serde_json::to_string(&Tenant::default()).map_err(db)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('tenant', ?1)",
+                params![tenant],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+const USER_COLS: &str = "id, sam, upn, display_name, mail, groups, enabled, account_expires, \
+    password_hash, syncable_hash, password_set_at, password_expired, must_change, admin, mfa, \
+    modern_auth_only, created_at, enabled_changed_at, ever_had_app_password, deleted_at";
+
+fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let groups: String = r.get(5)?;
+    let mfa: String = r.get(14)?;
+    Ok(User {
+        id: r.get(0)?,
+        sam: r.get(1)?,
+        upn: r.get(2)?,
+        display_name: r.get(3)?,
+        mail: r.get(4)?,
+        groups: groups
+            .split('\n')
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect(),
+        enabled: r.get(6)?,
+        account_expires: r.get::<_, Option<i64>>(7)?.map(from_micros),
+        password_hash: r.get(8)?,
+        syncable_hash: r.get(9)?,
+        password_set_at: from_micros(r.get(10)?),
+        password_expired: r.get(11)?,
+        must_change: r.get(12)?,
+        admin: r.get(13)?,
+        mfa: MfaState::parse(&mfa).unwrap_or(MfaState::Disabled),
+        modern_auth_only: r.get(15)?,
+        created_at: from_micros(r.get(16)?),
+        enabled_changed_at: from_micros(r.get(17)?),
+        ever_had_app_password: r.get(18)?,
+        deleted_at: r.get::<_, Option<i64>>(19)?.map(from_micros),
+    })
+}
+
+fn unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn append_snapshot(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    snap: &SyncedSnapshot,
+    now: Time,
+) -> StoreResult<()> {
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT snapshot FROM history WHERE kind = 'user' AND user_id = ?1 ORDER BY seq DESC LIMIT 1",
+            params![user_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let json = serde_json::to_string(snap).map_err(db)?;
+    if last.as_deref() == Some(json.as_str()) {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO history (at, kind, user_id, snapshot) VALUES (?1, 'user', ?2, ?3)",
+        params![micros(now), user_id, json],
+    )?;
+    Ok(())
+}
+
+fn cutoff_params(c: Cutoff) -> (i64, i64) {
+    (
+        c.before_time.map(micros).unwrap_or(i64::MIN),
+        c.before_seq.unwrap_or(i64::MIN),
+    )
+}
+
+fn row_to_cloud(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn to_cloud(v: (i64, String, i64)) -> StoreResult<CloudUser> {
+    Ok(CloudUser {
+        user_id: v.0,
+        snapshot: serde_json::from_str(&v.1).map_err(db)?,
+        synced_change_at: from_micros(v.2),
+    })
+}
+
+impl Store for SqliteStore {
+    fn tenant(&self) -> StoreResult<Tenant> {
+        let conn = self.lock()?;
+        let v: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'tenant'", [], |r| r.get(0))?;
+        serde_json::from_str(&v).map_err(db)
+    }
+
+    fn set_tenant(&self, tenant: &Tenant, now: Time) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let old: String =
+            tx.query_row("SELECT value FROM meta WHERE key = 'tenant'", [], |r| r.get(0))?;
+        let old: Tenant = serde_json::from_str(&old).map_err(db)?;
+        if old.object_sync_interval != tenant.object_sync_interval
+            || old.password_hash_sync_interval != tenant.password_hash_sync_interval
+        {
+            let has_any: i64 = tx.query_row("SELECT COUNT(*) FROM intervals", [], |r| r.get(0))?;
+            if has_any == 0 {
+                // The schedule before the first change ran on the old intervals since forever.
+                tx.execute(
+                    "INSERT INTO intervals (at, object_secs, phs_secs) VALUES (?1, ?2, ?3)",
+                    params![
+                        i64::MIN,
+                        old.object_sync_interval.as_secs() as i64,
+                        old.password_hash_sync_interval.as_secs() as i64
+                    ],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO intervals (at, object_secs, phs_secs) VALUES (?1, ?2, ?3)",
+                params![
+                    micros(now),
+                    tenant.object_sync_interval.as_secs() as i64,
+                    tenant.password_hash_sync_interval.as_secs() as i64
+                ],
+            )?;
+        }
+        let json = serde_json::to_string(tenant).map_err(db)?;
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'tenant'", params![json])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>> {
+        let conn = self.lock()?;
+        let mut st = conn.prepare("SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq")?;
+        let rows = st.query_map([], |r| {
+            let at: i64 = r.get(0)?;
+            Ok(IntervalSegment {
+                at: if at == i64::MIN {
+                    chrono::DateTime::<Utc>::MIN_UTC
+                } else {
+                    from_micros(at)
+                },
+                object_secs: r.get::<_, i64>(1)? as u64,
+                phs_secs: r.get::<_, i64>(2)? as u64,
+            })
+        })?;
+        rows.collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    fn users(&self) -> StoreResult<Vec<User>> {
+        let conn = self.lock()?;
+        let mut st = conn.prepare(&format!("SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL ORDER BY sam_lc"))?;
+        let rows = st.query_map([], row_to_user)?;
+        rows.collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>> {
+        let conn = self.lock()?;
+        conn.query_row(
+            &format!("SELECT {USER_COLS} FROM users WHERE sam_lc = ?1 AND deleted_at IS NULL"),
+            params![sam.to_lowercase()],
+            row_to_user,
+        )
+        .optional()
+        .map_err(Into::into)
+    }
+
+    fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        let conn = self.lock()?;
+        conn.query_row(
+            &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+            params![id],
+            row_to_user,
+        )
+        .optional()
+        .map_err(Into::into)
+    }
+
+    fn insert_user(&self, u: &User, now: Time) -> StoreResult<User> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let res = tx.execute(
+            "INSERT INTO users (sam, sam_lc, upn, upn_lc, display_name, mail, groups, enabled, \
+             account_expires, password_hash, syncable_hash, password_set_at, password_expired, \
+             must_change, admin, mfa, modern_auth_only, created_at, enabled_changed_at, \
+             ever_had_app_password) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+             ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            params![
+                u.sam,
+                u.sam.to_lowercase(),
+                u.upn,
+                u.upn.to_lowercase(),
+                u.display_name,
+                u.mail,
+                u.groups.join("\n"),
+                u.enabled,
+                u.account_expires.map(micros),
+                u.password_hash,
+                u.syncable_hash,
+                micros(u.password_set_at),
+                u.password_expired,
+                u.must_change,
+                u.admin,
+                u.mfa.as_str(),
+                u.modern_auth_only,
+                micros(u.created_at),
+                micros(u.enabled_changed_at),
+                u.ever_had_app_password,
+            ],
+        );
+        match res {
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Refused(format!(
+                    "a user with sAMAccountName {:?} or UPN {:?} already exists",
+                    u.sam, u.upn
+                )))
+            }
+            r => r?,
+        };
+        let id = tx.last_insert_rowid();
+        let mut created = u.clone();
+        created.id = id;
+        append_snapshot(&tx, id, &created.snapshot(), now)?;
+        tx.commit()?;
+        Ok(created)
+    }
+
+    fn update_user(&self, u: &User, now: Time) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let res = tx.execute(
+            "UPDATE users SET sam = ?2, sam_lc = ?3, upn = ?4, upn_lc = ?5, display_name = ?6, \
+             mail = ?7, groups = ?8, enabled = ?9, account_expires = ?10, password_hash = ?11, \
+             syncable_hash = ?12, password_set_at = ?13, password_expired = ?14, must_change = ?15, \
+             admin = ?16, mfa = ?17, modern_auth_only = ?18, enabled_changed_at = ?19, \
+             ever_had_app_password = ?20 WHERE id = ?1 AND deleted_at IS NULL",
+            params![
+                u.id,
+                u.sam,
+                u.sam.to_lowercase(),
+                u.upn,
+                u.upn.to_lowercase(),
+                u.display_name,
+                u.mail,
+                u.groups.join("\n"),
+                u.enabled,
+                u.account_expires.map(micros),
+                u.password_hash,
+                u.syncable_hash,
+                micros(u.password_set_at),
+                u.password_expired,
+                u.must_change,
+                u.admin,
+                u.mfa.as_str(),
+                u.modern_auth_only,
+                micros(u.enabled_changed_at),
+                u.ever_had_app_password,
+            ],
+        );
+        let n = match res {
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Refused(format!(
+                    "another user already has UPN {:?}",
+                    u.upn
+                )))
+            }
+            r => r?,
+        };
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no user {:?}", u.sam)));
+        }
+        append_snapshot(&tx, u.id, &u.snapshot(), now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete_user(&self, id: i64, now: Time) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let user: Option<User> = tx
+            .query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1 AND deleted_at IS NULL"),
+                params![id],
+                row_to_user,
+            )
+            .optional()?;
+        let Some(user) = user else {
+            return Err(StoreError::NotFound(format!("no user with id {id}")));
+        };
+        // Soft delete: the cloud object (MFA state, app passwords) lives on until the deletion
+        // syncs, so the row stays, hidden from every on-prem lookup.
+        tx.execute(
+            "UPDATE users SET deleted_at = ?2 WHERE id = ?1",
+            params![id, micros(now)],
+        )?;
+        tx.execute("DELETE FROM ad_lockout WHERE user_id = ?1", params![id])?;
+        let mut tomb = user.snapshot();
+        tomb.exists = false;
+        append_snapshot(&tx, id, &tomb, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn app_passwords(&self, user_id: i64) -> StoreResult<Vec<AppPassword>> {
+        let conn = self.lock()?;
+        let mut st = conn.prepare(
+            "SELECT user_id, name, created_at, last_used, hash, tag FROM app_passwords \
+             WHERE user_id = ?1 ORDER BY created_at, name",
+        )?;
+        let rows = st.query_map(params![user_id], |r| {
+            Ok(AppPassword {
+                user_id: r.get(0)?,
+                name: r.get(1)?,
+                created_at: from_micros(r.get(2)?),
+                last_used: r.get::<_, Option<i64>>(3)?.map(from_micros),
+                hash: r.get(4)?,
+                tag: r.get(5)?,
+            })
+        })?;
+        rows.collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    fn insert_app_password(&self, ap: &AppPassword) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let count: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM app_passwords WHERE user_id = ?1",
+            params![ap.user_id],
+            |r| r.get(0),
+        )?;
+        if count as usize >= MAX_APP_PASSWORDS {
+            return Err(StoreError::Refused(format!(
+                "this user already has {MAX_APP_PASSWORDS} app passwords, the most Entra allows; delete one first"
+            )));
+        }
+        let res = tx.execute(
+            "INSERT INTO app_passwords (user_id, name, created_at, last_used, hash, tag) \
+             VALUES (?1, ?2, ?3, NULL, ?4, ?5)",
+            params![ap.user_id, ap.name, micros(ap.created_at), ap.hash, ap.tag],
+        );
+        match res {
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Refused(format!(
+                    "this user already has an app password named {:?}",
+                    ap.name
+                )))
+            }
+            r => r?,
+        };
+        tx.execute(
+            "UPDATE users SET ever_had_app_password = 1 WHERE id = ?1",
+            params![ap.user_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete_app_password(&self, user_id: i64, name: &str) -> StoreResult<bool> {
+        let conn = self.lock()?;
+        let n = conn.execute(
+            "DELETE FROM app_passwords WHERE user_id = ?1 AND name = ?2",
+            params![user_id, name],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn touch_app_password(&self, user_id: i64, name: &str, now: Time) -> StoreResult<()> {
+        let conn = self.lock()?;
+        conn.execute(
+            "UPDATE app_passwords SET last_used = ?3 WHERE user_id = ?1 AND name = ?2",
+            params![user_id, name, micros(now)],
+        )?;
+        Ok(())
+    }
+
+    fn record_manual_sync(&self, now: Time) -> StoreResult<ManualSync> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO history (at, kind) VALUES (?1, 'sync')",
+            params![micros(now)],
+        )?;
+        Ok(ManualSync {
+            seq: conn.last_insert_rowid(),
+            at: now,
+        })
+    }
+
+    fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>> {
+        let conn = self.lock()?;
+        conn.query_row(
+            "SELECT seq, at FROM history WHERE kind = 'sync' AND at <= ?1 ORDER BY seq DESC LIMIT 1",
+            params![micros(at_or_before)],
+            |r| {
+                Ok(ManualSync {
+                    seq: r.get(0)?,
+                    at: from_micros(r.get(1)?),
+                })
+            },
+        )
+        .optional()
+        .map_err(Into::into)
+    }
+
+    fn cloud_users(&self, cutoff: Cutoff) -> StoreResult<Vec<CloudUser>> {
+        let conn = self.lock()?;
+        let (t, s) = cutoff_params(cutoff);
+        let mut st = conn.prepare(
+            "SELECT h.user_id, h.snapshot, h.at FROM history h JOIN \
+             (SELECT user_id, MAX(seq) AS m FROM history WHERE kind = 'user' AND (at < ?1 OR seq < ?2) \
+              GROUP BY user_id) x ON h.seq = x.m",
+        )?;
+        let rows = st.query_map(params![t, s], row_to_cloud)?;
+        let raw: Vec<_> = rows.collect::<Result<_, _>>()?;
+        raw.into_iter().map(to_cloud).collect()
+    }
+
+    fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>> {
+        let conn = self.lock()?;
+        let (t, s) = cutoff_params(cutoff);
+        let row = conn
+            .query_row(
+                "SELECT user_id, snapshot, at FROM history WHERE kind = 'user' AND user_id = ?1 \
+                 AND (at < ?2 OR seq < ?3) ORDER BY seq DESC LIMIT 1",
+                params![user_id, t, s],
+                row_to_cloud,
+            )
+            .optional()?;
+        row.map(to_cloud).transpose()
+    }
+
+    fn latest_snapshot(&self, user_id: i64) -> StoreResult<Option<CloudUser>> {
+        self.cloud_snapshot(
+            user_id,
+            Cutoff {
+                before_time: None,
+                before_seq: Some(i64::MAX),
+            },
+        )
+    }
+
+    fn latest_event_time(&self) -> StoreResult<Option<Time>> {
+        let conn = self.lock()?;
+        let v: Option<i64> = conn.query_row(
+            "SELECT MAX(at) FROM (SELECT MAX(at) AS at FROM history \
+             UNION ALL SELECT MAX(at) FROM intervals WHERE at > ?1)",
+            params![i64::MIN],
+            |r| r.get(0),
+        )?;
+        Ok(v.map(from_micros))
+    }
+
+    fn simulated_time(&self) -> StoreResult<Option<Time>> {
+        let conn = self.lock()?;
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'simulated_time'", [], |r| r.get(0))
+            .optional()?;
+        Ok(v.and_then(|s| s.parse::<i64>().ok()).map(from_micros))
+    }
+
+    fn set_simulated_time(&self, t: Time) -> StoreResult<()> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('simulated_time', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![micros(t).to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout> {
+        let conn = self.lock()?;
+        read_ad_lockout(&conn, user_id)
+    }
+
+    fn modify_ad_lockout(
+        &self,
+        user_id: i64,
+        f: &mut dyn FnMut(&mut AdLockout),
+    ) -> StoreResult<AdLockout> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut state = read_ad_lockout(&tx, user_id)?;
+        f(&mut state);
+        tx.execute(
+            "INSERT INTO ad_lockout (user_id, bad_count, last_bad_at, locked_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (user_id) DO UPDATE SET bad_count = excluded.bad_count, \
+             last_bad_at = excluded.last_bad_at, locked_at = excluded.locked_at",
+            params![
+                user_id,
+                state.bad_count,
+                state.last_bad_at.map(micros),
+                state.locked_at.map(micros)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(state)
+    }
+
+    fn smart_lockout(&self, user_id: i64) -> StoreResult<SmartLockout> {
+        let conn = self.lock()?;
+        read_smart_lockout(&conn, user_id)
+    }
+
+    fn modify_smart_lockout(
+        &self,
+        user_id: i64,
+        f: &mut dyn FnMut(&mut SmartLockout),
+    ) -> StoreResult<SmartLockout> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut state = read_smart_lockout(&tx, user_id)?;
+        f(&mut state);
+        let json = serde_json::to_string(&state).map_err(db)?;
+        tx.execute(
+            "INSERT INTO smart_lockout (user_id, state) VALUES (?1, ?2) \
+             ON CONFLICT (user_id) DO UPDATE SET state = excluded.state",
+            params![user_id, json],
+        )?;
+        tx.commit()?;
+        Ok(state)
+    }
+
+    fn secret_key(&self) -> StoreResult<[u8; 32]> {
+        let conn = self.lock()?;
+        let v: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'secret_key'", [], |r| r.get(0))?;
+        let bytes = hex::decode(v).map_err(db)?;
+        bytes
+            .try_into()
+            .map_err(|_| StoreError::Db("secret key has the wrong length".into()))
+    }
+}
+
+fn read_ad_lockout(conn: &Connection, user_id: i64) -> StoreResult<AdLockout> {
+    Ok(conn
+        .query_row(
+            "SELECT bad_count, last_bad_at, locked_at FROM ad_lockout WHERE user_id = ?1",
+            params![user_id],
+            |r| {
+                Ok(AdLockout {
+                    bad_count: r.get(0)?,
+                    last_bad_at: r.get::<_, Option<i64>>(1)?.map(from_micros),
+                    locked_at: r.get::<_, Option<i64>>(2)?.map(from_micros),
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+fn read_smart_lockout(conn: &Connection, user_id: i64) -> StoreResult<SmartLockout> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT state FROM smart_lockout WHERE user_id = ?1",
+            params![user_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match v {
+        Some(s) => serde_json::from_str(&s).map_err(db),
+        None => Ok(SmartLockout::default()),
+    }
+}

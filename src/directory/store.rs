@@ -1,0 +1,127 @@
+//! The store behind the directory: a small trait so that the embedded SQLite file can later be
+//! replaced by a server database without touching the verifier or the CLI.
+//!
+//! All methods are blocking; async callers reach them through `spawn_blocking` (the verifier
+//! does this for every decision), never from the reactor.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{AppPassword, SyncedSnapshot, Time, User};
+use super::tenant::Tenant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store error: {0}")]
+    Db(String),
+    /// A change the directory refuses (the message is for the operator).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which on-prem history a sync cycle has carried: the events strictly before a periodic
+/// cycle's instant, and the events before a manual `sync now` (by sequence, so a change and a
+/// `sync now` at the same simulated instant are still ordered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoff {
+    pub before_time: Option<Time>,
+    pub before_seq: Option<i64>,
+}
+
+/// One change of the sync intervals, in force from `at` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntervalSegment {
+    pub at: Time,
+    pub object_secs: u64,
+    pub phs_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManualSync {
+    pub seq: i64,
+    pub at: Time,
+}
+
+/// A user as the cloud copy holds it at some cutoff.
+#[derive(Debug, Clone)]
+pub struct CloudUser {
+    pub user_id: i64,
+    pub snapshot: SyncedSnapshot,
+    pub synced_change_at: Time,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdLockout {
+    pub bad_count: u32,
+    pub last_bad_at: Option<Time>,
+    pub locked_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmartLockout {
+    pub failures: u32,
+    pub lockouts: u32,
+    pub locked_until: Option<Time>,
+    /// Keyed hashes of the last three wrong secrets (never the secrets).
+    pub recent_bad: Vec<String>,
+}
+
+pub trait Store: Send + Sync {
+    fn tenant(&self) -> StoreResult<Tenant>;
+    /// Saves the tenant; a change of a sync interval is recorded as a new schedule segment.
+    fn set_tenant(&self, tenant: &Tenant, now: Time) -> StoreResult<()>;
+    fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>>;
+
+    fn users(&self) -> StoreResult<Vec<User>>;
+    fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>>;
+    fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+    /// Inserts a new user (its `id` is ignored and assigned) and records its snapshot.
+    fn insert_user(&self, user: &User, now: Time) -> StoreResult<User>;
+    /// Saves the live user and, when the synced fields changed, a new history snapshot.
+    fn update_user(&self, user: &User, now: Time) -> StoreResult<()>;
+    fn delete_user(&self, id: i64, now: Time) -> StoreResult<()>;
+
+    fn app_passwords(&self, user_id: i64) -> StoreResult<Vec<AppPassword>>;
+    /// Refuses a duplicate name and the 41st password inside one transaction.
+    fn insert_app_password(&self, ap: &AppPassword) -> StoreResult<()>;
+    fn delete_app_password(&self, user_id: i64, name: &str) -> StoreResult<bool>;
+    fn touch_app_password(&self, user_id: i64, name: &str, now: Time) -> StoreResult<()>;
+
+    fn record_manual_sync(&self, now: Time) -> StoreResult<ManualSync>;
+    fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>>;
+    /// The cloud copy of every user that existed at some point before the cutoff.
+    fn cloud_users(&self, cutoff: Cutoff) -> StoreResult<Vec<CloudUser>>;
+    fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>>;
+    /// The newest on-prem snapshot of a user (a tombstone after deletion).
+    fn latest_snapshot(&self, user_id: i64) -> StoreResult<Option<CloudUser>>;
+
+    /// The time of the newest recorded on-prem change, sync or schedule change.
+    fn latest_event_time(&self) -> StoreResult<Option<Time>>;
+    fn simulated_time(&self) -> StoreResult<Option<Time>>;
+    fn set_simulated_time(&self, t: Time) -> StoreResult<()>;
+
+    fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout>;
+    fn modify_ad_lockout(
+        &self,
+        user_id: i64,
+        f: &mut dyn FnMut(&mut AdLockout),
+    ) -> StoreResult<AdLockout>;
+    fn smart_lockout(&self, user_id: i64) -> StoreResult<SmartLockout>;
+    fn modify_smart_lockout(
+        &self,
+        user_id: i64,
+        f: &mut dyn FnMut(&mut SmartLockout),
+    ) -> StoreResult<SmartLockout>;
+
+    /// A random key generated with the store, used for keyed tags of secrets.
+    fn secret_key(&self) -> StoreResult<[u8; 32]>;
+}

@@ -1,0 +1,15 @@
+//! hybridauth: a RADIUS and LDAP authentication front end whose one verifier reproduces how
+//! hybrid Active Directory / Microsoft Entra credentials behave.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod directory;
+// pub mod ldap;
+// pub mod radius;
+pub mod server;
+pub mod shutdown;
+pub mod signin_log;
+pub mod sync;
+pub mod verify;

@@ -1,0 +1,318 @@
+//! The cloud path: Entra semantics against the synced copy of the account
+//! (hybrid-model.md §4). The cloud never reads live on-prem state to decide; it reads the live
+//! directory only to explain how far the copy lags behind.
+
+use super::explain::{ago, when};
+use super::lockout;
+use super::{match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError};
+use crate::directory::store::CloudUser;
+use crate::directory::{resolve, user_dn, MfaState, Names, Resolution, User};
+use crate::sync::{self, SyncState};
+
+/// NPS reason codes a RADIUS front door reports for cloud answers.
+fn nps_for(aadsts: &str) -> u32 {
+    match aadsts {
+        "AADSTS50034" => 8,
+        "AADSTS50057" => 34,
+        "AADSTS50053" => 36,
+        "AADSTS53003" => 65,
+        _ => 16,
+    }
+}
+
+fn decision(outcome: Outcome, rule: &'static str, aadsts: Option<&'static str>, explanation: String) -> Decision {
+    Decision {
+        outcome,
+        credential: Credential::None,
+        app_password: None,
+        rule,
+        codes: Codes {
+            ad: None,
+            nps: aadsts.map(nps_for),
+            aadsts,
+        },
+        explanation,
+        side: Side::Cloud,
+        user: None,
+        user_dn: None,
+    }
+}
+
+fn reject(rule: &'static str, aadsts: &'static str, explanation: String) -> Decision {
+    decision(Outcome::Reject, rule, Some(aadsts), explanation)
+}
+
+fn accept(rule: &'static str, explanation: String) -> Decision {
+    decision(Outcome::Accept, rule, None, explanation)
+}
+
+/// How the live account differs from the cloud copy, said in sync terms; empty when it does not.
+fn object_lag(live: Option<&User>, copy: &CloudUser, sync: &SyncState) -> Option<String> {
+    let next = when(sync.object.next, sync.at);
+    let live = live?;
+    if let Some(deleted) = live.deleted_at {
+        return Some(format!(
+            "account deleted on-prem at {}; the cloud keeps it until the object-sync cycle at {next}",
+            when(deleted, sync.at)
+        ));
+    }
+    if !live.enabled && copy.snapshot.enabled {
+        return Some(format!(
+            "account disabled on-prem at {} ({}); the cloud still sees it enabled until the object-sync cycle at {next}",
+            when(live.enabled_changed_at, sync.at),
+            ago(live.enabled_changed_at, sync.at)
+        ));
+    }
+    if live.enabled && !copy.snapshot.enabled {
+        return Some(format!(
+            "account enabled on-prem at {}; the cloud still sees it disabled until the object-sync cycle at {next}",
+            when(live.enabled_changed_at, sync.at)
+        ));
+    }
+    None
+}
+
+pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
+    let now = ctx.now;
+    let sync = sync::state_at(ctx.store, ctx.tenant, now)?;
+    let copies: Vec<CloudUser> = ctx
+        .store
+        .cloud_users(sync.object.cutoff)?
+        .into_iter()
+        .filter(|c| c.snapshot.exists)
+        .collect();
+    let resolution = resolve(
+        &attempt.login,
+        ctx.dir,
+        copies.iter().map(|c| Names {
+            id: c.user_id,
+            sam: &c.snapshot.sam,
+            upn: &c.snapshot.upn,
+        }),
+    );
+    let copy = match resolution {
+        Resolution::Found(id) => copies.iter().find(|c| c.user_id == id),
+        _ => None,
+    };
+    // Cloud-owned settings (MFA, roles, policies) and app passwords live with the cloud object.
+    let live = match copy {
+        Some(c) => ctx.store.user_by_id(c.user_id)?,
+        None => None,
+    };
+    let synced_hash = match copy {
+        Some(c) => ctx
+            .store
+            .cloud_snapshot(c.user_id, sync.password_hash.cutoff)?
+            .filter(|s| s.snapshot.exists)
+            .and_then(|s| s.snapshot.syncable_hash),
+        None => None,
+    };
+    let app_passwords = match copy {
+        Some(c) => ctx.store.app_passwords(c.user_id)?,
+        None => vec![],
+    };
+    let m = match_secret(ctx, synced_hash.as_deref(), &app_passwords, &attempt.secret);
+
+    // Rule 1: not in the cloud copy.
+    let (Some(copy), Some(live)) = (copy, live.as_ref()) else {
+        return Ok(reject("cloud.unknown-user", "AADSTS50034", unknown_why(ctx, attempt, &sync, resolution)?));
+    };
+    let lag = object_lag(Some(live), copy, &sync);
+    let with_user = |mut d: Decision| {
+        d.user = Some(copy.snapshot.sam.clone());
+        d.user_dn = Some(user_dn(ctx.dir, &copy.snapshot.sam));
+        if let Some(name) = &m.app {
+            d.credential = Credential::AppPassword;
+            d.app_password = Some(name.clone());
+        } else if m.domain {
+            d.credential = Credential::DomainPassword;
+        }
+        if let Some(lag) = &lag {
+            d.explanation = format!("{}; {lag}", d.explanation);
+        }
+        d
+    };
+
+    // Rule 2: disabled in the cloud copy (only once the disable has synced).
+    if !copy.snapshot.enabled {
+        return Ok(with_user(reject(
+            "cloud.disabled",
+            "AADSTS50057",
+            format!(
+                "the cloud copy of the account is disabled (synced by the object-sync cycle at {})",
+                sync.object.last.map(|t| when(t, now)).unwrap_or_else(|| "an earlier cycle".into())
+            ),
+        )));
+    }
+
+    // Rule 3: smart lockout.
+    let smart = ctx.store.smart_lockout(copy.user_id)?;
+    if let Some(until) = lockout::smart_locked_until(&smart, now) {
+        return Ok(with_user(reject(
+            "cloud.smart-lockout",
+            "AADSTS50053",
+            format!("Entra smart lockout is active until {}", when(until, now)),
+        )));
+    }
+
+    // Rule 4: legacy authentication blocked.
+    if ctx.tenant.security_defaults {
+        return Ok(with_user(reject(
+            "cloud.legacy-auth-blocked",
+            "AADSTS53003",
+            "Security Defaults are on: legacy authentication is blocked for every user, app passwords included".into(),
+        )));
+    }
+    if live.modern_auth_only {
+        return Ok(with_user(reject(
+            "cloud.legacy-auth-blocked",
+            "AADSTS53003",
+            "the user is required to use modern authentication; legacy protocols and app passwords do not work for them".into(),
+        )));
+    }
+
+    // Rule 5 (4a): an app password.
+    if let Some(name) = &m.app {
+        if attempt.endpoint.admin_actions {
+            return Ok(with_user(reject(
+                "cloud.app-password.admin-action",
+                "AADSTS50126",
+                format!("app password {name:?} presented to an administrative endpoint; administrative actions can't be performed with app passwords"),
+            )));
+        }
+        if live.admin {
+            return Ok(with_user(reject(
+                "cloud.app-password.admin-user",
+                "AADSTS50126",
+                format!("app password {name:?} belongs to an administrator; for security reasons app passwords are not available to admins"),
+            )));
+        }
+        if live.mfa != MfaState::Enforced {
+            return Ok(with_user(reject(
+                "cloud.app-password.mfa-not-enforced",
+                "AADSTS50126",
+                format!(
+                    "app password {name:?} presented, but the user's per-user MFA state is {}; app passwords work only for MFA-enforced users",
+                    live.mfa.as_str()
+                ),
+            )));
+        }
+        ctx.store.touch_app_password(copy.user_id, name, now)?;
+        lockout::smart_reset(ctx.store, copy.user_id)?;
+        let federation = if ctx.tenant.federation {
+            "; federation is on but AD FS is not contacted: no on-prem record of this sign-in"
+        } else {
+            ""
+        };
+        return Ok(with_user(accept(
+            "cloud.app-password.accept",
+            format!("app password {name:?} accepted by the cloud{federation}"),
+        )));
+    }
+
+    // Rule 6 (4b): the domain password as last synced.
+    if m.domain {
+        let phs_lag = if live.syncable_hash.as_deref() != synced_hash.as_deref() {
+            format!(
+                "; this is the password the cloud last synced: the one set on-prem at {} reaches the cloud at the password-hash-sync cycle at {}",
+                when(live.password_set_at, now),
+                when(sync.password_hash.next, now)
+            )
+        } else {
+            String::new()
+        };
+        return Ok(with_user(match live.mfa {
+            MfaState::Disabled => accept(
+                "cloud.password.accept",
+                format!("domain password (as synced by password hash sync) accepted; per-user MFA is disabled{phs_lag}"),
+            ),
+            MfaState::Enabled => accept(
+                "cloud.password.accept",
+                format!("domain password accepted: per-user MFA is enabled but not yet enforced, so legacy authentication still works until registration completes{phs_lag}"),
+            ),
+            MfaState::Enforced => {
+                let trusted = ctx.tenant.is_trusted(attempt.client);
+                if trusted && !live.ever_had_app_password {
+                    accept(
+                        "cloud.password.trusted-ip",
+                        format!(
+                            "domain password accepted without MFA from trusted IP {}: the user has never created an app password{phs_lag}",
+                            attempt.client.map(|c| c.to_string()).unwrap_or_default()
+                        ),
+                    )
+                } else if trusted {
+                    reject(
+                        "cloud.password.mfa-required",
+                        "AADSTS50076",
+                        "per-user MFA is enforced and the user has created app passwords, so an app password is required even from a trusted IP".into(),
+                    )
+                } else {
+                    reject(
+                        "cloud.password.mfa-required",
+                        "AADSTS50076",
+                        "per-user MFA is enforced and a legacy protocol cannot answer the MFA prompt: use an app password".into(),
+                    )
+                }
+            }
+        }));
+    }
+
+    // Rule 7: nothing matched.
+    let fp = ctx.hasher.bad_secret_fingerprint(copy.user_id, attempt.secret.expose());
+    let counted = lockout::smart_bad_attempt(ctx.store, copy.user_id, fp, ctx.tenant, now)?;
+    let count = if !counted.counted {
+        "a repeat of a recent wrong password, not counted again by smart lockout".to_string()
+    } else if let Some(until) = lockout::smart_locked_until(&counted.state, now) {
+        format!("smart lockout threshold reached: locked until {}", when(until, now))
+    } else {
+        format!(
+            "failure {} of {} toward smart lockout",
+            counted.state.failures, ctx.tenant.smart_lockout_threshold
+        )
+    };
+    let pending = if live.syncable_hash.as_deref() != synced_hash.as_deref() {
+        format!(
+            "; the password set on-prem at {} reaches the cloud at the password-hash-sync cycle at {}",
+            when(live.password_set_at, now),
+            when(sync.password_hash.next, now)
+        )
+    } else if live.must_change && live.syncable_hash.as_deref() != Some(live.password_hash.as_str()) {
+        "; the current on-prem password was set with must-change, so its hash is not synced until the user changes it".into()
+    } else {
+        String::new()
+    };
+    Ok(with_user(reject(
+        "cloud.bad-password",
+        "AADSTS50126",
+        format!("the secret is neither an app password nor the synced domain password ({count}){pending}"),
+    )))
+}
+
+fn unknown_why(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    sync: &SyncState,
+    resolution: Resolution,
+) -> Result<String, VerifyError> {
+    if resolution == Resolution::Ambiguous {
+        return Ok(format!("{:?} matches more than one account in the cloud", attempt.login));
+    }
+    // Explain the lag when the account exists on-prem but has not reached the cloud yet.
+    let users = ctx.store.users()?;
+    let on_prem = resolve(
+        &attempt.login,
+        ctx.dir,
+        users.iter().map(|u| Names { id: u.id, sam: &u.sam, upn: &u.upn }),
+    );
+    if let Resolution::Found(id) = on_prem {
+        if let Some(u) = users.iter().find(|u| u.id == id) {
+            return Ok(format!(
+                "no cloud account answers to {:?}: created on-prem at {}, it reaches the cloud at the object-sync cycle at {}",
+                attempt.login,
+                when(u.created_at, sync.at),
+                when(sync.object.next, sync.at)
+            ));
+        }
+    }
+    Ok(format!("no cloud account answers to {:?}", attempt.login))
+}

@@ -1,0 +1,321 @@
+//! The one verifier behind every front door.
+//!
+//! A front door builds an [`Attempt`] (endpoint, door, client, login as typed, secret) and gets
+//! back a [`Decision`]. The verifier knows nothing of packets: it reads the live directory
+//! (on-prem path), the cloud copy at `now` (cloud path, see `sync`), and the lockout state, and
+//! applies the rule tables of hybrid-model.md §3 and §4 in order.
+
+pub mod cloud;
+mod explain;
+pub mod hashing;
+pub mod lockout;
+pub mod onprem;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::config::DirectoryConfig;
+use crate::directory::{AppPassword, Store, StoreError, Tenant, Time};
+use crate::signin_log::SigninLog;
+pub use hashing::{Hasher, Secret};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EndpointKind {
+    #[serde(rename = "on-prem")]
+    OnPrem,
+    #[serde(rename = "cloud")]
+    Cloud,
+    #[serde(rename = "hybrid")]
+    Hybrid,
+}
+
+impl EndpointKind {
+    pub fn parse(s: &str) -> Option<EndpointKind> {
+        match s {
+            "on-prem" => Some(EndpointKind::OnPrem),
+            "cloud" => Some(EndpointKind::Cloud),
+            "hybrid" => Some(EndpointKind::Hybrid),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::OnPrem => "on-prem",
+            EndpointKind::Cloud => "cloud",
+            EndpointKind::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// How a front door is configured: which path it stands for, and whether it is an
+/// administrative service (where app passwords are refused even for administrators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub kind: EndpointKind,
+    pub admin_actions: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Door {
+    Radius,
+    Ldap,
+    Cli,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub endpoint: Endpoint,
+    pub door: Door,
+    pub client: Option<IpAddr>,
+    /// The login name exactly as typed.
+    pub login: String,
+    pub secret: Secret,
+    /// The decision time; `None` reads the verifier's clock.
+    pub now: Option<Time>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Accept,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Credential {
+    DomainPassword,
+    AppPassword,
+    None,
+}
+
+/// Which side of the hybrid world made a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Side {
+    #[serde(rename = "on-prem")]
+    OnPrem,
+    #[serde(rename = "cloud")]
+    Cloud,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Codes {
+    /// AD's `data` code in an LDAP invalidCredentials diagnostic.
+    pub ad: Option<&'static str>,
+    /// The NPS reason code.
+    pub nps: Option<u32>,
+    pub aadsts: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub credential: Credential,
+    pub app_password: Option<String>,
+    pub rule: &'static str,
+    pub codes: Codes,
+    pub explanation: String,
+    #[serde(skip)]
+    pub side: Side,
+    /// The user as resolved (sAMAccountName), if any.
+    #[serde(skip)]
+    pub user: Option<String>,
+    /// The resolved user's DN, for front doors that report an identity (LDAP WhoAmI).
+    #[serde(skip)]
+    pub user_dn: Option<String>,
+}
+
+impl Decision {
+    pub fn accepted(&self) -> bool {
+        self.outcome == Outcome::Accept
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the verifier is shutting down")]
+    Closed,
+}
+
+/// What the rule tables read, gathered once per decision.
+pub(crate) struct Ctx<'a> {
+    pub store: &'a dyn Store,
+    pub hasher: &'a Hasher,
+    pub dir: &'a DirectoryConfig,
+    pub tenant: &'a Tenant,
+    pub now: Time,
+}
+
+/// Which of a user's credentials a secret is. Always the same hash work: one Argon2 run for the
+/// domain password (against a dummy hash when there is none), and one more when the secret has
+/// the shape of an app password.
+pub(crate) struct SecretMatch {
+    pub domain: bool,
+    pub app: Option<String>,
+}
+
+pub(crate) fn match_secret(
+    ctx: &Ctx<'_>,
+    domain_hash: Option<&str>,
+    app_passwords: &[AppPassword],
+    secret: &Secret,
+) -> SecretMatch {
+    let domain = ctx.hasher.verify(domain_hash, secret.expose());
+    let app = hashing::normalize_app_password(secret.expose()).and_then(|norm| {
+        let tag = ctx.hasher.app_password_tag(&norm);
+        let candidates: Vec<&AppPassword> =
+            app_passwords.iter().filter(|a| a.tag == tag).collect();
+        if candidates.is_empty() {
+            ctx.hasher.verify(None, norm.as_bytes());
+            return None;
+        }
+        candidates
+            .into_iter()
+            .find(|a| ctx.hasher.verify(Some(&a.hash), norm.as_bytes()))
+            .map(|a| a.name.clone())
+    });
+    SecretMatch { domain, app }
+}
+
+pub struct Verifier {
+    store: Arc<dyn Store>,
+    clock: Clock,
+    dir: DirectoryConfig,
+    hasher: Arc<Hasher>,
+    signin: SigninLog,
+    permits: Arc<Semaphore>,
+}
+
+impl Verifier {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        dir: DirectoryConfig,
+        hasher: Arc<Hasher>,
+        signin: SigninLog,
+        max_concurrent: usize,
+    ) -> Verifier {
+        Verifier {
+            store,
+            clock,
+            dir,
+            hasher,
+            signin,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+
+    pub fn directory(&self) -> &DirectoryConfig {
+        &self.dir
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Decides off the reactor: waits for one of the bounded hashing slots, then runs the
+    /// blocking decision on tokio's blocking pool.
+    pub async fn decide_async(self: &Arc<Self>, attempt: Attempt) -> Result<Decision, VerifyError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| VerifyError::Closed)?;
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            me.decide(&attempt)
+        })
+        .await
+        .map_err(|_| VerifyError::Closed)?
+    }
+
+    /// Decides one attempt and appends it to the sign-in log(s). Blocking.
+    pub fn decide(&self, attempt: &Attempt) -> Result<Decision, VerifyError> {
+        let now = match attempt.now {
+            Some(t) => t,
+            None => self.clock.now()?,
+        };
+        let tenant = self.store.tenant()?;
+        let ctx = Ctx {
+            store: self.store.as_ref(),
+            hasher: &self.hasher,
+            dir: &self.dir,
+            tenant: &tenant,
+            now,
+        };
+        let decision = match attempt.endpoint.kind {
+            EndpointKind::OnPrem => {
+                let d = onprem::decide(&ctx, attempt)?;
+                self.signin.record(Side::OnPrem, now, attempt, &d);
+                d
+            }
+            EndpointKind::Cloud => {
+                let d = cloud::decide(&ctx, attempt)?;
+                self.log_cloud(&tenant, now, attempt, &d);
+                d
+            }
+            EndpointKind::Hybrid => {
+                let on = onprem::decide(&ctx, attempt)?;
+                let cl = cloud::decide(&ctx, attempt)?;
+                self.signin.record(Side::OnPrem, now, attempt, &on);
+                self.log_cloud(&tenant, now, attempt, &cl);
+                combine_hybrid(on, cl)
+            }
+        };
+        Ok(decision)
+    }
+
+    /// Cloud sign-ins go to the cloud log. With federation, a domain-password sign-in also
+    /// reaches AD through AD FS and leaves an on-prem record; an app-password sign-in never
+    /// does (hybrid-model.md §4a).
+    fn log_cloud(&self, tenant: &Tenant, now: Time, attempt: &Attempt, d: &Decision) {
+        self.signin.record(Side::Cloud, now, attempt, d);
+        if tenant.federation && d.credential != Credential::AppPassword {
+            self.signin.record(Side::OnPrem, now, attempt, d);
+        }
+    }
+}
+
+/// A hybrid client stores one secret for both sides: it works only if both accept it.
+fn combine_hybrid(on: Decision, cl: Decision) -> Decision {
+    match (on.accepted(), cl.accepted()) {
+        (true, true) => Decision {
+            rule: "hybrid.accept",
+            explanation: format!(
+                "hybrid endpoint: both sides accept the domain password (on-prem: {}; cloud: {})",
+                on.explanation, cl.explanation
+            ),
+            ..on
+        },
+        (false, _) => {
+            let other = if cl.accepted() { "accepts" } else { "rejects" };
+            Decision {
+                explanation: format!(
+                    "hybrid endpoint: on-prem rejects ({}); the cloud {other} it; a hybrid client needs a secret both sides accept",
+                    on.explanation
+                ),
+                ..on
+            }
+        }
+        (true, false) => Decision {
+            explanation: format!(
+                "hybrid endpoint: the cloud rejects ({}); on-prem accepts it; a hybrid client needs a secret both sides accept",
+                cl.explanation
+            ),
+            ..cl
+        },
+    }
+}

@@ -1,0 +1,169 @@
+//! The on-premises path: Active Directory semantics against the live directory
+//! (hybrid-model.md §3). The first rule that fires decides; account state (rules 4 to 7) is
+//! only revealed behind a correct password, lockout (rule 2) regardless.
+
+use super::explain::{ago, when};
+use super::lockout;
+use super::{match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError};
+use crate::directory::{resolve, user_dn, Names, Resolution, User};
+
+fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -> Decision {
+    Decision {
+        outcome: Outcome::Reject,
+        credential: Credential::None,
+        app_password: None,
+        rule,
+        codes: Codes {
+            ad: Some(ad),
+            nps: Some(nps),
+            aadsts: None,
+        },
+        explanation,
+        side: Side::OnPrem,
+        user: None,
+        user_dn: None,
+    }
+}
+
+pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
+    let users = ctx.store.users()?;
+    let resolution = resolve(
+        &attempt.login,
+        ctx.dir,
+        users.iter().map(|u| Names {
+            id: u.id,
+            sam: &u.sam,
+            upn: &u.upn,
+        }),
+    );
+    let user: Option<&User> = match resolution {
+        Resolution::Found(id) => users.iter().find(|u| u.id == id),
+        _ => None,
+    };
+    let app_passwords = match user {
+        Some(u) => ctx.store.app_passwords(u.id)?,
+        None => vec![],
+    };
+    let m = match_secret(
+        ctx,
+        user.map(|u| u.password_hash.as_str()),
+        &app_passwords,
+        &attempt.secret,
+    );
+
+    // Rule 1: unknown (or ambiguous) user.
+    let Some(user) = user else {
+        let why = if resolution == Resolution::Ambiguous {
+            format!("{:?} matches more than one on-prem account; AD refuses an ambiguous name", attempt.login)
+        } else {
+            format!("no on-prem account answers to {:?}", attempt.login)
+        };
+        return Ok(reject("onprem.unknown-user", "525", 8, why));
+    };
+    let now = ctx.now;
+    let with_user = |mut d: Decision| {
+        d.user = Some(user.sam.clone());
+        d.user_dn = Some(user_dn(ctx.dir, &user.sam));
+        if let Some(name) = &m.app {
+            d.credential = Credential::AppPassword;
+            d.app_password = Some(name.clone());
+        } else if m.domain {
+            d.credential = Credential::DomainPassword;
+        }
+        d
+    };
+
+    // Rule 2: locked out, even with the right password.
+    let lock = ctx.store.ad_lockout(user.id)?;
+    if let Some(locked) = lockout::ad_locked(&lock, ctx.tenant, now) {
+        let until = match locked.until {
+            Some(u) => format!("it unlocks at {}", when(u, now)),
+            None => "it stays locked until an administrator unlocks it (ad-lockout-duration 0)".into(),
+        };
+        return Ok(with_user(reject(
+            "onprem.locked-out",
+            "775",
+            36,
+            format!(
+                "account locked out on-prem at {} after {} bad passwords (threshold {}); {until}",
+                when(locked.since, now),
+                lock.bad_count,
+                ctx.tenant.ad_lockout_threshold
+            ),
+        )));
+    }
+
+    // Rule 3: not the current domain password (every app password included).
+    if !m.domain {
+        let state = lockout::ad_bad_attempt(ctx.store, user.id, ctx.tenant, now)?;
+        let counted = if ctx.tenant.ad_lockout_threshold == 0 {
+            format!("bad attempt {}, AD lockout disabled", state.bad_count)
+        } else if state.locked_at == Some(now) {
+            format!(
+                "bad attempt {} of {}: the account is now locked out",
+                state.bad_count, ctx.tenant.ad_lockout_threshold
+            )
+        } else {
+            format!("bad attempt {} of {}", state.bad_count, ctx.tenant.ad_lockout_threshold)
+        };
+        let why = match &m.app {
+            Some(name) => format!(
+                "app password {name:?} presented to an on-prem endpoint; app passwords are known only to the cloud, so AD sees a wrong password ({counted})"
+            ),
+            None => format!("the secret is not the current domain password ({counted})"),
+        };
+        return Ok(with_user(reject("onprem.bad-password", "52e", 16, why)));
+    }
+
+    // Rules 4 to 7: account state, revealed only behind the right password.
+    if !user.enabled {
+        return Ok(with_user(reject(
+            "onprem.disabled",
+            "533",
+            34,
+            format!(
+                "account disabled on-prem at {} ({})",
+                when(user.enabled_changed_at, now),
+                ago(user.enabled_changed_at, now)
+            ),
+        )));
+    }
+    if let Some(exp) = user.account_expires.filter(|e| *e <= now) {
+        return Ok(with_user(reject(
+            "onprem.account-expired",
+            "701",
+            35,
+            format!("account expired on-prem at {} (accountExpires)", when(exp, now)),
+        )));
+    }
+    if user.password_expired {
+        return Ok(with_user(reject(
+            "onprem.password-expired",
+            "532",
+            33,
+            "the domain password has expired; the user must set a new one".into(),
+        )));
+    }
+    if user.must_change {
+        return Ok(with_user(reject(
+            "onprem.must-change",
+            "773",
+            33,
+            "the user must change the password at next logon; a legacy protocol cannot do that".into(),
+        )));
+    }
+
+    // Rule 8: accept.
+    lockout::ad_reset(ctx.store, user.id)?;
+    Ok(with_user(Decision {
+        outcome: Outcome::Accept,
+        credential: Credential::DomainPassword,
+        app_password: None,
+        rule: "onprem.accept",
+        codes: Codes::default(),
+        explanation: "domain password checked against the live on-prem account".into(),
+        side: Side::OnPrem,
+        user: None,
+        user_dn: None,
+    }))
+}
