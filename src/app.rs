@@ -43,7 +43,12 @@ impl App {
             signin,
             config.hashing.max_concurrent,
         ));
-        let directory = Directory::new(store.clone(), clock.clone(), config.directory.clone(), hasher.clone());
+        let directory = Directory::new(
+            store.clone(),
+            clock.clone(),
+            config.directory.clone(),
+            hasher.clone(),
+        );
         Ok(App {
             config,
             store,

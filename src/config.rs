@@ -13,7 +13,7 @@ use figment::Figment;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::verify::{EndpointKind, Endpoint};
+use crate::verify::{Endpoint, EndpointKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -205,7 +205,6 @@ pub struct RawLdap {
     pub listeners: Vec<RawLdapListener>,
     pub idle_timeout: String,
     pub max_connections: usize,
-    pub max_pending_requests: usize,
     pub max_message_bytes: usize,
     pub service_accounts: Vec<String>,
     pub search_groups: Vec<String>,
@@ -224,7 +223,6 @@ impl Default for RawLdap {
             }],
             idle_timeout: "5m".into(),
             max_connections: 1024,
-            max_pending_requests: 32,
             max_message_bytes: 1024 * 1024,
             service_accounts: vec![],
             search_groups: vec![],
@@ -328,7 +326,6 @@ pub struct LdapConfig {
     pub listeners: Vec<LdapListenerConfig>,
     pub idle_timeout: Duration,
     pub max_connections: usize,
-    pub max_pending_requests: usize,
     pub max_message_bytes: usize,
     pub service_accounts: Vec<String>,
     pub search_groups: Vec<String>,
@@ -405,10 +402,7 @@ impl Config {
         let clock_start = if raw.clock.start.trim().is_empty() {
             None
         } else {
-            Some(
-                parse_time(&raw.clock.start)
-                    .map_err(|e| invalid("clock.start", e.to_string()))?,
-            )
+            Some(parse_time(&raw.clock.start).map_err(|e| invalid("clock.start", e.to_string()))?)
         };
         let directory = validate_directory(&raw.directory)?;
         let h = &raw.hashing;
@@ -483,24 +477,35 @@ impl Config {
 fn validate_directory(d: &RawDirectory) -> Result<DirectoryConfig, ConfigError> {
     let dn_ok = |s: &str| {
         !s.is_empty()
-            && s.split(',')
-                .all(|rdn| rdn.split_once('=').is_some_and(|(a, v)| !a.trim().is_empty() && !v.trim().is_empty()))
+            && s.split(',').all(|rdn| {
+                rdn.split_once('=')
+                    .is_some_and(|(a, v)| !a.trim().is_empty() && !v.trim().is_empty())
+            })
     };
     if !dn_ok(&d.base_dn) {
         return Err(invalid(
             "directory.base_dn",
-            format!("expected a DN such as DC=contoso,DC=com, got {:?}", d.base_dn),
+            format!(
+                "expected a DN such as DC=contoso,DC=com, got {:?}",
+                d.base_dn
+            ),
         ));
     }
     if !dn_ok(&d.users_container) {
         return Err(invalid(
             "directory.users_container",
-            format!("expected an RDN path such as CN=Users, got {:?}", d.users_container),
+            format!(
+                "expected an RDN path such as CN=Users, got {:?}",
+                d.users_container
+            ),
         ));
     }
     if d.netbios_name.is_empty()
         || d.netbios_name.len() > 15
-        || !d.netbios_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        || !d
+            .netbios_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
         return Err(invalid(
             "directory.netbios_name",
@@ -550,8 +555,8 @@ fn parse_addrs(key: &str, v: &[String]) -> Result<Vec<SocketAddr>, ConfigError> 
 fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfig, ConfigError> {
     let listen = parse_addrs("radius.listen", &r.listen)?;
     let accounting_listen = parse_addrs("radius.accounting_listen", &r.accounting_listen)?;
-    let duplicate_window = parse_duration(&r.duplicate_window)
-        .map_err(|e| invalid("radius.duplicate_window", e))?;
+    let duplicate_window =
+        parse_duration(&r.duplicate_window).map_err(|e| invalid("radius.duplicate_window", e))?;
     if duplicate_window > Duration::from_secs(300) {
         return Err(invalid("radius.duplicate_window", "at most 5m"));
     }
@@ -563,7 +568,10 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
             return Err(invalid(&key("name"), "must not be empty"));
         }
         if !names.insert(c.name.clone()) {
-            return Err(invalid(&key("name"), format!("duplicate client name {:?}", c.name)));
+            return Err(invalid(
+                &key("name"),
+                format!("duplicate client name {:?}", c.name),
+            ));
         }
         let network: IpNet = c
             .network
@@ -572,7 +580,10 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
             .map_err(|_| {
                 invalid(
                     &key("network"),
-                    format!("expected a CIDR network such as 192.0.2.0/24 or ::1/128, got {:?}", c.network),
+                    format!(
+                        "expected a CIDR network such as 192.0.2.0/24 or ::1/128, got {:?}",
+                        c.network
+                    ),
                 )
             })?;
         if c.secret.is_empty() {
@@ -607,7 +618,10 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
         let address = li.address.parse::<SocketAddr>().map_err(|_| {
             invalid(
                 &key("address"),
-                format!("expected an address with port such as 127.0.0.1:3389, got {:?}", li.address),
+                format!(
+                    "expected an address with port such as 127.0.0.1:3389, got {:?}",
+                    li.address
+                ),
             )
         })?;
         let endpoint = parse_endpoint(&key("endpoint"), &li.endpoint, li.admin_actions)?;
@@ -646,17 +660,16 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
     if l.max_connections == 0 {
         return Err(invalid("ldap.max_connections", "must be at least 1"));
     }
-    if l.max_pending_requests == 0 {
-        return Err(invalid("ldap.max_pending_requests", "must be at least 1"));
-    }
     if !(1024..=64 * 1024 * 1024).contains(&l.max_message_bytes) {
-        return Err(invalid("ldap.max_message_bytes", "expected 1024 to 67108864"));
+        return Err(invalid(
+            "ldap.max_message_bytes",
+            "expected 1024 to 67108864",
+        ));
     }
     Ok(LdapConfig {
         listeners,
         idle_timeout,
         max_connections: l.max_connections,
-        max_pending_requests: l.max_pending_requests,
         max_message_bytes: l.max_message_bytes,
         service_accounts: l.service_accounts.clone(),
         search_groups: l.search_groups.clone(),

@@ -1,8 +1,11 @@
-//! The daemon: opens the store, starts every RADIUS and LDAP listener on one runtime, and
-//! stops them together on SIGTERM / Ctrl-C.
+//! The daemon: opens the store, starts every RADIUS and LDAP listener on one runtime, reloads
+//! the RADIUS client table on SIGHUP, and stops everything together on SIGTERM / Ctrl-C.
+
+use std::path::PathBuf;
 
 use crate::app::App;
 use crate::config::Config;
+use crate::radius::{ClientTable, Clients, RadiusServer, Role};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -21,16 +24,82 @@ pub fn init_tracing(level: &str) {
         .try_init();
 }
 
-pub fn run(config: Config) -> Result<(), ServerError> {
+pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerError> {
     init_tracing(&config.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| ServerError::Io(e.to_string()))?;
-    runtime.block_on(async move {
-        let app = App::open(config)?;
-        let _ = app;
-        crate::shutdown::signal().await;
-        Ok(())
-    })
+    runtime.block_on(serve(config, config_path))
+}
+
+async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerError> {
+    let app = App::open(config)?;
+    let cfg = app.config.clone();
+    let (trigger, shutdown) = crate::shutdown::channel();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let clients = Clients::new(ClientTable::new(cfg.radius.clients.clone()));
+    let radius = RadiusServer::new(&cfg.radius, app.verifier.clone(), clients.clone());
+    let io = |e: std::io::Error| ServerError::Io(e.to_string());
+    for (addrs, role) in [
+        (&cfg.radius.listen, Role::Authentication),
+        (&cfg.radius.accounting_listen, Role::Accounting),
+    ] {
+        for socket in crate::radius::server::bind_all(addrs).await.map_err(io)? {
+            let local = socket.local_addr().map_err(io)?;
+            tracing::info!(%local, ?role, "RADIUS listening");
+            tasks.spawn(radius.clone().serve(socket, role, shutdown.clone()));
+        }
+    }
+    for listener in &cfg.ldap.listeners {
+        let bound = crate::ldap::server::bind(listener, &cfg.ldap)
+            .await
+            .map_err(ServerError::Io)?;
+        tracing::info!(local = %listener.address, endpoint = listener.endpoint.kind.as_str(), tls = ?listener.tls, "LDAP listening");
+        tasks.spawn(bound.serve(app.verifier.clone(), cfg.ldap.clone(), shutdown.clone()));
+    }
+    tracing::info!(
+        store = %cfg.store_path.display(),
+        clock = ?cfg.clock_mode,
+        radius_clients = clients.current().len(),
+        "hybridauth ready"
+    );
+
+    #[cfg(unix)]
+    let mut hup =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(io)?;
+    loop {
+        #[cfg(unix)]
+        let reload = hup.recv();
+        #[cfg(not(unix))]
+        let reload = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = crate::shutdown::signal() => break,
+            _ = reload => reload_clients(&clients, config_path.as_deref()),
+        }
+    }
+    tracing::info!("shutting down: no new requests; answering those in flight");
+    trigger.fire();
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(crate::radius::server::SHUTDOWN_GRACE, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the grace period; exiting");
+    }
+    Ok(())
+}
+
+/// SIGHUP: re-reads the configuration and swaps the RADIUS client table. An invalid file keeps
+/// the old table (and says why).
+fn reload_clients(clients: &Clients, path: Option<&std::path::Path>) {
+    match Config::load(path) {
+        Ok(c) => {
+            let n = c.radius.clients.len();
+            clients.replace(ClientTable::new(c.radius.clients));
+            tracing::info!(clients = n, "RADIUS client table reloaded");
+        }
+        Err(e) => tracing::error!(error = %e, "reload refused; keeping the current client table"),
+    }
 }

@@ -49,7 +49,11 @@ impl Sink {
             if let Some(dir) = self.path.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            match OpenOptions::new().create(true).append(true).open(&self.path) {
+            match OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+            {
                 Ok(f) => *guard = Some(f),
                 Err(e) => {
                     tracing::error!(path = %self.path.display(), error = %e, "cannot open sign-in log");

@@ -100,7 +100,12 @@ pub struct CycleState {
     pub cutoff: Cutoff,
 }
 
-fn cycle_state(schedule: &Schedule, kind: SyncKind, t: Time, manual: Option<ManualSync>) -> CycleState {
+fn cycle_state(
+    schedule: &Schedule,
+    kind: SyncKind,
+    t: Time,
+    manual: Option<ManualSync>,
+) -> CycleState {
     let periodic = schedule.last_cycle(kind, t);
     let last = match (periodic, manual.map(|m| m.at)) {
         (Some(p), Some(m)) => Some(p.max(m)),
@@ -146,9 +151,18 @@ mod tests {
     fn default_object_cycles_fall_on_the_half_hour() {
         let s = Schedule::new(vec![], &Tenant::default());
         let now = t("2026-01-05T10:05:00Z");
-        assert_eq!(s.last_cycle(SyncKind::Object, now), Some(t("2026-01-05T10:00:00Z")));
-        assert_eq!(s.next_cycle(SyncKind::Object, now), t("2026-01-05T10:30:00Z"));
-        assert_eq!(s.next_cycle(SyncKind::PasswordHash, now), t("2026-01-05T10:06:00Z"));
+        assert_eq!(
+            s.last_cycle(SyncKind::Object, now),
+            Some(t("2026-01-05T10:00:00Z"))
+        );
+        assert_eq!(
+            s.next_cycle(SyncKind::Object, now),
+            t("2026-01-05T10:30:00Z")
+        );
+        assert_eq!(
+            s.next_cycle(SyncKind::PasswordHash, now),
+            t("2026-01-05T10:06:00Z")
+        );
         // A cycle instant is the cycle: at 10:30:00 the 10:30 cycle has run.
         assert_eq!(
             s.last_cycle(SyncKind::Object, t("2026-01-05T10:30:00Z")),
@@ -160,8 +174,16 @@ mod tests {
     fn an_interval_change_keeps_earlier_cycles() {
         let tenant = Tenant::default();
         let segs = vec![
-            IntervalSegment { at: DateTime::<Utc>::MIN_UTC, object_secs: 1800, phs_secs: 120 },
-            IntervalSegment { at: t("2026-01-05T10:10:00Z"), object_secs: 3 * 3600, phs_secs: 120 },
+            IntervalSegment {
+                at: DateTime::<Utc>::MIN_UTC,
+                object_secs: 1800,
+                phs_secs: 120,
+            },
+            IntervalSegment {
+                at: t("2026-01-05T10:10:00Z"),
+                object_secs: 3 * 3600,
+                phs_secs: 120,
+            },
         ];
         let s = Schedule::new(segs, &tenant);
         // 3h cycles fall on 09:00, 12:00: before 12:00 the last cycle is the old 10:00 one.
@@ -178,7 +200,10 @@ mod tests {
     #[test]
     fn manual_sync_moves_both_cutoffs() {
         let s = Schedule::new(vec![], &Tenant::default());
-        let m = ManualSync { seq: 42, at: t("2026-01-05T10:07:00Z") };
+        let m = ManualSync {
+            seq: 42,
+            at: t("2026-01-05T10:07:00Z"),
+        };
         let st = state_from(&s, t("2026-01-05T10:08:00Z"), Some(m));
         assert_eq!(st.object.last, Some(t("2026-01-05T10:07:00Z")));
         assert_eq!(st.object.cutoff.before_seq, Some(42));

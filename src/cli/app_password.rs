@@ -15,7 +15,9 @@ pub enum AppPasswordCmd {
         #[arg(long)]
         name: String,
     },
-    List { sam: String },
+    List {
+        sam: String,
+    },
     Delete {
         sam: String,
         #[arg(long)]
@@ -32,7 +34,10 @@ pub fn run(cmd: AppPasswordCmd, app: &App, out: &Out) -> Result<(), CliError> {
         AppPasswordCmd::Create { sam, name } => {
             let (ap, secret) = d.create_app_password(&sam, &name)?;
             out.emit(json!({ "name": ap.name, "secret": secret }), || {
-                format!("app password {:?} for {sam}: {secret}\n(shown once; only its hash is kept)", ap.name)
+                format!(
+                    "app password {:?} for {sam}: {secret}\n(shown once; only its hash is kept)",
+                    ap.name
+                )
             });
         }
         AppPasswordCmd::List { sam } => {
@@ -64,9 +69,15 @@ pub fn run(cmd: AppPasswordCmd, app: &App, out: &Out) -> Result<(), CliError> {
                     .join("\n")
             });
         }
-        AppPasswordCmd::Delete { sam, name, as_admin } => {
+        AppPasswordCmd::Delete {
+            sam,
+            name,
+            as_admin,
+        } => {
             d.delete_app_password(&sam, &name, as_admin)?;
-            out.emit(json!({ "deleted": name }), || format!("deleted app password {name:?} of {sam}"));
+            out.emit(json!({ "deleted": name }), || {
+                format!("deleted app password {name:?} of {sam}")
+            });
         }
     }
     Ok(())

@@ -21,7 +21,8 @@ pub struct CertArgs {
 }
 
 pub fn run(args: &CertArgs, out: &Out) -> Result<(), CliError> {
-    let fail = |e: &dyn std::fmt::Display| CliError::Failure(format!("cannot make a certificate: {e}"));
+    let fail =
+        |e: &dyn std::fmt::Display| CliError::Failure(format!("cannot make a certificate: {e}"));
     let ck = rcgen::generate_simple_self_signed(args.name.clone()).map_err(|e| fail(&e))?;
     for p in [&args.cert, &args.key] {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -12,9 +12,13 @@ use crate::config::{parse_duration, parse_time, ClockMode};
 pub enum ClockCmd {
     Show,
     /// Move the simulated clock forward, e.g. `clock advance 30m`.
-    Advance { duration: String },
+    Advance {
+        duration: String,
+    },
     /// Set the simulated clock to an RFC 3339 time.
-    Set { time: String },
+    Set {
+        time: String,
+    },
 }
 
 pub fn run(cmd: ClockCmd, app: &App, out: &Out) -> Result<(), CliError> {
@@ -33,6 +37,8 @@ pub fn run(cmd: ClockCmd, app: &App, out: &Out) -> Result<(), CliError> {
             app.clock.set(t)?
         }
     };
-    out.emit(json!({ "now": time(now), "mode": mode }), || format!("{} ({mode} clock)", time(now)));
+    out.emit(json!({ "now": time(now), "mode": mode }), || {
+        format!("{} ({mode} clock)", time(now))
+    });
     Ok(())
 }

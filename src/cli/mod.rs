@@ -22,7 +22,11 @@ use crate::verify::Secret;
 pub use output::{CliError, Out};
 
 #[derive(Parser, Debug)]
-#[command(name = "hybridauth", version, about = "RADIUS and LDAP front end with hybrid AD / Entra credential semantics")]
+#[command(
+    name = "hybridauth",
+    version,
+    about = "RADIUS and LDAP front end with hybrid AD / Entra credential semantics"
+)]
 pub struct Cli {
     /// Configuration file (default: conf/hybridauth.toml, else /etc/hybridauth/hybridauth.toml).
     #[arg(long, global = true, value_name = "FILE")]
@@ -105,7 +109,7 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
     }
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Serve = cli.command {
-        return serve::run(config);
+        return serve::run(config, cli.config.clone());
     }
     let app = App::open(config)?;
     match cli.command {

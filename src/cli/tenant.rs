@@ -11,7 +11,10 @@ use crate::directory::Tenant;
 pub enum TenantCmd {
     Show,
     /// Set one setting, e.g. `tenant set allow-app-passwords on`.
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+    },
 }
 
 fn render(t: &Tenant) -> (Value, String) {
@@ -22,7 +25,11 @@ fn render(t: &Tenant) -> (Value, String) {
         let shown = match &v {
             Value::String(s) => s.clone(),
             Value::Array(a) if a.is_empty() => "none".into(),
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
             other => other.to_string(),
         };
         text.push(format!("{k:<28} {shown}"));
@@ -50,7 +57,9 @@ pub fn run(cmd: TenantCmd, app: &App, out: &Out) -> Result<(), CliError> {
                     eprintln!("note: Entra expects public ranges as trusted IPs; private and loopback ranges are accepted here for lab use");
                 }
             }
-            out.emit(json!({ "key": key, "value": shown }), || format!("{key} = {shown}"));
+            out.emit(json!({ "key": key, "value": shown }), || {
+                format!("{key} = {shown}")
+            });
         }
     }
     Ok(())

@@ -24,7 +24,11 @@ fn parse_expires(s: &str) -> Result<Option<crate::directory::Time>, String> {
 }
 
 fn groups(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,9 +80,15 @@ pub enum UserCmd {
         #[arg(long, value_name = "g1,g2")]
         groups: Option<String>,
     },
-    Disable { sam: String },
-    Enable { sam: String },
-    Delete { sam: String },
+    Disable {
+        sam: String,
+    },
+    Enable {
+        sam: String,
+    },
+    Delete {
+        sam: String,
+    },
     /// Clear the AD lockout (and with --smart-lockout, Entra's smart lockout).
     Unlock {
         sam: String,
@@ -95,7 +105,9 @@ pub enum UserCmd {
         #[arg(long)]
         must_change: bool,
     },
-    Show { sam: String },
+    Show {
+        sam: String,
+    },
     List,
 }
 
@@ -141,10 +153,15 @@ fn human(v: &serde_json::Value) -> String {
         return v.to_string();
     };
     obj.iter()
-        .map(|(k, v)| format!("{k:<18} {}", match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }))
+        .map(|(k, v)| {
+            format!(
+                "{k:<18} {}",
+                match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -213,7 +230,12 @@ pub fn run(cmd: UserCmd, app: &App, out: &Out) -> Result<(), CliError> {
         UserCmd::Disable { sam } => {
             let u = d.set_enabled(&sam, false)?;
             let v = user_json(app, &u, false)?;
-            out.emit(v, || format!("disabled {} on-prem; the cloud sees it at the next object-sync cycle", u.sam));
+            out.emit(v, || {
+                format!(
+                    "disabled {} on-prem; the cloud sees it at the next object-sync cycle",
+                    u.sam
+                )
+            });
         }
         UserCmd::Enable { sam } => {
             let u = d.set_enabled(&sam, true)?;
@@ -223,14 +245,17 @@ pub fn run(cmd: UserCmd, app: &App, out: &Out) -> Result<(), CliError> {
         UserCmd::Delete { sam } => {
             d.delete(&sam)?;
             out.emit(json!({ "deleted": sam }), || {
-                format!("deleted {sam} on-prem; the cloud keeps it until the next object-sync cycle")
+                format!(
+                    "deleted {sam} on-prem; the cloud keeps it until the next object-sync cycle"
+                )
             });
         }
         UserCmd::Unlock { sam, smart_lockout } => {
             d.unlock(&sam, smart_lockout)?;
-            out.emit(json!({ "unlocked": sam, "smart_lockout": smart_lockout }), || {
-                format!("unlocked {sam}")
-            });
+            out.emit(
+                json!({ "unlocked": sam, "smart_lockout": smart_lockout }),
+                || format!("unlocked {sam}"),
+            );
         }
         UserCmd::ResetPassword {
             sam,

@@ -106,7 +106,8 @@ pub fn resolve<'a>(
         let netbios = dir.netbios_name.to_lowercase();
         (domain == netbios || domain == dir.upn_suffix).then(|| sam.to_string())
     });
-    let bare = (!lc.contains('@') && !lc.contains('\\') && !lc.contains('=')).then_some(lc.as_str());
+    let bare =
+        (!lc.contains('@') && !lc.contains('\\') && !lc.contains('=')).then_some(lc.as_str());
 
     let mut found: Option<i64> = None;
     for n in names {
@@ -164,7 +165,10 @@ mod tests {
         assert_eq!(r("ALICE@contoso.com"), Resolution::Found(1));
         assert_eq!(r("CONTOSO\\alice"), Resolution::Found(1));
         assert_eq!(r("contoso\\Alice"), Resolution::Found(1));
-        assert_eq!(r("cn=alice, cn=users, dc=contoso, dc=com"), Resolution::Found(1));
+        assert_eq!(
+            r("cn=alice, cn=users, dc=contoso, dc=com"),
+            Resolution::Found(1)
+        );
         assert_eq!(r("robert@contoso.com"), Resolution::Found(2));
     }
 

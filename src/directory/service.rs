@@ -71,12 +71,16 @@ pub struct Directory {
     hasher: Arc<Hasher>,
 }
 
-const SAM_FORBIDDEN: &[char] = &['"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@'];
+const SAM_FORBIDDEN: &[char] = &[
+    '"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@',
+];
 
 fn validate_sam(sam: &str) -> ServiceResult<()> {
     let ok = !sam.is_empty()
         && sam.chars().count() <= 20
-        && !sam.chars().any(|c| SAM_FORBIDDEN.contains(&c) || c.is_control())
+        && !sam
+            .chars()
+            .any(|c| SAM_FORBIDDEN.contains(&c) || c.is_control())
         && !sam.chars().all(|c| c == '.' || c == ' ');
     if ok {
         Ok(())
@@ -103,10 +107,14 @@ fn validate_upn(upn: &str) -> ServiceResult<()> {
 
 fn validate_password(p: &Secret) -> ServiceResult<()> {
     if p.is_empty() {
-        return Err(ServiceError::Invalid("the password must not be empty".into()));
+        return Err(ServiceError::Invalid(
+            "the password must not be empty".into(),
+        ));
     }
     if p.expose().len() > 256 {
-        return Err(ServiceError::Invalid("the password must be at most 256 bytes".into()));
+        return Err(ServiceError::Invalid(
+            "the password must be at most 256 bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -121,7 +129,12 @@ fn validate_app_password_name(name: &str) -> ServiceResult<()> {
 }
 
 impl Directory {
-    pub fn new(store: Arc<dyn Store>, clock: Clock, dir: DirectoryConfig, hasher: Arc<Hasher>) -> Directory {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        dir: DirectoryConfig,
+        hasher: Arc<Hasher>,
+    ) -> Directory {
         Directory {
             store,
             clock,
@@ -254,7 +267,12 @@ impl Directory {
         Ok(())
     }
 
-    pub fn reset_password(&self, sam: &str, password: &Secret, must_change: bool) -> ServiceResult<User> {
+    pub fn reset_password(
+        &self,
+        sam: &str,
+        password: &Secret,
+        must_change: bool,
+    ) -> ServiceResult<User> {
         validate_password(password)?;
         let mut u = self.get(sam)?;
         let now = self.now()?;
@@ -272,7 +290,11 @@ impl Directory {
     }
 
     /// Creates an app password and returns its secret, which is never stored or shown again.
-    pub fn create_app_password(&self, sam: &str, name: &str) -> ServiceResult<(AppPassword, String)> {
+    pub fn create_app_password(
+        &self,
+        sam: &str,
+        name: &str,
+    ) -> ServiceResult<(AppPassword, String)> {
         validate_app_password_name(name)?;
         let u = self.get(sam)?;
         let tenant = self.store.tenant()?;

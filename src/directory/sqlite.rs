@@ -77,7 +77,10 @@ impl SqliteStore {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Db(format!("cannot create data directory {}: {e}", dir.display()))
+                    StoreError::Db(format!(
+                        "cannot create data directory {}: {e}",
+                        dir.display()
+                    ))
                 })?;
             }
         }
@@ -103,7 +106,8 @@ impl SqliteStore {
     fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+        let version: usize =
+            tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
         if version > MIGRATIONS.len() {
             return Err(StoreError::Db(format!(
                 "store schema version {version} is newer than this hybridauth ({}); upgrade hybridauth",
@@ -115,7 +119,9 @@ impl SqliteStore {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         }
         let has_key: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'secret_key'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'secret_key'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         if has_key.is_none() {
             let mut key = [0u8; 32];
@@ -220,16 +226,18 @@ fn to_cloud(v: (i64, String, i64)) -> StoreResult<CloudUser> {
 impl Store for SqliteStore {
     fn tenant(&self) -> StoreResult<Tenant> {
         let conn = self.lock()?;
-        let v: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'tenant'", [], |r| r.get(0))?;
+        let v: String = conn.query_row("SELECT value FROM meta WHERE key = 'tenant'", [], |r| {
+            r.get(0)
+        })?;
         serde_json::from_str(&v).map_err(db)
     }
 
     fn set_tenant(&self, tenant: &Tenant, now: Time) -> StoreResult<()> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let old: String =
-            tx.query_row("SELECT value FROM meta WHERE key = 'tenant'", [], |r| r.get(0))?;
+        let old: String = tx.query_row("SELECT value FROM meta WHERE key = 'tenant'", [], |r| {
+            r.get(0)
+        })?;
         let old: Tenant = serde_json::from_str(&old).map_err(db)?;
         if old.object_sync_interval != tenant.object_sync_interval
             || old.password_hash_sync_interval != tenant.password_hash_sync_interval
@@ -256,14 +264,18 @@ impl Store for SqliteStore {
             )?;
         }
         let json = serde_json::to_string(tenant).map_err(db)?;
-        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'tenant'", params![json])?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'tenant'",
+            params![json],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>> {
         let conn = self.lock()?;
-        let mut st = conn.prepare("SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq")?;
+        let mut st =
+            conn.prepare("SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq")?;
         let rows = st.query_map([], |r| {
             let at: i64 = r.get(0)?;
             Ok(IntervalSegment {
@@ -281,7 +293,9 @@ impl Store for SqliteStore {
 
     fn users(&self) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
-        let mut st = conn.prepare(&format!("SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL ORDER BY sam_lc"))?;
+        let mut st = conn.prepare(&format!(
+            "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL ORDER BY sam_lc"
+        ))?;
         let rows = st.query_map([], row_to_user)?;
         rows.collect::<Result<_, _>>().map_err(Into::into)
     }
@@ -584,7 +598,11 @@ impl Store for SqliteStore {
     fn simulated_time(&self) -> StoreResult<Option<Time>> {
         let conn = self.lock()?;
         let v: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'simulated_time'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'simulated_time'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(v.and_then(|s| s.parse::<i64>().ok()).map(from_micros))
     }
@@ -655,7 +673,9 @@ impl Store for SqliteStore {
     fn secret_key(&self) -> StoreResult<[u8; 32]> {
         let conn = self.lock()?;
         let v: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'secret_key'", [], |r| r.get(0))?;
+            conn.query_row("SELECT value FROM meta WHERE key = 'secret_key'", [], |r| {
+                r.get(0)
+            })?;
         let bytes = hex::decode(v).map_err(db)?;
         bytes
             .try_into()

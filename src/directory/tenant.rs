@@ -158,7 +158,9 @@ impl Tenant {
                     .parse()
                     .map_err(|_| format!("expected a number from 0 to 999, got {value:?}"))?;
                 if n > 999 {
-                    return Err(format!("expected a number from 0 (never lock) to 999, got {n}"));
+                    return Err(format!(
+                        "expected a number from 0 (never lock) to 999, got {n}"
+                    ));
                 }
                 self.ad_lockout_threshold = n;
             }
@@ -231,16 +233,31 @@ impl Tenant {
                 nets(self.named_locations.iter().map(|n| n.to_string()).collect()),
             ),
             ("federation", json!(self.federation)),
-            ("object-sync-interval", json!(format_duration(self.object_sync_interval))),
+            (
+                "object-sync-interval",
+                json!(format_duration(self.object_sync_interval)),
+            ),
             (
                 "password-hash-sync-interval",
                 json!(format_duration(self.password_hash_sync_interval)),
             ),
             ("ad-lockout-threshold", json!(self.ad_lockout_threshold)),
-            ("ad-lockout-duration", json!(format_duration(self.ad_lockout_duration))),
-            ("ad-lockout-window", json!(format_duration(self.ad_lockout_window))),
-            ("smart-lockout-threshold", json!(self.smart_lockout_threshold)),
-            ("smart-lockout-duration", json!(format_duration(self.smart_lockout_duration))),
+            (
+                "ad-lockout-duration",
+                json!(format_duration(self.ad_lockout_duration)),
+            ),
+            (
+                "ad-lockout-window",
+                json!(format_duration(self.ad_lockout_window)),
+            ),
+            (
+                "smart-lockout-threshold",
+                json!(self.smart_lockout_threshold),
+            ),
+            (
+                "smart-lockout-duration",
+                json!(format_duration(self.smart_lockout_duration)),
+            ),
         ]
     }
 
@@ -273,7 +290,10 @@ mod tests {
     fn fifty_one_trusted_ranges_are_refused() {
         let mut t = Tenant::default();
         let many: Vec<String> = (0..51).map(|i| format!("198.51.{i}.0/24")).collect();
-        assert!(t.set("trusted-ips", &many.join(",")).unwrap_err().contains("50"));
+        assert!(t
+            .set("trusted-ips", &many.join(","))
+            .unwrap_err()
+            .contains("50"));
         t.set("trusted-ips", &many[..50].join(",")).unwrap();
         assert_eq!(t.trusted_ips.len(), 50);
     }

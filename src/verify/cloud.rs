@@ -20,7 +20,12 @@ fn nps_for(aadsts: &str) -> u32 {
     }
 }
 
-fn decision(outcome: Outcome, rule: &'static str, aadsts: Option<&'static str>, explanation: String) -> Decision {
+fn decision(
+    outcome: Outcome,
+    rule: &'static str,
+    aadsts: Option<&'static str>,
+    explanation: String,
+) -> Decision {
     Decision {
         outcome,
         credential: Credential::None,
@@ -115,7 +120,11 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
 
     // Rule 1: not in the cloud copy.
     let (Some(copy), Some(live)) = (copy, live.as_ref()) else {
-        return Ok(reject("cloud.unknown-user", "AADSTS50034", unknown_why(ctx, attempt, &sync, resolution)?));
+        return Ok(reject(
+            "cloud.unknown-user",
+            "AADSTS50034",
+            unknown_why(ctx, attempt, &sync, resolution)?,
+        ));
     };
     let lag = object_lag(Some(live), copy, &sync);
     let with_user = |mut d: Decision| {
@@ -140,7 +149,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             "AADSTS50057",
             format!(
                 "the cloud copy of the account is disabled (synced by the object-sync cycle at {})",
-                sync.object.last.map(|t| when(t, now)).unwrap_or_else(|| "an earlier cycle".into())
+                sync.object
+                    .last
+                    .map(|t| when(t, now))
+                    .unwrap_or_else(|| "an earlier cycle".into())
             ),
         )));
     }
@@ -258,12 +270,17 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
     }
 
     // Rule 7: nothing matched.
-    let fp = ctx.hasher.bad_secret_fingerprint(copy.user_id, attempt.secret.expose());
+    let fp = ctx
+        .hasher
+        .bad_secret_fingerprint(copy.user_id, attempt.secret.expose());
     let counted = lockout::smart_bad_attempt(ctx.store, copy.user_id, fp, ctx.tenant, now)?;
     let count = if !counted.counted {
         "a repeat of a recent wrong password, not counted again by smart lockout".to_string()
     } else if let Some(until) = lockout::smart_locked_until(&counted.state, now) {
-        format!("smart lockout threshold reached: locked until {}", when(until, now))
+        format!(
+            "smart lockout threshold reached: locked until {}",
+            when(until, now)
+        )
     } else {
         format!(
             "failure {} of {} toward smart lockout",
@@ -276,7 +293,8 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             when(live.password_set_at, now),
             when(sync.password_hash.next, now)
         )
-    } else if live.must_change && live.syncable_hash.as_deref() != Some(live.password_hash.as_str()) {
+    } else if live.must_change && live.syncable_hash.as_deref() != Some(live.password_hash.as_str())
+    {
         "; the current on-prem password was set with must-change, so its hash is not synced until the user changes it".into()
     } else {
         String::new()
@@ -295,14 +313,21 @@ fn unknown_why(
     resolution: Resolution,
 ) -> Result<String, VerifyError> {
     if resolution == Resolution::Ambiguous {
-        return Ok(format!("{:?} matches more than one account in the cloud", attempt.login));
+        return Ok(format!(
+            "{:?} matches more than one account in the cloud",
+            attempt.login
+        ));
     }
     // Explain the lag when the account exists on-prem but has not reached the cloud yet.
     let users = ctx.store.users()?;
     let on_prem = resolve(
         &attempt.login,
         ctx.dir,
-        users.iter().map(|u| Names { id: u.id, sam: &u.sam, upn: &u.upn }),
+        users.iter().map(|u| Names {
+            id: u.id,
+            sam: &u.sam,
+            upn: &u.upn,
+        }),
     );
     if let Resolution::Found(id) = on_prem {
         if let Some(u) = users.iter().find(|u| u.id == id) {

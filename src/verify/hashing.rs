@@ -183,6 +183,9 @@ mod tests {
 
     #[test]
     fn secrets_do_not_debug_print() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2")),
+            "Secret(<redacted>)"
+        );
     }
 }

@@ -36,14 +36,18 @@ pub fn ad_locked(state: &AdLockout, tenant: &Tenant, now: Time) -> Option<AdLock
 }
 
 /// Counts one bad password; returns the new state.
-pub fn ad_bad_attempt(store: &dyn Store, user_id: i64, tenant: &Tenant, now: Time) -> StoreResult<AdLockout> {
+pub fn ad_bad_attempt(
+    store: &dyn Store,
+    user_id: i64,
+    tenant: &Tenant,
+    now: Time,
+) -> StoreResult<AdLockout> {
     store.modify_ad_lockout(user_id, &mut |s| {
         if s.locked_at.is_some() && ad_locked(s, tenant, now).is_none() {
             // The lockout expired: AD starts counting afresh.
             *s = AdLockout::default();
         }
-        if s
-            .last_bad_at
+        if s.last_bad_at
             .is_some_and(|t| now - t >= chrono(tenant.ad_lockout_window))
         {
             s.bad_count = 0;

@@ -170,8 +170,7 @@ pub(crate) fn match_secret(
     let domain = ctx.hasher.verify(domain_hash, secret.expose());
     let app = hashing::normalize_app_password(secret.expose()).and_then(|norm| {
         let tag = ctx.hasher.app_password_tag(&norm);
-        let candidates: Vec<&AppPassword> =
-            app_passwords.iter().filter(|a| a.tag == tag).collect();
+        let candidates: Vec<&AppPassword> = app_passwords.iter().filter(|a| a.tag == tag).collect();
         if candidates.is_empty() {
             ctx.hasher.verify(None, norm.as_bytes());
             return None;
@@ -276,6 +275,42 @@ impl Verifier {
             }
         };
         Ok(decision)
+    }
+
+    /// Records a reject a front door decided on protocol grounds (e.g. an unsupported RADIUS
+    /// authentication method) in the log of the endpoint's side, so it is never silent.
+    pub fn record_protocol_reject(
+        &self,
+        attempt: &Attempt,
+        rule: &'static str,
+        nps: u32,
+        explanation: &str,
+    ) -> Result<(), VerifyError> {
+        let now = match attempt.now {
+            Some(t) => t,
+            None => self.clock.now()?,
+        };
+        let side = match attempt.endpoint.kind {
+            EndpointKind::Cloud => Side::Cloud,
+            _ => Side::OnPrem,
+        };
+        let d = Decision {
+            outcome: Outcome::Reject,
+            credential: Credential::None,
+            app_password: None,
+            rule,
+            codes: Codes {
+                ad: None,
+                nps: Some(nps),
+                aadsts: None,
+            },
+            explanation: explanation.to_string(),
+            side,
+            user: None,
+            user_dn: None,
+        };
+        self.signin.record(side, now, attempt, &d);
+        Ok(())
     }
 
     /// Cloud sign-ins go to the cloud log. With federation, a domain-password sign-in also

@@ -54,7 +54,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
     // Rule 1: unknown (or ambiguous) user.
     let Some(user) = user else {
         let why = if resolution == Resolution::Ambiguous {
-            format!("{:?} matches more than one on-prem account; AD refuses an ambiguous name", attempt.login)
+            format!(
+                "{:?} matches more than one on-prem account; AD refuses an ambiguous name",
+                attempt.login
+            )
         } else {
             format!("no on-prem account answers to {:?}", attempt.login)
         };
@@ -78,7 +81,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
     if let Some(locked) = lockout::ad_locked(&lock, ctx.tenant, now) {
         let until = match locked.until {
             Some(u) => format!("it unlocks at {}", when(u, now)),
-            None => "it stays locked until an administrator unlocks it (ad-lockout-duration 0)".into(),
+            None => {
+                "it stays locked until an administrator unlocks it (ad-lockout-duration 0)".into()
+            }
         };
         return Ok(with_user(reject(
             "onprem.locked-out",
@@ -104,7 +109,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
                 state.bad_count, ctx.tenant.ad_lockout_threshold
             )
         } else {
-            format!("bad attempt {} of {}", state.bad_count, ctx.tenant.ad_lockout_threshold)
+            format!(
+                "bad attempt {} of {}",
+                state.bad_count, ctx.tenant.ad_lockout_threshold
+            )
         };
         let why = match &m.app {
             Some(name) => format!(
@@ -133,7 +141,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             "onprem.account-expired",
             "701",
             35,
-            format!("account expired on-prem at {} (accountExpires)", when(exp, now)),
+            format!(
+                "account expired on-prem at {} (accountExpires)",
+                when(exp, now)
+            ),
         )));
     }
     if user.password_expired {
@@ -149,7 +160,8 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             "onprem.must-change",
             "773",
             33,
-            "the user must change the password at next logon; a legacy protocol cannot do that".into(),
+            "the user must change the password at next logon; a legacy protocol cannot do that"
+                .into(),
         )));
     }
 

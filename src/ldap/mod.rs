@@ -1,0 +1,9 @@
+//! The LDAP front door: an LDAPv3 listener (plain, StartTLS, LDAPS) that hands simple binds to
+//! the verifier and answers as Active Directory would. It knows LDAP, not policy.
+
+pub mod ad_errors;
+pub mod entries;
+pub mod ops;
+pub mod server;
+pub mod session;
+pub mod tls;

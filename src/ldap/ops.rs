@@ -1,0 +1,416 @@
+//! One LDAP request in, its responses out. Bind goes to the verifier; search reads the
+//! directory; everything that would change the directory is refused cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ldap3_proto::proto::*;
+
+use super::ad_errors;
+use super::entries::{self, Entry};
+use crate::config::{LdapConfig, TlsMode};
+use crate::directory::{resolve, Names, Resolution, User};
+use crate::verify::{Attempt, Door, Endpoint, Secret, Verifier};
+
+pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
+pub const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
+
+/// The connection's authorization identity: the last successful bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Anonymous,
+    User { sam: String, dn: String },
+}
+
+/// What the connection loop does after a request.
+pub enum Action {
+    Reply(Vec<LdapMsg>),
+    /// Send the response, then start TLS on the same connection.
+    StartTls(LdapMsg),
+    Close,
+}
+
+pub struct ConnCtx {
+    pub verifier: Arc<Verifier>,
+    pub endpoint: Endpoint,
+    pub tls: TlsMode,
+    pub config: Arc<LdapConfig>,
+    pub peer: SocketAddr,
+}
+
+fn result(code: LdapResultCode, message: impl Into<String>) -> LdapResult {
+    LdapResult {
+        code,
+        matcheddn: String::new(),
+        message: message.into(),
+        referral: vec![],
+    }
+}
+
+fn msg(msgid: i32, op: LdapOp) -> LdapMsg {
+    LdapMsg {
+        msgid,
+        op,
+        ctrl: vec![],
+    }
+}
+
+pub fn notice_of_disconnection(code: LdapResultCode, why: &str) -> LdapMsg {
+    msg(
+        0,
+        LdapOp::ExtendedResponse(LdapExtendedResponse {
+            res: result(code, why),
+            name: Some(OID_NOTICE_OF_DISCONNECTION.to_string()),
+            value: None,
+        }),
+    )
+}
+
+fn bind_response(msgid: i32, code: LdapResultCode, message: impl Into<String>) -> Action {
+    Action::Reply(vec![msg(
+        msgid,
+        LdapOp::BindResponse(LdapBindResponse {
+            res: result(code, message),
+            saslcreds: None,
+        }),
+    )])
+}
+
+fn extended(
+    msgid: i32,
+    code: LdapResultCode,
+    message: &str,
+    name: Option<&str>,
+    value: Option<Vec<u8>>,
+) -> LdapMsg {
+    msg(
+        msgid,
+        LdapOp::ExtendedResponse(LdapExtendedResponse {
+            res: result(code, message),
+            name: name.map(str::to_string),
+            value,
+        }),
+    )
+}
+
+pub struct Session {
+    pub identity: Identity,
+    pub tls_active: bool,
+}
+
+impl Session {
+    pub async fn handle(&mut self, m: LdapMsg, ctx: &ConnCtx) -> Action {
+        let id = m.msgid;
+        match m.op {
+            LdapOp::BindRequest(req) => self.bind(id, req, ctx).await,
+            LdapOp::UnbindRequest => Action::Close,
+            LdapOp::SearchRequest(req) => self.search(id, req, ctx).await,
+            LdapOp::ExtendedRequest(req) => self.extended(id, req, ctx),
+            LdapOp::AbandonRequest(_) => Action::Reply(vec![]),
+            LdapOp::CompareRequest(req) => self.compare(id, req, ctx).await,
+            LdapOp::AddRequest(_) => refuse(id, |r| LdapOp::AddResponse(r)),
+            LdapOp::ModifyRequest(_) => refuse(id, |r| LdapOp::ModifyResponse(r)),
+            LdapOp::DelRequest(_) => refuse(id, |r| LdapOp::DelResponse(r)),
+            LdapOp::ModifyDNRequest(_) => refuse(id, |r| LdapOp::ModifyDNResponse(r)),
+            _ => Action::Reply(vec![notice_of_disconnection(
+                LdapResultCode::ProtocolError,
+                "unexpected protocol operation from a client",
+            )]),
+        }
+    }
+
+    async fn bind(&mut self, id: i32, req: LdapBindRequest, ctx: &ConnCtx) -> Action {
+        // A failed or refused bind leaves the connection anonymous (RFC 4511 §4.2.1).
+        self.identity = Identity::Anonymous;
+        if req.version != 3 {
+            return bind_response(
+                id,
+                LdapResultCode::ProtocolError,
+                "only LDAP version 3 is supported",
+            );
+        }
+        let password = match req.cred {
+            LdapBindCred::Simple(p) => p,
+            LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
+                return bind_response(
+                    id,
+                    LdapResultCode::AuthMethodNotSupported,
+                    "only simple bind is supported; no SASL mechanisms",
+                )
+            }
+        };
+        match (req.dn.is_empty(), password.is_empty()) {
+            (true, true) => return bind_response(id, LdapResultCode::Success, ""),
+            (false, true) => {
+                return bind_response(
+                    id,
+                    LdapResultCode::UnwillingToPerform,
+                    ad_errors::UNAUTHENTICATED_BIND,
+                )
+            }
+            (true, false) => {
+                return bind_response(
+                    id,
+                    LdapResultCode::UnwillingToPerform,
+                    "a password without a name is neither an anonymous nor a simple bind",
+                )
+            }
+            _ => {}
+        }
+        let attempt = Attempt {
+            endpoint: ctx.endpoint,
+            door: Door::Ldap,
+            client: Some(ctx.peer.ip()),
+            login: req.dn,
+            secret: Secret::new(password.into_bytes()),
+            now: None,
+        };
+        match ctx.verifier.decide_async(attempt).await {
+            Ok(d) if d.accepted() => {
+                self.identity = Identity::User {
+                    sam: d.user.clone().unwrap_or_default(),
+                    dn: d.user_dn.clone().unwrap_or_default(),
+                };
+                bind_response(id, LdapResultCode::Success, "")
+            }
+            Ok(d) => bind_response(
+                id,
+                LdapResultCode::InvalidCredentials,
+                ad_errors::invalid_credentials(&d),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "verification failed");
+                bind_response(
+                    id,
+                    LdapResultCode::Unavailable,
+                    "the directory is unavailable; try again",
+                )
+            }
+        }
+    }
+
+    fn extended(&mut self, id: i32, req: LdapExtendedRequest, ctx: &ConnCtx) -> Action {
+        match req.name.as_str() {
+            OID_WHOAMI => {
+                let authz = match &self.identity {
+                    Identity::Anonymous => String::new(),
+                    Identity::User { sam, .. } => {
+                        format!("u:{}\\{}", ctx.verifier.directory().netbios_name, sam)
+                    }
+                };
+                Action::Reply(vec![extended(
+                    id,
+                    LdapResultCode::Success,
+                    "",
+                    None,
+                    Some(authz.into_bytes()),
+                )])
+            }
+            OID_STARTTLS if ctx.tls == TlsMode::StartTls && !self.tls_active => Action::StartTls(
+                extended(id, LdapResultCode::Success, "", Some(OID_STARTTLS), None),
+            ),
+            OID_STARTTLS if self.tls_active => Action::Reply(vec![extended(
+                id,
+                LdapResultCode::OperationsError,
+                "TLS is already active on this connection",
+                Some(OID_STARTTLS),
+                None,
+            )]),
+            OID_STARTTLS => Action::Reply(vec![extended(
+                id,
+                LdapResultCode::ProtocolError,
+                "StartTLS is not enabled on this listener (tls = \"starttls\")",
+                Some(OID_STARTTLS),
+                None,
+            )]),
+            other => Action::Reply(vec![extended(
+                id,
+                LdapResultCode::ProtocolError,
+                &format!("unsupported extended operation {other}"),
+                None,
+                None,
+            )]),
+        }
+    }
+
+    fn may_search(&self, ctx: &ConnCtx, users: &[User]) -> bool {
+        let Identity::User { sam, .. } = &self.identity else {
+            return ctx.config.anonymous_search;
+        };
+        let cfg = &ctx.config;
+        if cfg.service_accounts.is_empty() && cfg.search_groups.is_empty() {
+            // As in AD: every authenticated user may read the user tree.
+            return true;
+        }
+        let Some(me) = users.iter().find(|u| u.sam.eq_ignore_ascii_case(sam)) else {
+            return false;
+        };
+        let dir = ctx.verifier.directory();
+        let named = cfg.service_accounts.iter().any(|name| {
+            resolve(
+                name,
+                dir,
+                std::iter::once(Names {
+                    id: me.id,
+                    sam: &me.sam,
+                    upn: &me.upn,
+                }),
+            ) == Resolution::Found(me.id)
+        });
+        named
+            || me
+                .groups
+                .iter()
+                .any(|g| cfg.search_groups.iter().any(|s| s.eq_ignore_ascii_case(g)))
+    }
+
+    async fn load_users(ctx: &ConnCtx) -> Option<Vec<User>> {
+        let store = ctx.verifier.store().clone();
+        match tokio::task::spawn_blocking(move || store.users()).await {
+            Ok(Ok(u)) => Some(u),
+            _ => None,
+        }
+    }
+
+    async fn search(&mut self, id: i32, req: LdapSearchRequest, ctx: &ConnCtx) -> Action {
+        let done = |code: LdapResultCode, message: &str| {
+            msg(id, LdapOp::SearchResultDone(result(code, message)))
+        };
+        if req.base.is_empty() && req.scope == LdapSearchScope::Base {
+            let root = root_dse(ctx);
+            let mut out = vec![];
+            if entries::matches(&root, &req.filter) {
+                out.push(msg(
+                    id,
+                    LdapOp::SearchResultEntry(entries::to_result(&root, &req.attrs, req.typesonly)),
+                ));
+            }
+            out.push(done(LdapResultCode::Success, ""));
+            return Action::Reply(out);
+        }
+        let Some(users) = Self::load_users(ctx).await else {
+            return Action::Reply(vec![done(
+                LdapResultCode::Unavailable,
+                "the directory is unavailable",
+            )]);
+        };
+        if !self.may_search(ctx, &users) {
+            let why = if self.identity == Identity::Anonymous {
+                ad_errors::ANONYMOUS_SEARCH
+            } else {
+                "this account may not search the directory (ldap.service_accounts / ldap.search_groups)"
+            };
+            return Action::Reply(vec![done(LdapResultCode::InsufficentAccessRights, why)]);
+        }
+        let dir = ctx.verifier.directory();
+        if entries::depth_below(&req.base, &dir.base_dn).is_none() {
+            return Action::Reply(vec![done(
+                LdapResultCode::NoSuchObject,
+                "the base is outside this directory's naming context",
+            )]);
+        }
+        let all: Vec<Entry> = entries::container_entries(dir)
+            .into_iter()
+            .chain(users.iter().map(|u| entries::user_entry(dir, u)))
+            .collect();
+        if !all
+            .iter()
+            .any(|e| entries::depth_below(&e.dn, &req.base) == Some(0))
+        {
+            return Action::Reply(vec![done(LdapResultCode::NoSuchObject, "no such object")]);
+        }
+        let mut out = Vec::new();
+        let limit = usize::try_from(req.sizelimit).unwrap_or(0);
+        for e in &all {
+            let in_scope = match (entries::depth_below(&e.dn, &req.base), &req.scope) {
+                (Some(0), LdapSearchScope::Base) => true,
+                (Some(1), LdapSearchScope::OneLevel) => true,
+                (Some(_), LdapSearchScope::Subtree) => true,
+                (Some(d), LdapSearchScope::Children) => d > 0,
+                _ => false,
+            };
+            if !in_scope || !entries::matches(e, &req.filter) {
+                continue;
+            }
+            if limit > 0 && out.len() >= limit {
+                out.push(done(
+                    LdapResultCode::SizeLimitExceeded,
+                    "size limit exceeded",
+                ));
+                return Action::Reply(out);
+            }
+            out.push(msg(
+                id,
+                LdapOp::SearchResultEntry(entries::to_result(e, &req.attrs, req.typesonly)),
+            ));
+        }
+        out.push(done(LdapResultCode::Success, ""));
+        Action::Reply(out)
+    }
+
+    async fn compare(&mut self, id: i32, req: LdapCompareRequest, ctx: &ConnCtx) -> Action {
+        let reply = |code: LdapResultCode, message: &str| {
+            Action::Reply(vec![msg(id, LdapOp::CompareResult(result(code, message)))])
+        };
+        let Some(users) = Self::load_users(ctx).await else {
+            return reply(LdapResultCode::Unavailable, "the directory is unavailable");
+        };
+        if !self.may_search(ctx, &users) {
+            return reply(
+                LdapResultCode::InsufficentAccessRights,
+                ad_errors::ANONYMOUS_SEARCH,
+            );
+        }
+        let dir = ctx.verifier.directory();
+        let Some(entry) = users
+            .iter()
+            .map(|u| entries::user_entry(dir, u))
+            .find(|e| entries::depth_below(&e.dn, &req.dn) == Some(0))
+        else {
+            return reply(LdapResultCode::NoSuchObject, "no such object");
+        };
+        let value = String::from_utf8_lossy(&req.val);
+        match entry.has_value(&req.atype, &value) {
+            Some(true) => reply(LdapResultCode::CompareTrue, ""),
+            Some(false) => reply(LdapResultCode::CompareFalse, ""),
+            None => reply(
+                LdapResultCode::UndefinedAttributeType,
+                "no such attribute on this entry",
+            ),
+        }
+    }
+}
+
+fn refuse(id: i32, op: impl FnOnce(LdapResult) -> LdapOp) -> Action {
+    Action::Reply(vec![msg(
+        id,
+        op(result(
+            LdapResultCode::UnwillingToPerform,
+            ad_errors::OPERATIONS_NOT_ALLOWED,
+        )),
+    )])
+}
+
+fn root_dse(ctx: &ConnCtx) -> Entry {
+    let dir = ctx.verifier.directory();
+    let mut extensions = vec![OID_WHOAMI.to_string()];
+    if ctx.tls == TlsMode::StartTls {
+        extensions.push(OID_STARTTLS.to_string());
+    }
+    Entry {
+        dn: String::new(),
+        attrs: vec![
+            ("objectClass", vec!["top".into()]),
+            ("namingContexts", vec![dir.base_dn.clone()]),
+            ("defaultNamingContext", vec![dir.base_dn.clone()]),
+            ("rootDomainNamingContext", vec![dir.base_dn.clone()]),
+            ("supportedLDAPVersion", vec!["3".into()]),
+            ("supportedExtension", extensions),
+            ("supportedControl", vec![]),
+            ("supportedSASLMechanisms", vec![]),
+            ("vendorName", vec!["hybridauth".into()]),
+            ("vendorVersion", vec![env!("CARGO_PKG_VERSION").into()]),
+            ("dnsHostName", vec!["localhost".into()]),
+        ],
+    }
+}

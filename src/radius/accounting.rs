@@ -1,0 +1,76 @@
+//! The accounting log: one JSON line per Accounting-Request (RFC 2866).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+pub struct AccountingLog {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+fn status_name(v: u32) -> &'static str {
+    match v {
+        1 => "Start",
+        2 => "Stop",
+        3 => "Interim-Update",
+        7 => "Accounting-On",
+        8 => "Accounting-Off",
+        _ => "Other",
+    }
+}
+
+impl AccountingLog {
+    pub fn new(path: &Path) -> AccountingLog {
+        AccountingLog {
+            path: path.to_path_buf(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn record(
+        &self,
+        nas: &str,
+        client: std::net::SocketAddr,
+        pkt: &radius::core::packet::Packet,
+        now: String,
+    ) -> std::io::Result<()> {
+        use radius::core::{rfc2865 as a, rfc2866 as acct};
+        let ok = |v: Option<Result<u32, radius::core::avp::AVPError>>| v.and_then(Result::ok);
+        let status = ok(acct::lookup_acct_status_type(pkt));
+        let rec: Value = json!({
+            "time": now,
+            "nas": nas,
+            "client": client.to_string(),
+            "nas_ip_address": a::lookup_nas_ip_address(pkt).and_then(Result::ok).map(|i| i.to_string()),
+            "nas_identifier": a::lookup_nas_identifier(pkt).and_then(Result::ok),
+            "status_type": status.map(status_name),
+            "status_type_value": status,
+            "session_id": acct::lookup_acct_session_id(pkt).and_then(Result::ok),
+            "user": a::lookup_user_name(pkt).and_then(Result::ok),
+            "session_time": ok(acct::lookup_acct_session_time(pkt)),
+            "input_octets": ok(acct::lookup_acct_input_octets(pkt)),
+            "output_octets": ok(acct::lookup_acct_output_octets(pkt)),
+            "input_packets": ok(acct::lookup_acct_input_packets(pkt)),
+            "output_packets": ok(acct::lookup_acct_output_packets(pkt)),
+        });
+        let mut line = serde_json::to_vec(&rec)?;
+        line.push(b'\n');
+        let _g = self
+            .lock
+            .lock()
+            .map_err(|_| std::io::Error::other("accounting log lock poisoned"))?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        f.write_all(&line)?;
+        // Accounting is billing data: it is on disk before the NAS hears it was received.
+        f.sync_data()
+    }
+}

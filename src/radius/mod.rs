@@ -1,0 +1,12 @@
+//! The RADIUS front door (RFC 2865 authentication, RFC 2866 accounting, RFC 5997
+//! Status-Server). It knows packets, not policy: every Access-Request becomes a
+//! `verify::Attempt`, every `Decision` an Access-Accept or Access-Reject.
+
+pub mod accounting;
+pub mod clients;
+pub mod dedup;
+pub mod packet;
+pub mod server;
+
+pub use clients::{ClientTable, Clients};
+pub use server::{RadiusServer, Role};

@@ -1,0 +1,321 @@
+//! The UDP loops. One task receives per socket; each datagram is handled in its own task so a
+//! slow Argon2 verification never holds up the socket. On shutdown the loops stop receiving and
+//! wait for the requests in flight to be answered.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio_util::task::TaskTracker;
+
+use super::accounting::AccountingLog;
+use super::clients::Clients;
+use super::dedup::{Dedup, Seen};
+use super::packet::*;
+use crate::config::{RadiusClientConfig, RadiusConfig};
+use crate::shutdown::Shutdown;
+use crate::verify::{Attempt, Door, Secret, Verifier};
+
+/// Which port a socket serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Authentication,
+    Accounting,
+}
+
+/// The most requests one socket has in flight; beyond it datagrams are dropped and the NAS
+/// retransmits, which is how RADIUS expects an overloaded server to behave.
+const MAX_IN_FLIGHT: usize = 4096;
+
+struct RateLimitedLog {
+    last: AtomicU64,
+    suppressed: AtomicU64,
+    started: Instant,
+}
+
+impl RateLimitedLog {
+    fn new() -> Self {
+        RateLimitedLog {
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+    /// At most one line a second; the count of the lines held back rides on the next one.
+    fn warn(&self, what: &str, from: SocketAddr, detail: &str) {
+        let now = self.started.elapsed().as_secs() + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            tracing::warn!(%from, suppressed, "{what}: {detail}");
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct RadiusServer {
+    verifier: Arc<Verifier>,
+    clients: Clients,
+    dedup: Dedup,
+    accounting: AccountingLog,
+    unknown: RateLimitedLog,
+    dropped: RateLimitedLog,
+}
+
+impl RadiusServer {
+    pub fn new(cfg: &RadiusConfig, verifier: Arc<Verifier>, clients: Clients) -> Arc<RadiusServer> {
+        Arc::new(RadiusServer {
+            verifier,
+            clients,
+            dedup: Dedup::new(cfg.duplicate_window),
+            accounting: AccountingLog::new(&cfg.accounting_log),
+            unknown: RateLimitedLog::new(),
+            dropped: RateLimitedLog::new(),
+        })
+    }
+
+    /// Serves one bound socket until shutdown, then waits for its requests in flight.
+    pub async fn serve(self: Arc<Self>, socket: UdpSocket, role: Role, mut shutdown: Shutdown) {
+        let socket = Arc::new(socket);
+        let tracker = TaskTracker::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (n, from) = tokio::select! {
+                _ = shutdown.recv() => break,
+                r = socket.recv_from(&mut buf) => match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "recv_from failed");
+                        continue;
+                    }
+                },
+            };
+            if tracker.len() >= MAX_IN_FLIGHT {
+                self.dropped
+                    .warn("request dropped", from, "too many requests in flight");
+                continue;
+            }
+            let datagram = buf[..n].to_vec();
+            let me = Arc::clone(&self);
+            let sock = Arc::clone(&socket);
+            tracker.spawn(async move {
+                if let Some(reply) = me.handle(&datagram, from, role).await {
+                    if let Err(e) = sock.send_to(&reply, from).await {
+                        tracing::debug!(%from, error = %e, "send_to failed");
+                    }
+                }
+            });
+        }
+        tracker.close();
+        tracker.wait().await;
+    }
+
+    fn drop_packet(&self, from: SocketAddr, why: &str) -> Option<Arc<Vec<u8>>> {
+        self.dropped.warn("packet dropped", from, why);
+        None
+    }
+
+    /// Returns the octets to send back, or `None` for a silent drop.
+    async fn handle(&self, datagram: &[u8], from: SocketAddr, role: Role) -> Option<Arc<Vec<u8>>> {
+        let Some(client) = self.clients.current().lookup(from.ip()) else {
+            self.unknown.warn(
+                "packet from unknown client dropped",
+                from,
+                "no [[radius.clients]] network covers it",
+            );
+            return None;
+        };
+        let raw = match RawPacket::parse(datagram) {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .drop_packet(from, &format!("malformed packet from {}: {e}", client.name))
+            }
+        };
+        match (role, raw.code()) {
+            (_, STATUS_SERVER) => self.status_server(&raw, &client, role, from),
+            (Role::Authentication, ACCESS_REQUEST) => self.access_request(&raw, client, from).await,
+            (Role::Accounting, ACCOUNTING_REQUEST) => self.accounting_request(&raw, &client, from),
+            (_, code) => self.drop_packet(from, &format!("code {code} is not served on this port")),
+        }
+    }
+
+    /// RFC 5997: answered only with a valid Message-Authenticator.
+    fn status_server(
+        &self,
+        raw: &RawPacket<'_>,
+        client: &RadiusClientConfig,
+        role: Role,
+        from: SocketAddr,
+    ) -> Option<Arc<Vec<u8>>> {
+        if raw.message_authenticator_ok(&client.secret) != Some(true) {
+            return self.drop_packet(from, "Status-Server without a valid Message-Authenticator");
+        }
+        let code = match role {
+            Role::Authentication => ACCESS_ACCEPT,
+            Role::Accounting => ACCOUNTING_RESPONSE,
+        };
+        let reply = vec![(ATTR_REPLY_MESSAGE, b"hybridauth is alive".to_vec())];
+        Some(Arc::new(encode_response(
+            code,
+            raw.identifier(),
+            &raw.authenticator(),
+            &reply,
+            &client.secret,
+        )))
+    }
+
+    fn accounting_request(
+        &self,
+        raw: &RawPacket<'_>,
+        client: &RadiusClientConfig,
+        from: SocketAddr,
+    ) -> Option<Arc<Vec<u8>>> {
+        if !raw.accounting_authenticator_ok(&client.secret) {
+            return self.drop_packet(
+                from,
+                "Accounting-Request with a bad authenticator (wrong shared secret?)",
+            );
+        }
+        if raw.message_authenticator_ok(&client.secret) == Some(false) {
+            return self.drop_packet(from, "Accounting-Request with a bad Message-Authenticator");
+        }
+        let pkt = radius::core::packet::Packet::decode(raw.bytes, &client.secret).ok()?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        if let Err(e) = self.accounting.record(&client.name, from, &pkt, now) {
+            // Not acknowledged, so the NAS keeps the record and retries.
+            tracing::error!(error = %e, "cannot write the accounting log");
+            return None;
+        }
+        Some(Arc::new(encode_response(
+            ACCOUNTING_RESPONSE,
+            raw.identifier(),
+            &raw.authenticator(),
+            &[],
+            &client.secret,
+        )))
+    }
+
+    async fn access_request(
+        &self,
+        raw: &RawPacket<'_>,
+        client: Arc<RadiusClientConfig>,
+        from: SocketAddr,
+    ) -> Option<Arc<Vec<u8>>> {
+        match raw.message_authenticator_ok(&client.secret) {
+            Some(false) => return self.drop_packet(from, "bad Message-Authenticator (wrong shared secret?)"),
+            None if client.require_message_authenticator => {
+                return self.drop_packet(from, "Access-Request without Message-Authenticator (require_message_authenticator = true)")
+            }
+            _ => {}
+        }
+        let key = (from, raw.identifier(), raw.authenticator());
+        match self.dedup.check(key) {
+            Seen::Answered(reply) => return Some(reply),
+            Seen::InFlight => return None,
+            Seen::New => {}
+        }
+        let reply = self.decide(raw, &client, from).await;
+        self.dedup.finish(key, reply.clone());
+        reply
+    }
+
+    async fn decide(
+        &self,
+        raw: &RawPacket<'_>,
+        client: &RadiusClientConfig,
+        from: SocketAddr,
+    ) -> Option<Arc<Vec<u8>>> {
+        let login = raw
+            .value(radius::core::rfc2865::USER_NAME_TYPE)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        let respond = |accepted: bool, message: Option<&str>| {
+            let mut attrs = Vec::new();
+            if let (false, true, Some(m)) = (accepted, client.reply_message, message) {
+                attrs.push((ATTR_REPLY_MESSAGE, m.as_bytes().to_vec()));
+            }
+            let code = if accepted {
+                ACCESS_ACCEPT
+            } else {
+                ACCESS_REJECT
+            };
+            Some(Arc::new(encode_response(
+                code,
+                raw.identifier(),
+                &raw.authenticator(),
+                &attrs,
+                &client.secret,
+            )))
+        };
+        let base = Attempt {
+            endpoint: client.endpoint,
+            door: Door::Radius,
+            client: Some(from.ip()),
+            login,
+            secret: Secret::new(Vec::new()),
+            now: None,
+        };
+        let method = raw.unsupported_method().or(if raw.has(ATTR_USER_PASSWORD) {
+            None
+        } else {
+            Some("no User-Password")
+        });
+        if let Some(method) = method {
+            let why =
+                format!("authentication method not allowed: {method} is not supported, only PAP");
+            if let Err(e) =
+                self.verifier
+                    .record_protocol_reject(&base, "radius.method-not-allowed", 66, &why)
+            {
+                tracing::error!(error = %e, "cannot record the sign-in");
+            }
+            return respond(false, Some(&why));
+        }
+        let pkt = match radius::core::packet::Packet::decode(raw.bytes, &client.secret) {
+            Ok(p) => p,
+            Err(e) => return self.drop_packet(from, &format!("undecodable Access-Request: {e}")),
+        };
+        let password = match radius::core::rfc2865::lookup_user_password(&pkt) {
+            Some(Ok(p)) => p,
+            _ => return self.drop_packet(from, "undecodable User-Password"),
+        };
+        let attempt = Attempt {
+            secret: Secret::new(password),
+            ..base
+        };
+        match self.verifier.decide_async(attempt).await {
+            Ok(d) => {
+                tracing::info!(client = %client.name, %from, user = ?d.user, outcome = ?d.outcome, rule = d.rule, nps = ?d.codes.nps, "access-request");
+                respond(d.accepted(), Some(&d.explanation))
+            }
+            Err(e) => {
+                // No answer: the NAS retries or fails over, which beats a wrong reject.
+                tracing::error!(error = %e, "verification failed");
+                None
+            }
+        }
+    }
+}
+
+/// Binds every configured address for one role.
+pub async fn bind_all(addrs: &[SocketAddr]) -> std::io::Result<Vec<UdpSocket>> {
+    let mut out = Vec::new();
+    for a in addrs {
+        let s = UdpSocket::bind(a).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot bind RADIUS on {a}: {e}"))
+        })?;
+        out.push(s);
+    }
+    Ok(out)
+}
+
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
