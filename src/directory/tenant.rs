@@ -205,15 +205,6 @@ impl Tenant {
                 ))
             }
         }
-        if self.ad_lockout_threshold > 0
-            && !self.ad_lockout_duration.is_zero()
-            && self.ad_lockout_window > self.ad_lockout_duration
-        {
-            return Err(
-                "ad-lockout-window must not be longer than ad-lockout-duration (as AD requires)"
-                    .into(),
-            );
-        }
         Ok(())
     }
 
