@@ -128,3 +128,4 @@ pub fn assert_decision(d: &Decision, accept: bool, rule: &str) {
     assert_eq!(d.accepted(), accept, "{d:#?}");
     assert_eq!(d.rule, rule, "{d:#?}");
 }
+pub mod daemon;
