@@ -183,12 +183,28 @@ pub fn encode_response(
     attrs: &[(u8, Vec<u8>)],
     secret: &[u8],
 ) -> Vec<u8> {
+    encode_response_with(code, identifier, request_authenticator, attrs, secret, true)
+}
+
+/// `with_ma = false` is for the Accounting-Response to an Accounting-Request, which RFC 2866
+/// signs with the Response Authenticator alone (FreeRADIUS's radclient rejects the Message-
+/// Authenticator variants there).
+pub fn encode_response_with(
+    code: u8,
+    identifier: u8,
+    request_authenticator: &[u8; 16],
+    attrs: &[(u8, Vec<u8>)],
+    secret: &[u8],
+    with_ma: bool,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&[code, identifier, 0, 0]);
     out.extend_from_slice(request_authenticator);
-    out.extend_from_slice(&[ATTR_MESSAGE_AUTHENTICATOR, 18]);
-    let ma_at = out.len();
-    out.extend_from_slice(&[0u8; 16]);
+    let ma_at = out.len() + 2;
+    if with_ma {
+        out.extend_from_slice(&[ATTR_MESSAGE_AUTHENTICATOR, 18]);
+        out.extend_from_slice(&[0u8; 16]);
+    }
     for (t, v) in attrs {
         for chunk in v.chunks(253) {
             if out.len() + 2 + chunk.len() > MAX_LEN {
@@ -201,8 +217,10 @@ pub fn encode_response(
     }
     let len = out.len() as u16;
     out[2..4].copy_from_slice(&len.to_be_bytes());
-    let ma = hmac_md5(secret, &out);
-    out[ma_at..ma_at + 16].copy_from_slice(&ma);
+    if with_ma {
+        let ma = hmac_md5(secret, &out);
+        out[ma_at..ma_at + 16].copy_from_slice(&ma);
+    }
     let mut h = Md5::new();
     h.update(&out);
     h.update(secret);

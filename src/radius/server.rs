@@ -195,12 +195,13 @@ impl RadiusServer {
             tracing::error!(error = %e, "cannot write the accounting log");
             return None;
         }
-        Some(Arc::new(encode_response(
+        Some(Arc::new(encode_response_with(
             ACCOUNTING_RESPONSE,
             raw.identifier(),
             &raw.authenticator(),
             &[],
             &client.secret,
+            false,
         )))
     }
 

@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Interop suite: hybridauth against clients nobody here wrote.
+
+radclient/radtest (freeradius-utils), pyrad, ldapwhoami/ldapsearch (ldap-utils) and python ldap3
+talk to a real `hybridauth serve` on loopback. Prints one line per case and a closing
+'N passed, N failed' line; exits non-zero on any failure.
+"""
+import json, os, socket, subprocess, sys, tempfile, time, traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.environ.get("HYBRIDAUTH_BIN") or os.path.join(HERE, "..", "..", "target", "debug", "hybridauth")
+SECRET = "interop-secret"
+results = []
+
+
+def free(kind):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Lab:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="hybridauth-interop-")
+        self.radius, self.acct = free(socket.SOCK_DGRAM), free(socket.SOCK_DGRAM)
+        self.ldap, self.ldap_cloud, self.ldaps, self.ldap_tls = (free(socket.SOCK_STREAM) for _ in range(4))
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        subprocess.run([BIN, "cert", "--cert", cert, "--key", key], check=True, capture_output=True)
+        self.config = os.path.join(self.dir, "hybridauth.toml")
+        with open(self.config, "w") as f:
+            f.write(f'''
+[store]
+path = "{self.dir}/store.sqlite3"
+[clock]
+mode = "simulated"
+start = "2026-01-05T10:00:00Z"
+[hashing]
+memory_kib = 1024
+iterations = 1
+[radius]
+listen = ["127.0.0.1:{self.radius}", "[::1]:{self.radius}"]
+accounting_listen = ["127.0.0.1:{self.acct}"]
+[[radius.clients]]
+name = "vpn-onprem"
+network = "127.0.0.1/32"
+secret = "{SECRET}"
+endpoint = "on-prem"
+require_message_authenticator = true
+[[radius.clients]]
+name = "mail-cloud"
+network = "::1/128"
+secret = "{SECRET}"
+endpoint = "cloud"
+require_message_authenticator = false
+[[ldap.listeners]]
+address = "127.0.0.1:{self.ldap}"
+endpoint = "on-prem"
+[[ldap.listeners]]
+address = "127.0.0.1:{self.ldap_cloud}"
+endpoint = "cloud"
+[[ldap.listeners]]
+address = "127.0.0.1:{self.ldaps}"
+endpoint = "on-prem"
+tls = "ldaps"
+cert = "{cert}"
+key = "{key}"
+[[ldap.listeners]]
+address = "127.0.0.1:{self.ldap_tls}"
+endpoint = "on-prem"
+tls = "starttls"
+cert = "{cert}"
+key = "{key}"
+''')
+        self.log = open(os.path.join(self.dir, "serve.log"), "w")
+        self.proc = subprocess.Popen([BIN, "--config", self.config, "serve"], stdout=self.log, stderr=self.log)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.ldap), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def cli(self, *args, ok=True):
+        p = subprocess.run([BIN, "--config", self.config, *args], capture_output=True, text=True)
+        if ok and p.returncode != 0:
+            raise RuntimeError(f"{args}: {p.stderr}")
+        return p
+
+    def signin(self, which):
+        path = os.path.join(self.dir, f"signin-{which}.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+
+
+def case(fn):
+    try:
+        fn()
+        results.append((fn.__name__, True, ""))
+        print(f"ok    {fn.__name__}")
+    except Exception as e:  # noqa: BLE001 - report and go on
+        results.append((fn.__name__, False, str(e)))
+        print(f"FAIL  {fn.__name__}: {e}")
+        traceback.print_exc()
+
+
+def run(cmd, stdin=None, timeout=20):
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def main():
+    lab = Lab()
+    lab.cli("user", "add", "alice", "--password", "Winter2026!", "--mfa", "enforced", "--mail", "alice@contoso.com", "--groups", "staff")
+    lab.cli("user", "add", "dora", "--password", "Dora-pass-1")
+    lab.cli("user", "add", "svc-app", "--password", "Svc-pass-1")
+    lab.cli("tenant", "set", "allow-app-passwords", "on")
+    ap = json.loads(lab.cli("app-password", "create", "alice", "--name", "Mail", "--json").stdout)["secret"]
+    lab.cli("sync", "now")
+    R = f"127.0.0.1:{lab.radius}"
+
+    def radclient(server, attrs, code="auth", extra=()):
+        return run(["radclient", "-x", "-r", "1", "-t", "2", *extra, server, code, SECRET], stdin=attrs)
+
+    def radtest_accept_and_reject_on_prem():
+        p = run(["radtest", "-x", "dora", "Dora-pass-1", R, "0", SECRET])
+        assert "Access-Accept" in p.stdout, p.stdout + p.stderr
+        p = run(["radtest", "-x", "dora", "wrong", R, "0", SECRET])
+        assert "Access-Reject" in p.stdout, p.stdout + p.stderr
+
+    def radclient_app_password_rejected_on_prem_accepted_by_cloud_over_ipv6():
+        p = radclient(R, f"User-Name=alice\nUser-Password={ap}\nMessage-Authenticator=0x00\n")
+        assert "Access-Reject" in p.stdout, p.stdout + p.stderr
+        p = radclient(f"[::1]:{lab.radius}", f"User-Name=alice@contoso.com\nUser-Password={ap}\n")
+        assert "Access-Accept" in p.stdout, p.stdout + p.stderr
+
+    def radclient_without_message_authenticator_gets_no_answer():
+        p = radclient(R, "User-Name=dora\nUser-Password=Dora-pass-1\n")
+        assert "Received Access-" not in p.stdout and p.returncode != 0, p.stdout
+
+    def radclient_wrong_secret_gets_no_answer():
+        p = run(["radclient", "-x", "-r", "1", "-t", "2", R, "auth", "not-the-secret"], stdin="User-Name=dora\nUser-Password=Dora-pass-1\nMessage-Authenticator=0x00\n")
+        assert "Received Access-" not in p.stdout and p.returncode != 0, p.stdout
+
+    def unknown_client_gets_no_answer():
+        import pyrad.client, pyrad.dictionary, pyrad.packet
+        c = pyrad.client.Client(server="127.0.0.1", authport=lab.radius, secret=SECRET.encode(), dict=pyrad.dictionary.Dictionary(os.path.join(HERE, "dictionary")))
+        c.bind(("127.0.0.3", 0))
+        c.timeout, c.retries = 1, 1
+        req = c.CreateAuthPacket(code=pyrad.packet.AccessRequest, User_Name="dora")
+        req["User-Password"] = req.PwCrypt("Dora-pass-1")
+        try:
+            c.SendPacket(req)
+            raise AssertionError("an unknown client was answered")
+        except pyrad.client.Timeout:
+            pass
+
+    def pyrad_accept_with_message_authenticator_and_retransmission():
+        import pyrad.client, pyrad.dictionary, pyrad.packet
+        c = pyrad.client.Client(server="127.0.0.1", authport=lab.radius, secret=SECRET.encode(), dict=pyrad.dictionary.Dictionary(os.path.join(HERE, "dictionary")))
+        c.timeout, c.retries = 2, 1
+        req = c.CreateAuthPacket(code=pyrad.packet.AccessRequest, User_Name="CONTOSO\\dora")
+        req["User-Password"] = req.PwCrypt("Dora-pass-1")
+        req.add_message_authenticator()
+        before = len(lab.signin("onprem"))
+        raw = req.RequestPacket()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        answers = []
+        for _ in range(2):
+            s.sendto(raw, ("127.0.0.1", lab.radius))
+            answers.append(s.recv(4096))
+        assert answers[0] == answers[1], "a retransmission is answered identically"
+        reply = req.CreateReply(packet=answers[0])
+        assert reply.code == pyrad.packet.AccessAccept, reply.code
+        assert req.VerifyReply(reply, answers[0]), "Response Authenticator"
+        assert reply.verify_message_authenticator(original_authenticator=req.authenticator), "Message-Authenticator"
+        assert len(lab.signin("onprem")) == before + 1, "one sign-in log entry for two transmissions"
+
+    def status_server_answered():
+        p = radclient(R, "Message-Authenticator=0x00\n", code="status")
+        assert "Access-Accept" in p.stdout, p.stdout + p.stderr
+
+    def accounting_recorded_and_answered():
+        p = radclient(f"127.0.0.1:{lab.acct}", "Acct-Status-Type=Start\nAcct-Session-Id=abc123\nUser-Name=dora\nAcct-Input-Octets=42\n", code="acct")
+        assert "Accounting-Response" in p.stdout, p.stdout + p.stderr
+        with open(os.path.join(lab.dir, "accounting.jsonl")) as f:
+            recs = [json.loads(l) for l in f]
+        assert recs[-1]["session_id"] == "abc123" and recs[-1]["status_type"] == "Start", recs[-1]
+
+    L = f"ldap://127.0.0.1:{lab.ldap}"
+
+    def ldapwhoami_every_login_form():
+        for login in ["dora", "dora@contoso.com", "CONTOSO\\dora", "CN=dora,CN=Users,DC=contoso,DC=com"]:
+            p = run(["ldapwhoami", "-x", "-H", L, "-D", login, "-w", "Dora-pass-1"])
+            assert p.returncode == 0 and "u:CONTOSO\\dora" in p.stdout, (login, p.stdout, p.stderr)
+
+    def ldapwhoami_unauthenticated_bind_refused():
+        p = run(["ldapwhoami", "-x", "-H", L, "-D", "dora", "-w", ""])
+        assert p.returncode != 0 and "unwilling" in p.stderr.lower(), p.stderr
+
+    def ldapwhoami_shows_ad_data_codes():
+        lab.cli("tenant", "set", "ad-lockout-threshold", "2")
+        lab.cli("user", "add", "lock", "--password", "Lock-pass-1")
+        lab.cli("user", "add", "gone", "--password", "Gone-pass-1")
+        lab.cli("user", "disable", "gone")
+        lab.cli("user", "add", "temp", "--password", "Temp-pass-1")
+        lab.cli("user", "reset-password", "temp", "--password", "Temp-pass-2", "--must-change")
+        cases = [("dora", "wrong", "52e"), ("nobody", "x", "525"), ("gone", "Gone-pass-1", "533"), ("temp", "Temp-pass-2", "773")]
+        run(["ldapwhoami", "-x", "-H", L, "-D", "lock", "-w", "bad1"])
+        run(["ldapwhoami", "-x", "-H", L, "-D", "lock", "-w", "bad2"])
+        cases.append(("lock", "Lock-pass-1", "775"))
+        for login, pw, code in cases:
+            p = run(["ldapwhoami", "-x", "-H", L, "-D", login, "-w", pw])
+            assert p.returncode != 0 and f"data {code}" in p.stderr, (login, code, p.stderr)
+        lab.cli("tenant", "set", "ad-lockout-threshold", "0")
+
+    def ldap_app_password_refused_on_prem_accepted_on_cloud_listener():
+        p = run(["ldapwhoami", "-x", "-H", L, "-D", "alice", "-w", ap])
+        assert "data 52e" in p.stderr, p.stderr
+        p = run(["ldapwhoami", "-x", "-H", f"ldap://127.0.0.1:{lab.ldap_cloud}", "-D", "alice@contoso.com", "-w", ap])
+        assert p.returncode == 0, p.stderr
+
+    def ldaps_and_starttls():
+        env = dict(os.environ, LDAPTLS_REQCERT="never")
+        p = subprocess.run(["ldapwhoami", "-x", "-H", f"ldaps://127.0.0.1:{lab.ldaps}", "-D", "dora", "-w", "Dora-pass-1"], capture_output=True, text=True, env=env, timeout=20)
+        assert p.returncode == 0 and "dora" in p.stdout, p.stderr
+        p = subprocess.run(["ldapwhoami", "-ZZ", "-x", "-H", f"ldap://127.0.0.1:{lab.ldap_tls}", "-D", "dora", "-w", "Dora-pass-1"], capture_output=True, text=True, env=env, timeout=20)
+        assert p.returncode == 0 and "dora" in p.stdout, p.stderr
+
+    def ldapsearch_root_dse_anonymously():
+        p = run(["ldapsearch", "-x", "-H", L, "-s", "base", "-b", "", "(objectClass=*)", "namingContexts", "supportedLDAPVersion"])
+        assert "namingContexts: DC=contoso,DC=com" in p.stdout and "supportedLDAPVersion: 3" in p.stdout, p.stdout
+
+    def ldapsearch_search_then_bind():
+        p = run(["ldapsearch", "-x", "-LLL", "-H", L, "-D", "svc-app", "-w", "Svc-pass-1", "-b", "DC=contoso,DC=com", "(&(objectClass=user)(sAMAccountName=dora))", "dn"])
+        assert "dn: CN=dora,CN=Users,DC=contoso,DC=com" in p.stdout, p.stdout + p.stderr
+        p = run(["ldapsearch", "-x", "-LLL", "-H", L, "-b", "DC=contoso,DC=com", "(sAMAccountName=dora)"])
+        assert p.returncode == 50, "anonymous search refused: insufficientAccessRights"
+
+    def ldap3_search_then_bind_flow():
+        import ldap3
+        lab.cli("user", "unlock", "alice")  # earlier cases spent alice's bad attempts
+        server = ldap3.Server("127.0.0.1", port=lab.ldap)
+        svc = ldap3.Connection(server, user="svc-app", password="Svc-pass-1")
+        assert svc.bind(), svc.result
+        svc.search("DC=contoso,DC=com", "(mail=alice@contoso.com)", attributes=["sAMAccountName", "memberOf"])
+        assert len(svc.entries) == 1, svc.entries
+        dn = svc.entries[0].entry_dn
+        assert "CN=staff" in str(svc.entries[0].memberOf)
+        user = ldap3.Connection(server, user=dn, password="Winter2026!")
+        assert user.bind(), user.result
+        assert user.extend.standard.who_am_i() == "u:CONTOSO\\alice"
+        assert not ldap3.Connection(server, user=dn, password="wrong").bind()
+        assert svc.rebind(user=dn, password="Winter2026!") and svc.rebind(user="svc-app", password="Svc-pass-1")
+        assert svc.extend.standard.who_am_i() == "u:CONTOSO\\svc-app"
+
+    def ldap3_default_get_info_reads_root_dse():
+        import ldap3
+        # Default get_info (SCHEMA) reads the rootDSE right after bind; ALL shows what it found.
+        conn = ldap3.Connection(ldap3.Server("127.0.0.1", port=lab.ldap), user="dora@contoso.com", password="Dora-pass-1", auto_bind=True)
+        assert conn.search("DC=contoso,DC=com", "(sAMAccountName=dora)") and len(conn.entries) == 1, conn.result
+        conn.unbind()
+        server = ldap3.Server("127.0.0.1", port=lab.ldap, get_info=ldap3.ALL)
+        ldap3.Connection(server, user="dora@contoso.com", password="Dora-pass-1", auto_bind=True).unbind()
+        assert "DC=contoso,DC=com" in str(server.info.naming_contexts), server.info
+
+    for fn in [radtest_accept_and_reject_on_prem, radclient_app_password_rejected_on_prem_accepted_by_cloud_over_ipv6,
+               radclient_without_message_authenticator_gets_no_answer, radclient_wrong_secret_gets_no_answer,
+               unknown_client_gets_no_answer, pyrad_accept_with_message_authenticator_and_retransmission,
+               status_server_answered, accounting_recorded_and_answered, ldapwhoami_every_login_form,
+               ldapwhoami_unauthenticated_bind_refused, ldapwhoami_shows_ad_data_codes,
+               ldap_app_password_refused_on_prem_accepted_on_cloud_listener, ldaps_and_starttls,
+               ldapsearch_root_dse_anonymously, ldapsearch_search_then_bind, ldap3_search_then_bind_flow,
+               ldap3_default_get_info_reads_root_dse]:
+        case(fn)
+    lab.stop()
+    passed = sum(1 for _, ok, _ in results if ok)
+    failed = len(results) - passed
+    print(f"interop: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
