@@ -35,6 +35,7 @@ fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
 /// The raw, serde-shaped configuration. Validated into [`Config`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct RawConfig {
     pub store: RawStore,
     pub clock: RawClock,
@@ -44,21 +45,6 @@ pub struct RawConfig {
     pub logging: RawLogging,
     pub radius: RawRadius,
     pub ldap: RawLdap,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            store: RawStore::default(),
-            clock: RawClock::default(),
-            directory: RawDirectory::default(),
-            hashing: RawHashing::default(),
-            signin_log: RawSigninLog::default(),
-            logging: RawLogging::default(),
-            radius: RawRadius::default(),
-            ldap: RawLdap::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

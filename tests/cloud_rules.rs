@@ -15,7 +15,11 @@ fn rule1_a_user_not_yet_synced_is_50034() {
     assert_eq!(d.codes.aadsts, Some("AADSTS50034"));
     assert!(d.explanation.contains("10:30"), "{}", d.explanation);
     lab.set_time("2026-01-05T10:30:00Z");
-    assert_decision(&lab.cloud("alice@contoso.com", "Winter2026!"), true, "cloud.password.accept");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
+        true,
+        "cloud.password.accept",
+    );
 }
 
 #[test]
@@ -24,11 +28,19 @@ fn disabled_on_prem_app_password_works_until_the_object_sync_boundary() {
     let ap = lab.enforced_user_with_app_password("alice");
     lab.set_time("2026-01-05T10:05:00Z");
     lab.app.directory.set_enabled("alice", false).unwrap();
-    assert_decision(&lab.onprem("alice", "Winter2026!"), false, "onprem.disabled");
+    assert_decision(
+        &lab.onprem("alice", "Winter2026!"),
+        false,
+        "onprem.disabled",
+    );
     lab.set_time("2026-01-05T10:29:59Z");
     let d = lab.cloud("alice@contoso.com", &ap);
     assert_decision(&d, true, "cloud.app-password.accept");
-    assert!(d.explanation.contains("disabled on-prem at 10:05"), "{}", d.explanation);
+    assert!(
+        d.explanation.contains("disabled on-prem at 10:05"),
+        "{}",
+        d.explanation
+    );
     assert!(d.explanation.contains("10:30"), "{}", d.explanation);
     lab.set_time("2026-01-05T10:30:00Z");
     let d = lab.cloud("alice@contoso.com", &ap);
@@ -52,10 +64,22 @@ fn a_deleted_account_keeps_working_in_the_cloud_until_the_deletion_syncs() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
     lab.app.directory.delete("alice").unwrap();
-    assert_decision(&lab.onprem("alice", "Winter2026!"), false, "onprem.unknown-user");
-    assert_decision(&lab.cloud("alice@contoso.com", &ap), true, "cloud.app-password.accept");
+    assert_decision(
+        &lab.onprem("alice", "Winter2026!"),
+        false,
+        "onprem.unknown-user",
+    );
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        true,
+        "cloud.app-password.accept",
+    );
     lab.sync_now();
-    assert_decision(&lab.cloud("alice@contoso.com", &ap), false, "cloud.unknown-user");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        false,
+        "cloud.unknown-user",
+    );
 }
 
 #[test]
@@ -81,7 +105,11 @@ fn rule3_smart_lockout_after_ten_failures_and_repeats_do_not_count() {
         assert_decision(&d, false, "cloud.bad-password");
         assert_eq!(d.codes.aadsts, Some("AADSTS50126"));
     }
-    assert_decision(&lab.cloud("alice", "Winter2026!"), true, "cloud.password.accept");
+    assert_decision(
+        &lab.cloud("alice", "Winter2026!"),
+        true,
+        "cloud.password.accept",
+    );
     for i in 0..10 {
         lab.cloud("alice", &format!("wrong-{i}"));
     }
@@ -89,7 +117,11 @@ fn rule3_smart_lockout_after_ten_failures_and_repeats_do_not_count() {
     assert_decision(&d, false, "cloud.smart-lockout");
     assert_eq!(d.codes.aadsts, Some("AADSTS50053"));
     lab.advance("60s");
-    assert_decision(&lab.cloud("alice", "Winter2026!"), true, "cloud.password.accept");
+    assert_decision(
+        &lab.cloud("alice", "Winter2026!"),
+        true,
+        "cloud.password.accept",
+    );
 }
 
 #[test]
@@ -99,9 +131,17 @@ fn smart_lockout_is_not_ad_lockout_and_on_prem_lockout_is_not_synced() {
     lab.add("alice", "Winter2026!", MfaState::Disabled);
     lab.sync_now();
     lab.onprem("alice", "bad");
-    assert_decision(&lab.onprem("alice", "Winter2026!"), false, "onprem.locked-out");
+    assert_decision(
+        &lab.onprem("alice", "Winter2026!"),
+        false,
+        "onprem.locked-out",
+    );
     lab.advance("1h");
-    assert_decision(&lab.cloud("alice", "Winter2026!"), true, "cloud.password.accept");
+    assert_decision(
+        &lab.cloud("alice", "Winter2026!"),
+        true,
+        "cloud.password.accept",
+    );
 }
 
 #[test]
@@ -116,8 +156,16 @@ fn expired_account_and_expired_password_still_sign_in_to_the_cloud() {
     };
     lab.app.directory.set_user("alice", changes).unwrap();
     lab.advance("1h");
-    assert_decision(&lab.onprem("alice", "Winter2026!"), false, "onprem.account-expired");
-    assert_decision(&lab.cloud("alice", "Winter2026!"), true, "cloud.password.accept");
+    assert_decision(
+        &lab.onprem("alice", "Winter2026!"),
+        false,
+        "onprem.account-expired",
+    );
+    assert_decision(
+        &lab.cloud("alice", "Winter2026!"),
+        true,
+        "cloud.password.accept",
+    );
 }
 
 #[test]
@@ -134,7 +182,10 @@ fn rule4_security_defaults_block_legacy_auth_app_passwords_included() {
 fn rule4_modern_auth_only_users_cannot_use_app_passwords() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
-    let c = UserChanges { modern_auth_only: Some(true), ..Default::default() };
+    let c = UserChanges {
+        modern_auth_only: Some(true),
+        ..Default::default()
+    };
     lab.app.directory.set_user("alice", c).unwrap();
     assert_decision(&lab.cloud("alice", &ap), false, "cloud.legacy-auth-blocked");
 }
@@ -151,7 +202,11 @@ fn rule5_app_password_accepted_and_last_use_recorded() {
     assert!(list[0].last_used.is_some());
     // Grouped input with spaces or hyphens is accepted.
     let grouped = format!("{} {}-{} {}", &ap[..4], &ap[4..8], &ap[8..12], &ap[12..]);
-    assert_decision(&lab.cloud("alice", &grouped), true, "cloud.app-password.accept");
+    assert_decision(
+        &lab.cloud("alice", &grouped),
+        true,
+        "cloud.app-password.accept",
+    );
 }
 
 #[test]
@@ -166,18 +221,32 @@ fn rule5_app_password_refused_on_an_admin_actions_endpoint() {
 fn rule5_app_password_refused_for_an_administrator() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
-    let c = UserChanges { admin: Some(true), ..Default::default() };
+    let c = UserChanges {
+        admin: Some(true),
+        ..Default::default()
+    };
     lab.app.directory.set_user("alice", c).unwrap();
-    assert_decision(&lab.cloud("alice", &ap), false, "cloud.app-password.admin-user");
+    assert_decision(
+        &lab.cloud("alice", &ap),
+        false,
+        "cloud.app-password.admin-user",
+    );
 }
 
 #[test]
 fn rule5_app_password_refused_when_mfa_is_not_enforced() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
-    let c = UserChanges { mfa: Some(MfaState::Enabled), ..Default::default() };
+    let c = UserChanges {
+        mfa: Some(MfaState::Enabled),
+        ..Default::default()
+    };
     lab.app.directory.set_user("alice", c).unwrap();
-    assert_decision(&lab.cloud("alice", &ap), false, "cloud.app-password.mfa-not-enforced");
+    assert_decision(
+        &lab.cloud("alice", &ap),
+        false,
+        "cloud.app-password.mfa-not-enforced",
+    );
 }
 
 #[test]
@@ -187,8 +256,16 @@ fn rule6_domain_password_by_mfa_state() {
     lab.add("emil", "Pw-emil-1", MfaState::Enabled);
     lab.add("enzo", "Pw-enzo-1", MfaState::Enforced);
     lab.sync_now();
-    assert_decision(&lab.cloud("dora", "Pw-dora-1"), true, "cloud.password.accept");
-    assert_decision(&lab.cloud("emil", "Pw-emil-1"), true, "cloud.password.accept");
+    assert_decision(
+        &lab.cloud("dora", "Pw-dora-1"),
+        true,
+        "cloud.password.accept",
+    );
+    assert_decision(
+        &lab.cloud("emil", "Pw-emil-1"),
+        true,
+        "cloud.password.accept",
+    );
     let d = lab.cloud("enzo", "Pw-enzo-1");
     assert_decision(&d, false, "cloud.password.mfa-required");
     assert_eq!(d.codes.aadsts, Some("AADSTS50076"));
@@ -207,12 +284,21 @@ fn trusted_ips_let_the_domain_password_through_only_for_users_without_app_passwo
     let inside = Some("203.0.113.7");
     let d = lab.check_from(EndpointKind::Cloud, false, "enzo", "Pw-enzo-1", inside);
     assert_decision(&d, true, "cloud.password.trusted-ip");
-    let d = lab.check_from(EndpointKind::Cloud, false, "enzo", "Pw-enzo-1", Some("198.51.100.1"));
+    let d = lab.check_from(
+        EndpointKind::Cloud,
+        false,
+        "enzo",
+        "Pw-enzo-1",
+        Some("198.51.100.1"),
+    );
     assert_decision(&d, false, "cloud.password.mfa-required");
     let d = lab.check_from(EndpointKind::Cloud, false, "alice", "Winter2026!", inside);
     assert_decision(&d, false, "cloud.password.mfa-required");
     // Deleting every app password does not restore the exemption.
-    lab.app.directory.delete_app_password("alice", "Laptop", false).unwrap();
+    lab.app
+        .directory
+        .delete_app_password("alice", "Laptop", false)
+        .unwrap();
     let d = lab.check_from(EndpointKind::Cloud, false, "alice", "Winter2026!", inside);
     assert_decision(&d, false, "cloud.password.mfa-required");
 }
@@ -223,16 +309,35 @@ fn old_password_works_in_the_cloud_until_the_next_password_hash_sync() {
     lab.add("alice", "Winter2026!", MfaState::Disabled);
     lab.sync_now();
     lab.set_time("2026-01-05T10:03:00Z");
-    lab.app.directory.reset_password("alice", &Secret::new("Spring2026!"), false).unwrap();
+    lab.app
+        .directory
+        .reset_password("alice", &Secret::new("Spring2026!"), false)
+        .unwrap();
     let d = lab.cloud("alice", "Winter2026!");
     assert_decision(&d, true, "cloud.password.accept");
     assert!(d.explanation.contains("10:04"), "{}", d.explanation);
-    assert_decision(&lab.cloud("alice", "Spring2026!"), false, "cloud.bad-password");
+    assert_decision(
+        &lab.cloud("alice", "Spring2026!"),
+        false,
+        "cloud.bad-password",
+    );
     lab.set_time("2026-01-05T10:03:59Z");
-    assert_decision(&lab.cloud("alice", "Winter2026!"), true, "cloud.password.accept");
+    assert_decision(
+        &lab.cloud("alice", "Winter2026!"),
+        true,
+        "cloud.password.accept",
+    );
     lab.set_time("2026-01-05T10:04:00Z");
-    assert_decision(&lab.cloud("alice", "Winter2026!"), false, "cloud.bad-password");
-    assert_decision(&lab.cloud("alice", "Spring2026!"), true, "cloud.password.accept");
+    assert_decision(
+        &lab.cloud("alice", "Winter2026!"),
+        false,
+        "cloud.bad-password",
+    );
+    assert_decision(
+        &lab.cloud("alice", "Spring2026!"),
+        true,
+        "cloud.password.accept",
+    );
 }
 
 #[test]
@@ -240,17 +345,31 @@ fn a_must_change_password_is_never_synced() {
     let lab = Lab::new();
     lab.add("alice", "Winter2026!", MfaState::Disabled);
     lab.sync_now();
-    lab.app.directory.reset_password("alice", &Secret::new("Temp2026!"), true).unwrap();
+    lab.app
+        .directory
+        .reset_password("alice", &Secret::new("Temp2026!"), true)
+        .unwrap();
     lab.advance("1h");
-    assert_decision(&lab.cloud("alice", "Winter2026!"), true, "cloud.password.accept");
-    assert_decision(&lab.cloud("alice", "Temp2026!"), false, "cloud.bad-password");
+    assert_decision(
+        &lab.cloud("alice", "Winter2026!"),
+        true,
+        "cloud.password.accept",
+    );
+    assert_decision(
+        &lab.cloud("alice", "Temp2026!"),
+        false,
+        "cloud.bad-password",
+    );
 }
 
 #[test]
 fn app_passwords_survive_a_password_reset() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
-    lab.app.directory.reset_password("alice", &Secret::new("Spring2026!"), false).unwrap();
+    lab.app
+        .directory
+        .reset_password("alice", &Secret::new("Spring2026!"), false)
+        .unwrap();
     lab.advance("1h");
     assert_decision(&lab.cloud("alice", &ap), true, "cloud.app-password.accept");
 }
@@ -261,11 +380,22 @@ fn turning_the_tenant_switch_off_keeps_existing_app_passwords_working() {
     let ap = lab.enforced_user_with_app_password("alice");
     lab.tenant("allow-app-passwords", "off");
     assert_decision(&lab.cloud("alice", &ap), true, "cloud.app-password.accept");
-    let e = lab.app.directory.create_app_password("alice", "Phone").unwrap_err();
+    let e = lab
+        .app
+        .directory
+        .create_app_password("alice", "Phone")
+        .unwrap_err();
     assert!(e.to_string().contains("allow-app-passwords"), "{e}");
-    let e = lab.app.directory.delete_app_password("alice", "Laptop", false).unwrap_err();
+    let e = lab
+        .app
+        .directory
+        .delete_app_password("alice", "Laptop", false)
+        .unwrap_err();
     assert!(e.to_string().contains("--as-admin"), "{e}");
-    lab.app.directory.delete_app_password("alice", "Laptop", true).unwrap();
+    lab.app
+        .directory
+        .delete_app_password("alice", "Laptop", true)
+        .unwrap();
     assert_decision(&lab.cloud("alice", &ap), false, "cloud.bad-password");
 }
 
@@ -276,7 +406,11 @@ fn the_forty_first_app_password_is_refused() {
     for i in 2..=40 {
         lab.app_password("alice", &format!("Device {i}"));
     }
-    let e = lab.app.directory.create_app_password("alice", "Device 41").unwrap_err();
+    let e = lab
+        .app
+        .directory
+        .create_app_password("alice", "Device 41")
+        .unwrap_err();
     assert!(e.to_string().contains("delete one first"), "{e}");
     assert_eq!(lab.app.directory.app_passwords("alice").unwrap().len(), 40);
 }
@@ -286,11 +420,26 @@ fn creation_is_refused_for_admins_and_users_not_enforced() {
     let lab = Lab::new();
     lab.tenant("allow-app-passwords", "on");
     lab.add("emil", "Pw-emil-1", MfaState::Enabled);
-    assert!(lab.app.directory.create_app_password("emil", "Laptop").unwrap_err().to_string().contains("enforced"));
+    assert!(lab
+        .app
+        .directory
+        .create_app_password("emil", "Laptop")
+        .unwrap_err()
+        .to_string()
+        .contains("enforced"));
     lab.add("root", "Pw-root-1", MfaState::Enforced);
-    let c = UserChanges { admin: Some(true), ..Default::default() };
+    let c = UserChanges {
+        admin: Some(true),
+        ..Default::default()
+    };
     lab.app.directory.set_user("root", c).unwrap();
-    assert!(lab.app.directory.create_app_password("root", "Laptop").unwrap_err().to_string().contains("admin"));
+    assert!(lab
+        .app
+        .directory
+        .create_app_password("root", "Laptop")
+        .unwrap_err()
+        .to_string()
+        .contains("admin"));
 }
 
 #[test]
@@ -299,12 +448,20 @@ fn the_hybrid_endpoint_rejects_app_passwords_and_needs_a_secret_both_sides_accep
     let ap = lab.enforced_user_with_app_password("alice");
     let d = lab.hybrid("alice", &ap);
     assert_decision(&d, false, "onprem.bad-password");
-    assert!(d.explanation.starts_with("hybrid endpoint"), "{}", d.explanation);
+    assert!(
+        d.explanation.starts_with("hybrid endpoint"),
+        "{}",
+        d.explanation
+    );
     lab.add("dora", "Pw-dora-1", MfaState::Disabled);
     lab.sync_now();
     assert_decision(&lab.hybrid("dora", "Pw-dora-1"), true, "hybrid.accept");
     // Enforced MFA: on-prem accepts, the cloud demands MFA: the hybrid client fails.
-    assert_decision(&lab.hybrid("alice", "Winter2026!"), false, "cloud.password.mfa-required");
+    assert_decision(
+        &lab.hybrid("alice", "Winter2026!"),
+        false,
+        "cloud.password.mfa-required",
+    );
 }
 
 #[test]
@@ -332,7 +489,10 @@ fn app_password_sign_ins_appear_only_in_the_cloud_log_and_no_secret_is_logged() 
     let ap = lab.enforced_user_with_app_password("alice");
     lab.tenant("federation", "on");
     lab.cloud("alice", &ap);
-    assert!(lab.log("signin-onprem.jsonl").is_empty(), "no on-prem record of an app-password sign-in");
+    assert!(
+        lab.log("signin-onprem.jsonl").is_empty(),
+        "no on-prem record of an app-password sign-in"
+    );
     let cloud = lab.log("signin-cloud.jsonl");
     assert_eq!(cloud.len(), 1);
     assert_eq!(cloud[0]["app_password"], "Laptop");

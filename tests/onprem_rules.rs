@@ -28,7 +28,11 @@ fn every_ad_login_form_reaches_the_same_account() {
     ] {
         assert_decision(&lab.onprem(login, "Winter2026!"), true, "onprem.accept");
     }
-    assert_decision(&lab.onprem("FABRIKAM\\alice", "Winter2026!"), false, "onprem.unknown-user");
+    assert_decision(
+        &lab.onprem("FABRIKAM\\alice", "Winter2026!"),
+        false,
+        "onprem.unknown-user",
+    );
 }
 
 #[test]
@@ -51,7 +55,13 @@ fn an_ambiguous_login_is_an_unknown_user() {
         .unwrap_err(); // bob's default UPN is bob@contoso.com already: refused
     lab.app
         .directory
-        .set_user("bob", UserChanges { upn: Some("robert@contoso.com".into()), ..Default::default() })
+        .set_user(
+            "bob",
+            UserChanges {
+                upn: Some("robert@contoso.com".into()),
+                ..Default::default()
+            },
+        )
         .unwrap();
     lab.app
         .directory
@@ -87,7 +97,11 @@ fn rule2_lockout_at_threshold_then_775_even_with_the_right_password() {
     assert_decision(&d, false, "onprem.locked-out");
     assert_eq!((d.codes.ad, d.codes.nps), (Some("775"), Some(36)));
     let d = lab.onprem("alice", "still wrong");
-    assert_eq!(d.codes.ad, Some("775"), "locked out regardless of the password");
+    assert_eq!(
+        d.codes.ad,
+        Some("775"),
+        "locked out regardless of the password"
+    );
 }
 
 #[test]
@@ -100,12 +114,20 @@ fn lockout_ends_after_its_duration_or_an_unlock() {
     lab.onprem("alice", "a");
     lab.onprem("alice", "b");
     lab.advance("14m 59s");
-    assert_decision(&lab.onprem("alice", "Winter2026!"), false, "onprem.locked-out");
+    assert_decision(
+        &lab.onprem("alice", "Winter2026!"),
+        false,
+        "onprem.locked-out",
+    );
     lab.advance("1s");
     assert_decision(&lab.onprem("alice", "Winter2026!"), true, "onprem.accept");
     lab.onprem("alice", "a");
     lab.onprem("alice", "b");
-    assert_decision(&lab.onprem("alice", "Winter2026!"), false, "onprem.locked-out");
+    assert_decision(
+        &lab.onprem("alice", "Winter2026!"),
+        false,
+        "onprem.locked-out",
+    );
     lab.app.directory.unlock("alice", false).unwrap();
     assert_decision(&lab.onprem("alice", "Winter2026!"), true, "onprem.accept");
 }
@@ -118,7 +140,11 @@ fn lockout_duration_zero_lasts_until_an_administrator_unlocks() {
     lab.add("alice", "Winter2026!", MfaState::Disabled);
     lab.onprem("alice", "bad");
     lab.advance("48h");
-    assert_decision(&lab.onprem("alice", "Winter2026!"), false, "onprem.locked-out");
+    assert_decision(
+        &lab.onprem("alice", "Winter2026!"),
+        false,
+        "onprem.locked-out",
+    );
 }
 
 #[test]
@@ -152,7 +178,11 @@ fn rule3_app_password_is_rejected_on_prem_with_52e_and_explained() {
     assert_decision(&d, false, "onprem.bad-password");
     assert_eq!((d.codes.ad, d.codes.nps), (Some("52e"), Some(16)));
     assert_eq!(d.credential, Credential::AppPassword);
-    assert!(d.explanation.contains("known only to the cloud"), "{}", d.explanation);
+    assert!(
+        d.explanation.contains("known only to the cloud"),
+        "{}",
+        d.explanation
+    );
 }
 
 #[test]
@@ -169,7 +199,10 @@ fn rule4_disabled_with_the_right_password_is_533() {
 fn rule5_expired_account_is_701() {
     let lab = Lab::new();
     lab.add("alice", "Winter2026!", MfaState::Disabled);
-    let changes = UserChanges { expires: Some(Some(t("2026-01-05T11:00:00Z"))), ..Default::default() };
+    let changes = UserChanges {
+        expires: Some(Some(t("2026-01-05T11:00:00Z"))),
+        ..Default::default()
+    };
     lab.app.directory.set_user("alice", changes).unwrap();
     assert_decision(&lab.onprem("alice", "Winter2026!"), true, "onprem.accept");
     lab.set_time("2026-01-05T11:00:00Z");
@@ -182,7 +215,10 @@ fn rule5_expired_account_is_701() {
 fn rule6_password_expired_is_532() {
     let lab = Lab::new();
     lab.add("alice", "Winter2026!", MfaState::Disabled);
-    let changes = UserChanges { password_expired: Some(true), ..Default::default() };
+    let changes = UserChanges {
+        password_expired: Some(true),
+        ..Default::default()
+    };
     lab.app.directory.set_user("alice", changes).unwrap();
     let d = lab.onprem("alice", "Winter2026!");
     assert_decision(&d, false, "onprem.password-expired");
@@ -209,7 +245,14 @@ fn rule8_accept_uses_the_live_account() {
     assert_decision(&d, true, "onprem.accept");
     assert_eq!(d.credential, Credential::DomainPassword);
     let p = hybridauth::verify::Secret::new("Spring2026!");
-    lab.app.directory.reset_password("alice", &p, false).unwrap();
+    lab.app
+        .directory
+        .reset_password("alice", &p, false)
+        .unwrap();
     assert_decision(&lab.onprem("alice", "Spring2026!"), true, "onprem.accept");
-    assert_decision(&lab.onprem("alice", "Winter2026!"), false, "onprem.bad-password");
+    assert_decision(
+        &lab.onprem("alice", "Winter2026!"),
+        false,
+        "onprem.bad-password",
+    );
 }

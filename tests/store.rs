@@ -20,7 +20,11 @@ fn a_write_survives_reopening_the_store() {
     let lab = Lab { app: again, dir };
     let u = lab.app.directory.get("alice").unwrap();
     assert_eq!(u.mfa, MfaState::Enforced);
-    assert_eq!(lab.app.clock.now().unwrap(), t("2026-01-05T10:45:00Z"), "the simulated time is persisted");
+    assert_eq!(
+        lab.app.clock.now().unwrap(),
+        t("2026-01-05T10:45:00Z"),
+        "the simulated time is persisted"
+    );
     assert_decision(&lab.cloud("alice", &ap), true, "cloud.app-password.accept");
 }
 
@@ -54,12 +58,19 @@ fn a_writer_killed_at_any_moment_loses_nothing_it_acknowledged() {
             acked.push(sam);
         }
     }
-    assert!(acked.len() >= 20, "the unkilled writers succeeded ({} of 40)", acked.len());
+    assert!(
+        acked.len() >= 20,
+        "the unkilled writers succeeded ({} of 40)",
+        acked.len()
+    );
     assert!(killed > 0);
     let mut raw = raw_config(dir.path());
     raw.store.path = store.display().to_string();
     let app = App::open(Config::validate(raw).unwrap()).unwrap();
     for sam in &acked {
-        assert!(app.directory.get(sam).is_ok(), "{sam} was acknowledged but is gone");
+        assert!(
+            app.directory.get(sam).is_ok(),
+            "{sam} was acknowledged but is gone"
+        );
     }
 }

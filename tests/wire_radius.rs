@@ -16,10 +16,18 @@ fn hmac_md5(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// An Access-Request with PAP, built by hand so that each field can be broken on purpose.
-fn access_request(id: u8, auth: [u8; 16], user: &str, password: &[u8], secret: &str, with_ma: bool, extra: &[(u8, Vec<u8>)]) -> Vec<u8> {
+fn access_request(
+    id: u8,
+    auth: [u8; 16],
+    user: &str,
+    password: &[u8],
+    secret: &str,
+    with_ma: bool,
+    extra: &[(u8, Vec<u8>)],
+) -> Vec<u8> {
     let mut p = vec![1, id, 0, 0];
     p.extend_from_slice(&auth);
-    let mut push = |p: &mut Vec<u8>, t: u8, v: &[u8]| {
+    let push = |p: &mut Vec<u8>, t: u8, v: &[u8]| {
         p.push(t);
         p.push(v.len() as u8 + 2);
         p.extend_from_slice(v);
@@ -58,10 +66,13 @@ fn access_request(id: u8, auth: [u8; 16], user: &str, password: &[u8], secret: &
 }
 
 fn exchange(sock: &UdpSocket, port: u16, host: &str, pkt: &[u8]) -> Option<Vec<u8>> {
-    sock.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     sock.send_to(pkt, (host, port)).unwrap();
     let mut buf = [0u8; 4096];
-    sock.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
+    sock.recv_from(&mut buf)
+        .ok()
+        .map(|(n, _)| buf[..n].to_vec())
 }
 
 fn client(host: &str) -> UdpSocket {
@@ -75,18 +86,34 @@ fn check_response(resp: &[u8], req_auth: &[u8; 16]) {
     copy[4..20].copy_from_slice(req_auth);
     let ma = copy[22..38].to_vec();
     copy[22..38].fill(0);
-    assert_eq!(hmac_md5(SECRET.as_bytes(), &copy), ma, "Message-Authenticator");
+    assert_eq!(
+        hmac_md5(SECRET.as_bytes(), &copy),
+        ma,
+        "Message-Authenticator"
+    );
     let mut h = Md5::new();
     let mut with_ma = resp.to_vec();
     with_ma[4..20].copy_from_slice(req_auth);
     h.update(&with_ma);
     h.update(SECRET.as_bytes());
-    assert_eq!(h.finalize().as_slice(), &resp[4..20], "Response Authenticator");
+    assert_eq!(
+        h.finalize().as_slice(),
+        &resp[4..20],
+        "Response Authenticator"
+    );
 }
 
 fn setup() -> Daemon {
     let d = Daemon::start();
-    d.cli(&["user", "add", "alice", "--password", "Winter2026!", "--mfa", "enforced"]);
+    d.cli(&[
+        "user",
+        "add",
+        "alice",
+        "--password",
+        "Winter2026!",
+        "--mfa",
+        "enforced",
+    ]);
     d.cli(&["tenant", "set", "allow-app-passwords", "on"]);
     d.cli(&["sync", "now"]);
     d
@@ -97,26 +124,68 @@ fn pap_accept_and_reject_with_valid_authenticators() {
     let d = setup();
     let s = client("127.0.0.1");
     let auth = [7u8; 16];
-    let r = exchange(&s, d.radius, "127.0.0.1", &access_request(1, auth, "alice", b"Winter2026!", SECRET, true, &[])).expect("answer");
+    let r = exchange(
+        &s,
+        d.radius,
+        "127.0.0.1",
+        &access_request(1, auth, "alice", b"Winter2026!", SECRET, true, &[]),
+    )
+    .expect("answer");
     assert_eq!(r[0], 2, "Access-Accept");
     check_response(&r, &auth);
     let auth = [8u8; 16];
-    let r = exchange(&s, d.radius, "127.0.0.1", &access_request(2, auth, "CONTOSO\\alice", b"nope", SECRET, true, &[])).expect("answer");
+    let r = exchange(
+        &s,
+        d.radius,
+        "127.0.0.1",
+        &access_request(2, auth, "CONTOSO\\alice", b"nope", SECRET, true, &[]),
+    )
+    .expect("answer");
     assert_eq!(r[0], 3, "Access-Reject");
     check_response(&r, &auth);
     let text = String::from_utf8_lossy(&r);
-    assert!(text.contains("not the current domain password"), "Reply-Message carries the reason");
+    assert!(
+        text.contains("not the current domain password"),
+        "Reply-Message carries the reason"
+    );
 }
 
 #[test]
 fn app_password_rejected_by_on_prem_nas_and_accepted_by_cloud_nas_over_ipv6() {
     let d = setup();
-    let out = d.cli(&["app-password", "create", "alice", "--name", "Laptop", "--json"]);
+    let out = d.cli(&[
+        "app-password",
+        "create",
+        "alice",
+        "--name",
+        "Laptop",
+        "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ap = v["secret"].as_str().unwrap().to_string();
-    let r = exchange(&client("127.0.0.1"), d.radius, "127.0.0.1", &access_request(3, [1; 16], "alice", ap.as_bytes(), SECRET, true, &[])).unwrap();
+    let r = exchange(
+        &client("127.0.0.1"),
+        d.radius,
+        "127.0.0.1",
+        &access_request(3, [1; 16], "alice", ap.as_bytes(), SECRET, true, &[]),
+    )
+    .unwrap();
     assert_eq!(r[0], 3);
-    let r = exchange(&client("::1"), d.radius, "::1", &access_request(3, [1; 16], "alice@contoso.com", ap.as_bytes(), SECRET, false, &[])).unwrap();
+    let r = exchange(
+        &client("::1"),
+        d.radius,
+        "::1",
+        &access_request(
+            3,
+            [1; 16],
+            "alice@contoso.com",
+            ap.as_bytes(),
+            SECRET,
+            false,
+            &[],
+        ),
+    )
+    .unwrap();
     assert_eq!(r[0], 2, "cloud NAS accepts the app password");
     let onprem = d.signin_log("onprem");
     assert_eq!(onprem.last().unwrap()["codes"]["nps"], 16);
@@ -127,21 +196,52 @@ fn silent_drops_missing_message_authenticator_wrong_secret_unknown_client_malfor
     let d = setup();
     let s = client("127.0.0.1");
     let pkt = access_request(4, [2; 16], "alice", b"Winter2026!", SECRET, false, &[]);
-    assert!(exchange(&s, d.radius, "127.0.0.1", &pkt).is_none(), "required Message-Authenticator missing");
-    let pkt = access_request(5, [3; 16], "alice", b"Winter2026!", "wrong-secret", true, &[]);
-    assert!(exchange(&s, d.radius, "127.0.0.1", &pkt).is_none(), "wrong shared secret");
+    assert!(
+        exchange(&s, d.radius, "127.0.0.1", &pkt).is_none(),
+        "required Message-Authenticator missing"
+    );
+    let pkt = access_request(
+        5,
+        [3; 16],
+        "alice",
+        b"Winter2026!",
+        "wrong-secret",
+        true,
+        &[],
+    );
+    assert!(
+        exchange(&s, d.radius, "127.0.0.1", &pkt).is_none(),
+        "wrong shared secret"
+    );
     let stranger = client("127.0.0.2");
     let pkt = access_request(6, [4; 16], "alice", b"Winter2026!", SECRET, true, &[]);
-    assert!(exchange(&stranger, d.radius, "127.0.0.1", &pkt).is_none(), "unknown client");
+    assert!(
+        exchange(&stranger, d.radius, "127.0.0.1", &pkt).is_none(),
+        "unknown client"
+    );
     let mut bad = access_request(7, [5; 16], "alice", b"Winter2026!", SECRET, true, &[]);
     bad[21] = 1; // attribute length 1
-    assert!(exchange(&s, d.radius, "127.0.0.1", &bad).is_none(), "malformed");
-    assert!(exchange(&s, d.radius, "127.0.0.1", &[1, 2, 0]).is_none(), "runt");
+    assert!(
+        exchange(&s, d.radius, "127.0.0.1", &bad).is_none(),
+        "malformed"
+    );
+    assert!(
+        exchange(&s, d.radius, "127.0.0.1", &[1, 2, 0]).is_none(),
+        "runt"
+    );
     let mut huge = access_request(8, [6; 16], "alice", b"Winter2026!", SECRET, true, &[]);
     huge[2..4].copy_from_slice(&5000u16.to_be_bytes());
-    assert!(exchange(&s, d.radius, "127.0.0.1", &huge).is_none(), "length over 4096");
+    assert!(
+        exchange(&s, d.radius, "127.0.0.1", &huge).is_none(),
+        "length over 4096"
+    );
     // Still serving.
-    let r = exchange(&s, d.radius, "127.0.0.1", &access_request(9, [7; 16], "alice", b"Winter2026!", SECRET, true, &[]));
+    let r = exchange(
+        &s,
+        d.radius,
+        "127.0.0.1",
+        &access_request(9, [7; 16], "alice", b"Winter2026!", SECRET, true, &[]),
+    );
     assert_eq!(r.unwrap()[0], 2);
 }
 
@@ -153,7 +253,11 @@ fn a_retransmission_gets_the_same_answer_without_a_second_decision() {
     let a = exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap();
     let b = exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap();
     assert_eq!(a, b);
-    assert_eq!(d.signin_log("onprem").len(), 1, "one decision, one log entry");
+    assert_eq!(
+        d.signin_log("onprem").len(),
+        1,
+        "one decision, one log entry"
+    );
     // Same Identifier, new authenticator: a new request.
     let pkt = access_request(10, [10; 16], "alice", b"Winter2026!", SECRET, true, &[]);
     exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap();
@@ -189,7 +293,13 @@ fn a_cli_change_reaches_the_running_server_within_a_second() {
     let d = setup();
     let s = client("127.0.0.1");
     d.cli(&["user", "disable", "alice"]);
-    let r = exchange(&s, d.radius, "127.0.0.1", &access_request(12, [12; 16], "alice", b"Winter2026!", SECRET, true, &[])).unwrap();
+    let r = exchange(
+        &s,
+        d.radius,
+        "127.0.0.1",
+        &access_request(12, [12; 16], "alice", b"Winter2026!", SECRET, true, &[]),
+    )
+    .unwrap();
     assert_eq!(r[0], 3);
     assert_eq!(d.signin_log("onprem").last().unwrap()["codes"]["nps"], 34);
 }

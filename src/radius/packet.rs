@@ -85,7 +85,7 @@ impl<'a> RawPacket<'a> {
                 return Err(Malformed::BadMessageAuthenticator);
             }
             if typ == ATTR_USER_PASSWORD
-                && (alen - 2 < 16 || alen - 2 > 128 || (alen - 2) % 16 != 0)
+                && (alen - 2 < 16 || alen - 2 > 128 || !(alen - 2).is_multiple_of(16))
             {
                 return Err(Malformed::BadUserPassword);
             }

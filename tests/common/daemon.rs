@@ -18,16 +18,25 @@ pub struct Daemon {
 }
 
 fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Daemon {
     pub fn start() -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let (radius, accounting, ldap, ldap_cloud) = (free_udp(), free_udp(), free_tcp(), free_tcp());
+        let (radius, accounting, ldap, ldap_cloud) =
+            (free_udp(), free_udp(), free_tcp(), free_tcp());
         let config = dir.path().join("hybridauth.toml");
         std::fs::write(
             &config,
@@ -73,10 +82,22 @@ endpoint = "cloud"
             .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
             .unwrap();
-        let d = Daemon { child, dir, config, radius, accounting, ldap, ldap_cloud };
+        let d = Daemon {
+            child,
+            dir,
+            config,
+            radius,
+            accounting,
+            ldap,
+            ldap_cloud,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", d.ldap)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start: {}", d.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                d.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         d
@@ -93,7 +114,11 @@ endpoint = "cloud"
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     }
 
@@ -108,7 +133,10 @@ endpoint = "cloud"
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

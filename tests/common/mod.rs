@@ -79,11 +79,21 @@ impl Lab {
         self.app.clock.set(t(s)).unwrap();
     }
 
-    pub fn check_from(&self, kind: EndpointKind, admin_actions: bool, login: &str, secret: &str, from: Option<&str>) -> Decision {
+    pub fn check_from(
+        &self,
+        kind: EndpointKind,
+        admin_actions: bool,
+        login: &str,
+        secret: &str,
+        from: Option<&str>,
+    ) -> Decision {
         self.app
             .verifier
             .decide(&Attempt {
-                endpoint: Endpoint { kind, admin_actions },
+                endpoint: Endpoint {
+                    kind,
+                    admin_actions,
+                },
                 door: Door::Cli,
                 client: from.map(|f| f.parse().unwrap()),
                 login: login.into(),
