@@ -354,7 +354,13 @@ impl Config {
         if let Some(f) = &file {
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("HYBRIDAUTH_").split("__"));
+        // Only SECTION__KEY names are configuration: HYBRIDAUTH_LOG (the tracing filter) and
+        // other HYBRIDAUTH_* variables are not keys and must not be refused as unknown ones.
+        fig = fig.merge(
+            Env::prefixed("HYBRIDAUTH_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
         let raw: RawConfig = fig.extract().map_err(|e| {
             let mut msgs = Vec::new();
             for err in e {
@@ -712,6 +718,21 @@ mod tests {
         raw.radius.clients[0].network = "nonsense".into();
         let e = Config::validate(raw).unwrap_err().to_string();
         assert!(e.contains("radius.clients[0].network"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_and_non_key_variables_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HYBRIDAUTH_CLOCK__MODE", "simulated");
+            jail.set_env("HYBRIDAUTH_LOG", "debug");
+            jail.set_env("HYBRIDAUTH_BIN", "/somewhere");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.clock_mode, ClockMode::Simulated);
+            jail.set_env("HYBRIDAUTH_CLOCK__MODE", "warp");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("clock.mode"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -117,7 +117,12 @@ def run(cmd, stdin=None, timeout=20):
 
 
 def main():
-    lab = Lab()
+    try:
+        lab = Lab()
+    except Exception as e:  # noqa: BLE001
+        print(f"FAIL  start_server: {e}")
+        print("interop: 0 passed, 1 failed")
+        return 1
     lab.cli("user", "add", "alice", "--password", "Winter2026!", "--mfa", "enforced", "--mail", "alice@contoso.com", "--groups", "staff")
     lab.cli("user", "add", "dora", "--password", "Dora-pass-1")
     lab.cli("user", "add", "svc-app", "--password", "Svc-pass-1")
