@@ -721,6 +721,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
     fn environment_overrides_and_non_key_variables_are_ignored() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("HYBRIDAUTH_CLOCK__MODE", "simulated");
