@@ -254,3 +254,42 @@ async fn garbage_gets_a_notice_of_disconnection_and_others_are_still_served() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn version_2_and_sasl_binds_are_refused_with_the_rfc_codes() {
+    let d = setup();
+    let mut c = connect(d.ldap).await;
+    c.send(LdapMsg {
+        msgid: 1,
+        op: LdapOp::BindRequest(LdapBindRequest {
+            version: 2,
+            dn: "alice".into(),
+            cred: LdapBindCred::Simple("Winter2026!".into()),
+        }),
+        ctrl: vec![],
+    })
+    .await
+    .unwrap();
+    match c.next().await.unwrap().unwrap().op {
+        LdapOp::BindResponse(r) => assert_eq!(r.res.code, LdapResultCode::ProtocolError),
+        other => panic!("{other:?}"),
+    }
+    c.send(LdapMsg {
+        msgid: 2,
+        op: LdapOp::BindRequest(LdapBindRequest {
+            version: 3,
+            dn: String::new(),
+            cred: LdapBindCred::SASL(SaslCredentials {
+                mechanism: "GSSAPI".into(),
+                credentials: vec![],
+            }),
+        }),
+        ctrl: vec![],
+    })
+    .await
+    .unwrap();
+    match c.next().await.unwrap().unwrap().op {
+        LdapOp::BindResponse(r) => assert_eq!(r.res.code, LdapResultCode::AuthMethodNotSupported),
+        other => panic!("{other:?}"),
+    }
+}

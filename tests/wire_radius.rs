@@ -303,3 +303,34 @@ fn a_cli_change_reaches_the_running_server_within_a_second() {
     assert_eq!(r[0], 3);
     assert_eq!(d.signin_log("onprem").last().unwrap()["codes"]["nps"], 34);
 }
+
+#[test]
+fn sighup_reloads_the_client_table() {
+    let d = setup();
+    let newcomer = client("127.0.0.2");
+    let pkt = access_request(13, [13; 16], "alice", b"Winter2026!", SECRET, true, &[]);
+    assert!(
+        exchange(&newcomer, d.radius, "127.0.0.1", &pkt).is_none(),
+        "not a client yet"
+    );
+    let mut cfg = std::fs::read_to_string(&d.config).unwrap();
+    cfg.push_str(&format!("\n[[radius.clients]]\nname = \"ap-2\"\nnetwork = \"127.0.0.2/32\"\nsecret = \"{SECRET}\"\n"));
+    std::fs::write(&d.config, cfg).unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let pkt = access_request(14, [14; 16], "alice", b"Winter2026!", SECRET, true, &[]);
+        if let Some(r) = exchange(&newcomer, d.radius, "127.0.0.1", &pkt) {
+            assert_eq!(r[0], 2);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reload not applied: {}",
+            d.log()
+        );
+    }
+}
