@@ -39,44 +39,27 @@ fn every_ad_login_form_reaches_the_same_account() {
 fn an_ambiguous_login_is_an_unknown_user() {
     let lab = Lab::new();
     lab.add("bob", "Winter2026!", MfaState::Disabled);
-    lab.app
-        .directory
-        .add_user(hybridauth::directory::service::NewUser {
-            sam: "carol".into(),
-            upn: Some("bob@contoso.com".into()),
-            password: hybridauth::verify::Secret::new("Winter2026!"),
-            display_name: None,
-            mail: None,
-            groups: vec![],
-            mfa: MfaState::Disabled,
-            admin: false,
-            modern_auth_only: false,
-        })
-        .unwrap_err(); // bob's default UPN is bob@contoso.com already: refused
-    lab.app
-        .directory
-        .set_user(
-            "bob",
-            UserChanges {
-                upn: Some("robert@contoso.com".into()),
-                ..Default::default()
-            },
+    // bob's default UPN is bob@contoso.com already: a second one is refused.
+    assert!(lab
+        .try_add(
+            "carol",
+            Some("bob@contoso.com"),
+            "Winter2026!",
+            MfaState::Disabled
         )
-        .unwrap();
-    lab.app
-        .directory
-        .add_user(hybridauth::directory::service::NewUser {
-            sam: "carol".into(),
-            upn: Some("bob@contoso.com".into()),
-            password: hybridauth::verify::Secret::new("Winter2026!"),
-            display_name: None,
-            mail: None,
-            groups: vec![],
-            mfa: MfaState::Disabled,
-            admin: false,
-            modern_auth_only: false,
-        })
-        .unwrap();
+        .is_err());
+    let upn = UserChanges {
+        upn: Some("robert@contoso.com".into()),
+        ..Default::default()
+    };
+    lab.app.directory.set_user("bob", upn).unwrap();
+    lab.try_add(
+        "carol",
+        Some("bob@contoso.com"),
+        "Winter2026!",
+        MfaState::Disabled,
+    )
+    .unwrap();
     // "bob@contoso.com" is carol's UPN and bob's implicit UPN.
     let d = lab.onprem("bob@contoso.com", "Winter2026!");
     assert_decision(&d, false, "onprem.unknown-user");

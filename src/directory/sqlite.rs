@@ -176,6 +176,46 @@ fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
+type Column = (&'static str, Box<dyn rusqlite::ToSql>);
+
+/// Every stored column of a user (as `:name`) except `id` and `deleted_at`, with its value: the one place
+/// that maps the model onto the table, for both INSERT and UPDATE.
+fn user_columns(u: &User) -> Vec<Column> {
+    vec![
+        (":sam", Box::new(u.sam.clone())),
+        (":sam_lc", Box::new(u.sam.to_lowercase())),
+        (":upn", Box::new(u.upn.clone())),
+        (":upn_lc", Box::new(u.upn.to_lowercase())),
+        (":display_name", Box::new(u.display_name.clone())),
+        (":mail", Box::new(u.mail.clone())),
+        (":groups", Box::new(u.groups.join("\n"))),
+        (":enabled", Box::new(u.enabled)),
+        (":account_expires", Box::new(u.account_expires.map(micros))),
+        (":password_hash", Box::new(u.password_hash.clone())),
+        (":syncable_hash", Box::new(u.syncable_hash.clone())),
+        (":password_set_at", Box::new(micros(u.password_set_at))),
+        (":password_expired", Box::new(u.password_expired)),
+        (":must_change", Box::new(u.must_change)),
+        (":admin", Box::new(u.admin)),
+        (":mfa", Box::new(u.mfa.as_str())),
+        (":modern_auth_only", Box::new(u.modern_auth_only)),
+        (":created_at", Box::new(micros(u.created_at))),
+        (
+            ":enabled_changed_at",
+            Box::new(micros(u.enabled_changed_at)),
+        ),
+        (":ever_had_app_password", Box::new(u.ever_had_app_password)),
+    ]
+}
+
+fn column(c: &Column) -> &'static str {
+    c.0.trim_start_matches(':')
+}
+
+fn named(cols: &[Column]) -> Vec<(&'static str, &dyn rusqlite::ToSql)> {
+    cols.iter().map(|(n, v)| (*n, v.as_ref())).collect()
+}
+
 fn unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
@@ -325,35 +365,13 @@ impl Store for SqliteStore {
     fn insert_user(&self, u: &User, now: Time) -> StoreResult<User> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let res = tx.execute(
-            "INSERT INTO users (sam, sam_lc, upn, upn_lc, display_name, mail, groups, enabled, \
-             account_expires, password_hash, syncable_hash, password_set_at, password_expired, \
-             must_change, admin, mfa, modern_auth_only, created_at, enabled_changed_at, \
-             ever_had_app_password) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-             ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-            params![
-                u.sam,
-                u.sam.to_lowercase(),
-                u.upn,
-                u.upn.to_lowercase(),
-                u.display_name,
-                u.mail,
-                u.groups.join("\n"),
-                u.enabled,
-                u.account_expires.map(micros),
-                u.password_hash,
-                u.syncable_hash,
-                micros(u.password_set_at),
-                u.password_expired,
-                u.must_change,
-                u.admin,
-                u.mfa.as_str(),
-                u.modern_auth_only,
-                micros(u.created_at),
-                micros(u.enabled_changed_at),
-                u.ever_had_app_password,
-            ],
+        let cols = user_columns(u);
+        let sql = format!(
+            "INSERT INTO users ({}) VALUES ({})",
+            cols.iter().map(column).collect::<Vec<_>>().join(", "),
+            cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
         );
+        let res = tx.execute(&sql, named(&cols).as_slice());
         match res {
             Err(e) if unique_violation(&e) => {
                 return Err(StoreError::Refused(format!(
@@ -374,35 +392,18 @@ impl Store for SqliteStore {
     fn update_user(&self, u: &User, now: Time) -> StoreResult<()> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let res = tx.execute(
-            "UPDATE users SET sam = ?2, sam_lc = ?3, upn = ?4, upn_lc = ?5, display_name = ?6, \
-             mail = ?7, groups = ?8, enabled = ?9, account_expires = ?10, password_hash = ?11, \
-             syncable_hash = ?12, password_set_at = ?13, password_expired = ?14, must_change = ?15, \
-             admin = ?16, mfa = ?17, modern_auth_only = ?18, enabled_changed_at = ?19, \
-             ever_had_app_password = ?20 WHERE id = ?1 AND deleted_at IS NULL",
-            params![
-                u.id,
-                u.sam,
-                u.sam.to_lowercase(),
-                u.upn,
-                u.upn.to_lowercase(),
-                u.display_name,
-                u.mail,
-                u.groups.join("\n"),
-                u.enabled,
-                u.account_expires.map(micros),
-                u.password_hash,
-                u.syncable_hash,
-                micros(u.password_set_at),
-                u.password_expired,
-                u.must_change,
-                u.admin,
-                u.mfa.as_str(),
-                u.modern_auth_only,
-                micros(u.enabled_changed_at),
-                u.ever_had_app_password,
-            ],
+        let mut cols = user_columns(u);
+        cols.retain(|c| column(c) != "created_at");
+        let sets: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} = {}", column(c), c.0))
+            .collect();
+        let sql = format!(
+            "UPDATE users SET {} WHERE id = :id AND deleted_at IS NULL",
+            sets.join(", ")
         );
+        cols.push((":id", Box::new(u.id)));
+        let res = tx.execute(&sql, named(&cols).as_slice());
         let n = match res {
             Err(e) if unique_violation(&e) => {
                 return Err(StoreError::Refused(format!(

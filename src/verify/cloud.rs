@@ -26,21 +26,12 @@ fn decision(
     aadsts: Option<&'static str>,
     explanation: String,
 ) -> Decision {
-    Decision {
-        outcome,
-        credential: Credential::None,
-        app_password: None,
-        rule,
-        codes: Codes {
-            ad: None,
-            nps: aadsts.map(nps_for),
-            aadsts,
-        },
-        explanation,
-        side: Side::Cloud,
-        user: None,
-        user_dn: None,
-    }
+    let codes = Codes {
+        ad: None,
+        nps: aadsts.map(nps_for),
+        aadsts,
+    };
+    Decision::new(Side::Cloud, outcome, rule, codes, explanation)
 }
 
 fn reject(rule: &'static str, aadsts: &'static str, explanation: String) -> Decision {

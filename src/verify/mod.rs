@@ -131,6 +131,27 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A decision not yet tied to a user or credential; the rule tables add those.
+    pub(crate) fn new(
+        side: Side,
+        outcome: Outcome,
+        rule: &'static str,
+        codes: Codes,
+        explanation: String,
+    ) -> Decision {
+        Decision {
+            outcome,
+            credential: Credential::None,
+            app_password: None,
+            rule,
+            codes,
+            explanation,
+            side,
+            user: None,
+            user_dn: None,
+        }
+    }
+
     pub fn accepted(&self) -> bool {
         self.outcome == Outcome::Accept
     }
@@ -294,21 +315,12 @@ impl Verifier {
             EndpointKind::Cloud => Side::Cloud,
             _ => Side::OnPrem,
         };
-        let d = Decision {
-            outcome: Outcome::Reject,
-            credential: Credential::None,
-            app_password: None,
-            rule,
-            codes: Codes {
-                ad: None,
-                nps: Some(nps),
-                aadsts: None,
-            },
-            explanation: explanation.to_string(),
-            side,
-            user: None,
-            user_dn: None,
+        let codes = Codes {
+            ad: None,
+            nps: Some(nps),
+            aadsts: None,
         };
+        let d = Decision::new(side, Outcome::Reject, rule, codes, explanation.to_string());
         self.signin.record(side, now, attempt, &d);
         Ok(())
     }

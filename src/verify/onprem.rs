@@ -8,21 +8,12 @@ use super::{match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Si
 use crate::directory::{resolve, user_dn, Names, Resolution, User};
 
 fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -> Decision {
-    Decision {
-        outcome: Outcome::Reject,
-        credential: Credential::None,
-        app_password: None,
-        rule,
-        codes: Codes {
-            ad: Some(ad),
-            nps: Some(nps),
-            aadsts: None,
-        },
-        explanation,
-        side: Side::OnPrem,
-        user: None,
-        user_dn: None,
-    }
+    let codes = Codes {
+        ad: Some(ad),
+        nps: Some(nps),
+        aadsts: None,
+    };
+    Decision::new(Side::OnPrem, Outcome::Reject, rule, codes, explanation)
 }
 
 pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
@@ -167,15 +158,11 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
 
     // Rule 8: accept.
     lockout::ad_reset(ctx.store, user.id)?;
-    Ok(with_user(Decision {
-        outcome: Outcome::Accept,
-        credential: Credential::DomainPassword,
-        app_password: None,
-        rule: "onprem.accept",
-        codes: Codes::default(),
-        explanation: "domain password checked against the live on-prem account".into(),
-        side: Side::OnPrem,
-        user: None,
-        user_dn: None,
-    }))
+    Ok(with_user(Decision::new(
+        Side::OnPrem,
+        Outcome::Accept,
+        "onprem.accept",
+        Codes::default(),
+        "domain password checked against the live on-prem account".into(),
+    )))
 }

@@ -40,20 +40,27 @@ impl Lab {
     }
 
     pub fn add(&self, sam: &str, password: &str, mfa: MfaState) {
-        self.app
-            .directory
-            .add_user(NewUser {
-                sam: sam.into(),
-                upn: None,
-                password: Secret::new(password),
-                display_name: None,
-                mail: None,
-                groups: vec![],
-                mfa,
-                admin: false,
-                modern_auth_only: false,
-            })
-            .unwrap();
+        self.try_add(sam, None, password, mfa).unwrap();
+    }
+
+    pub fn try_add(
+        &self,
+        sam: &str,
+        upn: Option<&str>,
+        password: &str,
+        mfa: MfaState,
+    ) -> Result<hybridauth::directory::User, hybridauth::directory::service::ServiceError> {
+        self.app.directory.add_user(NewUser {
+            sam: sam.into(),
+            upn: upn.map(str::to_string),
+            password: Secret::new(password),
+            display_name: None,
+            mail: None,
+            groups: vec![],
+            mfa,
+            admin: false,
+            modern_auth_only: false,
+        })
     }
 
     pub fn tenant(&self, key: &str, value: &str) {
