@@ -4,7 +4,9 @@
 
 use super::explain::{ago, when};
 use super::lockout;
-use super::{match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError};
+use super::{
+    match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError, NOBODY,
+};
 use crate::directory::store::CloudUser;
 use crate::directory::{resolve, user_dn, MfaState, Names, Resolution, User};
 use crate::sync::{self, SyncState};
@@ -103,14 +105,15 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             .and_then(|s| s.snapshot.syncable_hash),
         None => None,
     };
-    let app_passwords = match copy {
-        Some(c) => ctx.store.app_passwords(c.user_id)?,
-        None => vec![],
-    };
+    let app_passwords = ctx
+        .store
+        .app_passwords(copy.map_or(NOBODY, |c| c.user_id))?;
     let m = match_secret(ctx, synced_hash.as_deref(), &app_passwords, &attempt.secret);
 
     // Rule 1: not in the cloud copy.
     let (Some(copy), Some(live)) = (copy, live.as_ref()) else {
+        ctx.store.smart_lockout(NOBODY)?;
+        ctx.store.modify_smart_lockout(NOBODY, &mut |_| {})?;
         return Ok(reject(
             "cloud.unknown-user",
             "AADSTS50034",

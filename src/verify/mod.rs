@@ -165,6 +165,11 @@ pub enum VerifyError {
     Closed,
 }
 
+/// Store id that stands in for "no such user": an unknown user costs the same store reads and
+/// writes as a known one with a wrong password, so timing does not reveal who exists.
+/// (Ids start at 1.)
+pub(crate) const NOBODY: i64 = 0;
+
 /// What the rule tables read, gathered once per decision.
 pub(crate) struct Ctx<'a> {
     pub store: &'a dyn Store,

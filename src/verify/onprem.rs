@@ -4,7 +4,9 @@
 
 use super::explain::{ago, when};
 use super::lockout;
-use super::{match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError};
+use super::{
+    match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError, NOBODY,
+};
 use crate::directory::{resolve, user_dn, Names, Resolution, User};
 
 fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -> Decision {
@@ -31,10 +33,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         Resolution::Found(id) => users.iter().find(|u| u.id == id),
         _ => None,
     };
-    let app_passwords = match user {
-        Some(u) => ctx.store.app_passwords(u.id)?,
-        None => vec![],
-    };
+    let app_passwords = ctx.store.app_passwords(user.map_or(NOBODY, |u| u.id))?;
     let m = match_secret(
         ctx,
         user.map(|u| u.password_hash.as_str()),
@@ -44,6 +43,8 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
 
     // Rule 1: unknown (or ambiguous) user.
     let Some(user) = user else {
+        ctx.store.ad_lockout(NOBODY)?;
+        ctx.store.modify_ad_lockout(NOBODY, &mut |_| {})?;
         let why = if resolution == Resolution::Ambiguous {
             format!(
                 "{:?} matches more than one on-prem account; AD refuses an ambiguous name",
