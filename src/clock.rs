@@ -25,6 +25,8 @@ pub enum ClockError {
     NotSimulated,
     #[error("the simulated clock cannot go back to {to}: the store already records changes at {now}; use a fresh store (HYBRIDAUTH_STORE__PATH) to start earlier")]
     Backwards { now: String, to: String },
+    #[error("cannot move the clock that far")]
+    OutOfRange,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -57,11 +59,10 @@ impl Clock {
             return Err(ClockError::NotSimulated);
         }
         let now = self.now()?;
-        let by = chrono::Duration::from_std(by).map_err(|_| ClockError::Backwards {
-            now: now.to_rfc3339(),
-            to: "a time too far away".into(),
-        })?;
-        let to = now + by;
+        let to = chrono::Duration::from_std(by)
+            .ok()
+            .and_then(|by| now.checked_add_signed(by))
+            .ok_or(ClockError::OutOfRange)?;
         self.store.set_simulated_time(to)?;
         Ok(to)
     }
