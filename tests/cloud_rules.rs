@@ -511,3 +511,32 @@ fn app_password_sign_ins_appear_only_in_the_cloud_log_and_no_secret_is_logged() 
         assert!(!all.contains(secret), "a secret reached the sign-in log");
     }
 }
+
+#[test]
+fn a_upn_change_reaches_the_cloud_with_object_sync() {
+    let lab = Lab::new();
+    lab.add("alice", "Winter2026!", MfaState::Disabled);
+    lab.sync_now();
+    lab.set_time("2026-01-05T10:10:00Z");
+    let c = UserChanges {
+        upn: Some("alice.smith@contoso.com".into()),
+        ..Default::default()
+    };
+    lab.app.directory.set_user("alice", c).unwrap();
+    assert_decision(
+        &lab.onprem("alice.smith@contoso.com", "Winter2026!"),
+        true,
+        "onprem.accept",
+    );
+    assert_decision(
+        &lab.cloud("alice.smith@contoso.com", "Winter2026!"),
+        false,
+        "cloud.unknown-user",
+    );
+    lab.set_time("2026-01-05T10:30:00Z");
+    assert_decision(
+        &lab.cloud("alice.smith@contoso.com", "Winter2026!"),
+        true,
+        "cloud.password.accept",
+    );
+}

@@ -334,3 +334,20 @@ fn sighup_reloads_the_client_table() {
         );
     }
 }
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly() {
+    let mut d = setup();
+    let s = client("127.0.0.1");
+    let pkt = access_request(15, [15; 16], "alice", b"Winter2026!", SECRET, true, &[]);
+    s.send_to(&pkt, ("127.0.0.1", d.radius)).unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    let status = d
+        .wait(Duration::from_secs(10))
+        .expect("the daemon exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}: {}", d.log());
+    assert!(d.log().contains("shutting down"), "{}", d.log());
+}
