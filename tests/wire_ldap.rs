@@ -293,3 +293,35 @@ async fn version_2_and_sasl_binds_are_refused_with_the_rfc_codes() {
         other => panic!("{other:?}"),
     }
 }
+
+async fn expect_notice(c: &mut Conn) -> LdapResultCode {
+    match c.next().await {
+        Some(Ok(LdapMsg {
+            msgid: 0,
+            op: LdapOp::ExtendedResponse(r),
+            ..
+        })) => {
+            assert_eq!(r.name.as_deref(), Some("1.3.6.1.4.1.1466.20036"));
+            r.res.code
+        }
+        other => panic!("expected a Notice of Disconnection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connection_limit_and_idle_timeout_say_goodbye() {
+    let d = Daemon::start_with_env(&[
+        ("HYBRIDAUTH_LDAP__MAX_CONNECTIONS", "1"),
+        ("HYBRIDAUTH_LDAP__IDLE_TIMEOUT", "1s"),
+    ]);
+    d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+    let mut first = connect(d.ldap).await;
+    assert_eq!(
+        bind(&mut first, 1, "alice", "Winter2026!").await.code,
+        LdapResultCode::Success
+    );
+    let mut second = connect(d.ldap).await;
+    assert_eq!(expect_notice(&mut second).await, LdapResultCode::Busy);
+    // The first connection, left idle, is told why it is closed.
+    assert_eq!(expect_notice(&mut first).await, LdapResultCode::Unavailable);
+}

@@ -351,3 +351,31 @@ fn sigterm_stops_the_daemon_cleanly() {
     assert!(status.success(), "exit status {status:?}: {}", d.log());
     assert!(d.log().contains("shutting down"), "{}", d.log());
 }
+
+#[test]
+fn sigterm_still_answers_a_request_being_verified() {
+    // Slow hashing keeps the request in flight while the signal arrives.
+    let mut d = Daemon::start_with_env(&[
+        ("HYBRIDAUTH_HASHING__MEMORY_KIB", "262144"),
+        ("HYBRIDAUTH_HASHING__ITERATIONS", "4"),
+    ]);
+    d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+    let s = client("127.0.0.1");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let pkt = access_request(16, [16; 16], "alice", b"Winter2026!", SECRET, true, &[]);
+    s.send_to(&pkt, ("127.0.0.1", d.radius)).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    std::process::Command::new("kill")
+        .args(["-TERM", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = s
+        .recv_from(&mut buf)
+        .expect("the in-flight request is answered");
+    assert_eq!(buf[0], 2, "Access-Accept ({n} octets)");
+    let status = d
+        .wait(Duration::from_secs(20))
+        .expect("exits after answering");
+    assert!(status.success());
+}

@@ -34,6 +34,11 @@ fn free_tcp() -> u16 {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with_env(&[])
+    }
+
+    /// Starts with extra `HYBRIDAUTH_SECTION__KEY` overrides.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let (radius, accounting, ldap, ldap_cloud) =
             (free_udp(), free_udp(), free_tcp(), free_tcp());
@@ -78,6 +83,7 @@ endpoint = "cloud"
         .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
             .args(["--config", config.to_str().unwrap(), "serve"])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
@@ -124,7 +130,12 @@ endpoint = "cloud"
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_env(args, &[])
+    }
+
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&self.config)
             .args(args)
@@ -149,6 +160,9 @@ endpoint = "cloud"
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
