@@ -13,16 +13,20 @@ impl Cli {
         }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_hybridauth"))
-            .args(args)
+    /// The binary with this lab's store, a simulated clock and cheap hashing.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hybridauth"));
+        c.args(args)
             .current_dir(self.dir.path())
             .env("HYBRIDAUTH_STORE__PATH", self.dir.path().join("s.sqlite3"))
             .env("HYBRIDAUTH_CLOCK__MODE", "simulated")
             .env("HYBRIDAUTH_HASHING__MEMORY_KIB", "64")
-            .env("HYBRIDAUTH_HASHING__ITERATIONS", "1")
-            .output()
-            .unwrap()
+            .env("HYBRIDAUTH_HASHING__ITERATIONS", "1");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> serde_json::Value {
@@ -171,12 +175,8 @@ fn app_password_create_json_and_the_refusals() {
 #[test]
 fn password_stdin_and_json_errors() {
     let cli = Cli::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
-        .args(["user", "add", "bob", "--password-stdin"])
-        .current_dir(cli.dir.path())
-        .env("HYBRIDAUTH_STORE__PATH", cli.dir.path().join("s.sqlite3"))
-        .env("HYBRIDAUTH_HASHING__MEMORY_KIB", "64")
-        .env("HYBRIDAUTH_HASHING__ITERATIONS", "1")
+    let mut child = cli
+        .command(&["user", "add", "bob", "--password-stdin"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -209,10 +209,8 @@ fn password_stdin_and_json_errors() {
 #[test]
 fn an_invalid_configuration_is_refused_naming_the_key() {
     let cli = Cli::new();
-    let out = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
-        .args(["tenant", "show"])
-        .current_dir(cli.dir.path())
-        .env("HYBRIDAUTH_STORE__PATH", cli.dir.path().join("s.sqlite3"))
+    let out = cli
+        .command(&["tenant", "show"])
         .env("HYBRIDAUTH_CLOCK__MODE", "warp")
         .output()
         .unwrap();
