@@ -82,8 +82,11 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+/// A comma- or space-separated list; `none` (or nothing) clears it.
 fn list(v: &str) -> impl Iterator<Item = &str> {
-    v.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty())
+    v.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("none"))
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {
@@ -287,6 +290,14 @@ mod tests {
             .contains("50"));
         t.set("trusted-ips", &many[..50].join(",")).unwrap();
         assert_eq!(t.trusted_ips.len(), 50);
+    }
+
+    #[test]
+    fn none_clears_a_list() {
+        let mut t = Tenant::default();
+        t.set("trusted-ips", "203.0.113.0/24").unwrap();
+        t.set("trusted-ips", "none").unwrap();
+        assert!(t.trusted_ips.is_empty());
     }
 
     #[test]
