@@ -2,7 +2,8 @@
 //! user, with the attributes legacy applications search on, and filter matching over them.
 
 use ldap3_proto::proto::{
-    LdapFilter, LdapPartialAttribute, LdapSearchResultEntry, LdapSubstringFilter,
+    LdapFilter, LdapMatchingRuleAssertion, LdapPartialAttribute, LdapSearchResultEntry,
+    LdapSubstringFilter,
 };
 
 use crate::config::DirectoryConfig;
@@ -24,6 +25,15 @@ impl Entry {
 
     pub fn has_value(&self, name: &str, value: &str) -> Option<bool> {
         let vals = self.get(name)?;
+        if name.eq_ignore_ascii_case("objectCategory") {
+            // AD accepts the short form: (objectCategory=person) means CN=Person,CN=Schema,…
+            return Some(vals.iter().any(|v| {
+                normalize_dn(v) == normalize_dn(value)
+                    || v.get(3..)
+                        .and_then(|r| r.split(',').next())
+                        .is_some_and(|cn| cn.eq_ignore_ascii_case(value))
+            }));
+        }
         let dn_valued =
             name.eq_ignore_ascii_case("memberOf") || name.eq_ignore_ascii_case("distinguishedName");
         Some(vals.iter().any(|v| {
@@ -55,6 +65,13 @@ pub fn user_entry(dir: &DirectoryConfig, u: &User) -> Entry {
                 "organizationalPerson".into(),
                 "user".into(),
             ],
+        ),
+        (
+            "objectCategory",
+            vec![format!(
+                "CN=Person,CN=Schema,CN=Configuration,{}",
+                dir.base_dn
+            )],
         ),
         ("cn", vec![u.sam.clone()]),
         ("sAMAccountName", vec![u.sam.clone()]),
@@ -151,7 +168,30 @@ pub fn matches(e: &Entry, f: &LdapFilter) -> bool {
         LdapFilter::LessOrEqual(a, v) => e
             .get(a)
             .is_some_and(|vals| vals.iter().any(|x| x.to_lowercase() <= v.to_lowercase())),
-        LdapFilter::Extensible(_) => false,
+        LdapFilter::Extensible(m) => extensible(e, m),
+    }
+}
+
+const LDAP_MATCHING_RULE_BIT_AND: &str = "1.2.840.113556.1.4.803";
+const LDAP_MATCHING_RULE_BIT_OR: &str = "1.2.840.113556.1.4.804";
+
+/// AD's bitwise matching rules, as in `(!(userAccountControl:1.2.840.113556.1.4.803:=2))`
+/// (enabled accounts only); other extensible matches match nothing.
+fn extensible(e: &Entry, m: &LdapMatchingRuleAssertion) -> bool {
+    let (Some(rule), Some(attr)) = (m.matching_rule.as_deref(), m.type_.as_deref()) else {
+        return false;
+    };
+    let Ok(mask) = m.match_value.trim().parse::<u64>() else {
+        return false;
+    };
+    let bits = |f: &dyn Fn(u64) -> bool| {
+        e.get(attr)
+            .is_some_and(|vals| vals.iter().filter_map(|v| v.parse::<u64>().ok()).any(f))
+    };
+    match rule {
+        LDAP_MATCHING_RULE_BIT_AND => bits(&|v| v & mask == mask),
+        LDAP_MATCHING_RULE_BIT_OR => bits(&|v| v & mask != 0),
+        _ => false,
     }
 }
 
@@ -199,6 +239,52 @@ pub fn depth_below(dn: &str, base: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn user(enabled: bool) -> Entry {
+        let dir = DirectoryConfig {
+            base_dn: "DC=contoso,DC=com".into(),
+            netbios_name: "CONTOSO".into(),
+            upn_suffix: "contoso.com".into(),
+            users_container: "CN=Users".into(),
+        };
+        let t = chrono::Utc::now();
+        let u = User {
+            id: 1,
+            sam: "alice".into(),
+            upn: "alice@contoso.com".into(),
+            display_name: "Alice".into(),
+            mail: None,
+            groups: vec![],
+            enabled,
+            account_expires: None,
+            password_hash: String::new(),
+            syncable_hash: None,
+            password_set_at: t,
+            password_expired: false,
+            must_change: false,
+            admin: false,
+            mfa: crate::directory::MfaState::Disabled,
+            modern_auth_only: false,
+            created_at: t,
+            enabled_changed_at: t,
+            ever_had_app_password: false,
+            deleted_at: None,
+        };
+        user_entry(&dir, &u)
+    }
+
+    #[test]
+    fn ad_filters_legacy_apps_use() {
+        let f = ldap3_proto::parse_ldap_filter_str(
+            "(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2))(sAMAccountName=alice))",
+        )
+        .unwrap();
+        assert!(matches(&user(true), &f));
+        assert!(
+            !matches(&user(false), &f),
+            "disabled accounts are filtered out"
+        );
+    }
 
     #[test]
     fn substring_and_depth() {

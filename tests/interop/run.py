@@ -249,6 +249,11 @@ def main():
         assert "dn: CN=dora,CN=Users,DC=contoso,DC=com" in p.stdout, p.stdout + p.stderr
         p = run(["ldapsearch", "-x", "-LLL", "-H", L, "-b", "DC=contoso,DC=com", "(sAMAccountName=dora)"])
         assert p.returncode == 50, "anonymous search refused: insufficientAccessRights"
+        # Nextcloud-style AD filter: people, enabled accounts only (bitwise matching rule).
+        enabled_people = "(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))"
+        p = run(["ldapsearch", "-x", "-LLL", "-H", L, "-D", "svc-app", "-w", "Svc-pass-1", "-b", "DC=contoso,DC=com", enabled_people, "sAMAccountName"])
+        names = [l.split(": ", 1)[1] for l in p.stdout.splitlines() if l.startswith("sAMAccountName: ")]
+        assert "dora" in names and "gone" not in names, names
 
     def ldap3_search_then_bind_flow():
         import ldap3
