@@ -162,7 +162,7 @@ impl Default for RawRadius {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRadiusClient {
     pub name: String,
@@ -176,6 +176,17 @@ pub struct RawRadiusClient {
     pub require_message_authenticator: bool,
     #[serde(default)]
     pub reply_message: bool,
+}
+
+impl std::fmt::Debug for RawRadiusClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRadiusClient")
+            .field("name", &self.name)
+            .field("network", &self.network)
+            .field("secret", &"<redacted>")
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
 }
 
 fn default_endpoint() -> String {
@@ -367,6 +378,9 @@ impl Config {
                 let key = err.path.join(".");
                 if key.is_empty() {
                     msgs.push(err.kind.to_string());
+                } else if key.ends_with("secret") {
+                    // The error would quote the value: a shared secret never reaches a message.
+                    msgs.push(format!("key `{key}`: expected a string (value not shown)"));
                 } else {
                     msgs.push(format!("key `{key}`: {}", err.kind));
                 }
@@ -732,6 +746,23 @@ mod tests {
             jail.set_env("HYBRIDAUTH_CLOCK__MODE", "warp");
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("clock.mode"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn a_badly_typed_secret_is_not_quoted() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                "[[radius.clients]]\nname = \"x\"\nnetwork = \"127.0.0.1/32\"\nsecret = 987654321\n",
+            )?;
+            let e = Config::load(Some(Path::new("h.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("radius.clients.0.secret"), "{e}");
+            assert!(!e.contains("987654321"), "{e}");
             Ok(())
         });
     }
