@@ -325,3 +325,40 @@ async fn connection_limit_and_idle_timeout_say_goodbye() {
     // The first connection, left idle, is told why it is closed.
     assert_eq!(expect_notice(&mut first).await, LdapResultCode::Unavailable);
 }
+
+#[tokio::test]
+async fn compare_answers_true_false_and_refuses_unknown_attributes() {
+    let d = setup();
+    let mut c = connect(d.ldap).await;
+    assert_eq!(
+        bind(&mut c, 1, "svc-gitea", "Svc-pass-1").await.code,
+        LdapResultCode::Success
+    );
+    let dn = "CN=alice,CN=Users,DC=contoso,DC=com";
+    for (id, attr, val, want) in [
+        (2, "mail", "alice@contoso.com", LdapResultCode::CompareTrue),
+        (3, "mail", "bob@contoso.com", LdapResultCode::CompareFalse),
+        (
+            4,
+            "favouriteColour",
+            "blue",
+            LdapResultCode::UnwillingToPerform,
+        ),
+    ] {
+        c.send(LdapMsg {
+            msgid: id,
+            op: LdapOp::CompareRequest(LdapCompareRequest {
+                dn: dn.into(),
+                atype: attr.into(),
+                val: val.as_bytes().to_vec(),
+            }),
+            ctrl: vec![],
+        })
+        .await
+        .unwrap();
+        match c.next().await.unwrap().unwrap().op {
+            LdapOp::CompareResult(r) => assert_eq!(r.code, want, "{attr}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -374,8 +374,8 @@ impl Session {
             Some(true) => reply(LdapResultCode::CompareTrue, ""),
             Some(false) => reply(LdapResultCode::CompareFalse, ""),
             None => reply(
-                LdapResultCode::UndefinedAttributeType,
-                "no such attribute on this entry",
+                LdapResultCode::UnwillingToPerform,
+                "compare on an attribute this entry does not have",
             ),
         }
     }

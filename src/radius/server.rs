@@ -65,7 +65,7 @@ pub struct RadiusServer {
     verifier: Arc<Verifier>,
     clients: Clients,
     dedup: Dedup,
-    accounting: AccountingLog,
+    accounting: Arc<AccountingLog>,
     unknown: RateLimitedLog,
     dropped: RateLimitedLog,
 }
@@ -76,7 +76,7 @@ impl RadiusServer {
             verifier,
             clients,
             dedup: Dedup::new(cfg.duplicate_window),
-            accounting: AccountingLog::new(&cfg.accounting_log),
+            accounting: Arc::new(AccountingLog::new(&cfg.accounting_log)),
             unknown: RateLimitedLog::new(),
             dropped: RateLimitedLog::new(),
         })
@@ -143,7 +143,9 @@ impl RadiusServer {
         match (role, raw.code()) {
             (_, STATUS_SERVER) => self.status_server(&raw, &client, role, from),
             (Role::Authentication, ACCESS_REQUEST) => self.access_request(&raw, client, from).await,
-            (Role::Accounting, ACCOUNTING_REQUEST) => self.accounting_request(&raw, &client, from),
+            (Role::Accounting, ACCOUNTING_REQUEST) => {
+                self.accounting_request(&raw, &client, from).await
+            }
             (_, code) => self.drop_packet(from, &format!("code {code} is not served on this port")),
         }
     }
@@ -173,7 +175,7 @@ impl RadiusServer {
         )))
     }
 
-    fn accounting_request(
+    async fn accounting_request(
         &self,
         raw: &RawPacket<'_>,
         client: &RadiusClientConfig,
@@ -190,10 +192,17 @@ impl RadiusServer {
         }
         let pkt = radius::core::packet::Packet::decode(raw.bytes, &client.secret).ok()?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        if let Err(e) = self.accounting.record(&client.name, from, &pkt, now) {
-            // Not acknowledged, so the NAS keeps the record and retries.
-            tracing::error!(error = %e, "cannot write the accounting log");
-            return None;
+        // The record is fsynced: file I/O stays off the reactor.
+        let (log, nas) = (Arc::clone(&self.accounting), client.name.clone());
+        let written = tokio::task::spawn_blocking(move || log.record(&nas, from, &pkt, now)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                // Not acknowledged, so the NAS keeps the record and retries.
+                tracing::error!(error = %e, "cannot write the accounting log");
+                return None;
+            }
+            Err(_) => return None,
         }
         Some(Arc::new(encode_response_with(
             ACCOUNTING_RESPONSE,
@@ -273,10 +282,12 @@ impl RadiusServer {
         if let Some(method) = method {
             let why =
                 format!("authentication method not allowed: {method} is not supported, only PAP");
-            if let Err(e) =
-                self.verifier
-                    .record_protocol_reject(&base, "radius.method-not-allowed", 66, &why)
-            {
+            let (verifier, reason) = (Arc::clone(&self.verifier), why.clone());
+            let recorded = tokio::task::spawn_blocking(move || {
+                verifier.record_protocol_reject(&base, "radius.method-not-allowed", 66, &reason)
+            })
+            .await;
+            if let Ok(Err(e)) = recorded {
                 tracing::error!(error = %e, "cannot record the sign-in");
             }
             return respond(false, Some(&why));
