@@ -27,15 +27,16 @@ pub fn init_tracing(level: &str) {
 
 pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerError> {
     init_tracing(&config.log_level);
+    // Opening the store and making the dummy hash are blocking: done before the reactor starts.
+    let app = App::open(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| ServerError::Io(e.to_string()))?;
-    runtime.block_on(serve(config, config_path))
+    runtime.block_on(serve(app, config_path))
 }
 
-async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerError> {
-    let app = App::open(config)?;
+async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError> {
     let cfg = app.config.clone();
     let (trigger, shutdown) = crate::shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
