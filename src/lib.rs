@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod ldap;
+pub mod net;
 pub mod radius;
 pub mod server;
 pub mod shutdown;

@@ -31,8 +31,7 @@ pub async fn bind(cfg: &LdapListenerConfig, _ldap: &LdapConfig) -> Result<BoundL
             ))
         }
     };
-    let listener = TcpListener::bind(cfg.address)
-        .await
+    let listener = crate::net::bind_tcp(cfg.address)
         .map_err(|e| format!("cannot bind LDAP on {}: {e}", cfg.address))?;
     Ok(BoundListener {
         listener,

@@ -322,7 +322,7 @@ impl RadiusServer {
 pub async fn bind_all(addrs: &[SocketAddr]) -> std::io::Result<Vec<UdpSocket>> {
     let mut out = Vec::new();
     for a in addrs {
-        let s = UdpSocket::bind(a).await.map_err(|e| {
+        let s = crate::net::bind_udp(*a).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot bind RADIUS on {a}: {e}"))
         })?;
         out.push(s);
