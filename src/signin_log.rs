@@ -86,6 +86,22 @@ impl SigninLog {
     }
 
     pub fn record(&self, log: Side, now: Time, attempt: &Attempt, d: &Decision) {
+        // App passwords exist only in the cloud: AD (and so the on-prem log) sees one presented
+        // on-prem as nothing but a wrong password. The caller's Decision keeps the full story.
+        let hide_app_password = log == Side::OnPrem && d.credential == Credential::AppPassword;
+        let (credential, app_password, explanation) = if hide_app_password {
+            (
+                Credential::None,
+                None,
+                "the secret is not the current domain password",
+            )
+        } else {
+            (
+                d.credential,
+                d.app_password.as_deref(),
+                d.explanation.as_str(),
+            )
+        };
         let rec = Record {
             time: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             log,
@@ -94,12 +110,12 @@ impl SigninLog {
             client: attempt.client.map(|c| c.to_string()),
             login: &attempt.login,
             user: d.user.as_deref(),
-            credential: d.credential,
-            app_password: d.app_password.as_deref(),
+            credential,
+            app_password,
             outcome: d.outcome,
             rule: d.rule,
             codes: d.codes,
-            explanation: &d.explanation,
+            explanation,
         };
         let Ok(mut line) = serde_json::to_vec(&rec) else {
             return;

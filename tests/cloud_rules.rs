@@ -502,6 +502,16 @@ fn app_password_sign_ins_appear_only_in_the_cloud_log_and_no_secret_is_logged() 
     lab.cloud("dora", "Pw-dora-1");
     assert_eq!(lab.log("signin-onprem.jsonl").len(), 1);
     lab.onprem("alice", "Winter2026!");
+    // An app password presented on-prem is, to AD, just a wrong password.
+    lab.onprem("alice", &ap);
+    lab.hybrid("alice", &ap);
+    let onprem = lab.log("signin-onprem.jsonl");
+    assert!(
+        onprem
+            .iter()
+            .all(|r| r["credential"] != "app-password" && r["app_password"].is_null()),
+        "{onprem:?}"
+    );
     let all = format!(
         "{}{}",
         std::fs::read_to_string(lab.dir.path().join("signin-onprem.jsonl")).unwrap(),
