@@ -139,7 +139,7 @@ fn main() {
         (port, trigger)
     });
     let started = Instant::now();
-    let per_worker = requests / concurrency;
+    let per_worker = (requests / concurrency.max(1)).max(1);
     let workers: Vec<_> = (0..concurrency)
         .map(|w| {
             std::thread::spawn(move || {

@@ -79,13 +79,15 @@ impl BoundListener {
                 };
                 let (io, active, starttls): (Box<dyn Io>, bool, Option<TlsAcceptor>) =
                     match (mode, tls) {
-                        (TlsMode::Ldaps, Some(acc)) => match acc.accept(stream).await {
-                            Ok(s) => (Box::new(s), true, None),
-                            Err(e) => {
-                                tracing::debug!(%peer, error = %e, "LDAPS handshake failed");
-                                return;
+                        (TlsMode::Ldaps, Some(acc)) => {
+                            match super::tls::handshake(&acc, stream).await {
+                                Ok(s) => (Box::new(s), true, None),
+                                Err(e) => {
+                                    tracing::debug!(%peer, error = %e, "LDAPS handshake failed");
+                                    return;
+                                }
                             }
-                        },
+                        }
                         (TlsMode::StartTls, acc) => (Box::new(stream), false, acc),
                         _ => (Box::new(stream), false, None),
                     };
@@ -101,7 +103,7 @@ impl BoundListener {
 async fn refuse_busy(stream: tokio::net::TcpStream, tls: Option<TlsAcceptor>, mode: TlsMode) {
     use futures::SinkExt;
     let io: Box<dyn Io> = match (mode, tls) {
-        (TlsMode::Ldaps, Some(acc)) => match acc.accept(stream).await {
+        (TlsMode::Ldaps, Some(acc)) => match super::tls::handshake(&acc, stream).await {
             Ok(s) => Box::new(s),
             Err(_) => return,
         },

@@ -96,7 +96,7 @@ pub async fn run(
                     // The client spoke before the handshake: nothing safe to do but hang up.
                     return;
                 }
-                match acceptor.accept(parts.io).await {
+                match super::tls::handshake(&acceptor, parts.io).await {
                     Ok(tls) => {
                         conn = framed(Box::new(tls), max);
                         session.tls_active = true;
