@@ -96,8 +96,21 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{s:?} is not an IP range in CIDR notation (e.g. 203.0.113.0/24)"))
 }
 
-fn bounded(v: &str, min: Duration, max: Duration, what: &str) -> Result<Duration, String> {
-    let d = parse_duration(v)?;
+/// A duration with a unit (`30m`, `90s`, `3h`), or a bare number in the unit the real product
+/// uses for that setting: minutes for AD lockout and sync intervals, seconds for smart lockout.
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn bounded(
+    v: &str,
+    bare_unit: Duration,
+    min: Duration,
+    max: Duration,
+    what: &str,
+) -> Result<Duration, String> {
+    let d = match v.trim().parse::<u32>() {
+        Ok(n) => bare_unit * n,
+        Err(_) => parse_duration(v)?,
+    };
     if d < min || d > max {
         return Err(format!(
             "{what} must be between {} and {}, got {}",
@@ -142,6 +155,7 @@ impl Tenant {
             "object-sync-interval" => {
                 self.object_sync_interval = bounded(
                     value,
+                    MINUTE,
                     Duration::from_secs(30 * 60),
                     Duration::from_secs(24 * 3600),
                     "object-sync-interval (Entra Connect's minimum is 30m)",
@@ -150,6 +164,7 @@ impl Tenant {
             "password-hash-sync-interval" => {
                 self.password_hash_sync_interval = bounded(
                     value,
+                    MINUTE,
                     Duration::from_secs(60),
                     Duration::from_secs(24 * 3600),
                     "password-hash-sync-interval",
@@ -170,6 +185,7 @@ impl Tenant {
             "ad-lockout-duration" => {
                 self.ad_lockout_duration = bounded(
                     value,
+                    MINUTE,
                     Duration::ZERO,
                     Duration::from_secs(99_999 * 60),
                     "ad-lockout-duration (0 = until an administrator unlocks)",
@@ -178,6 +194,7 @@ impl Tenant {
             "ad-lockout-window" => {
                 self.ad_lockout_window = bounded(
                     value,
+                    MINUTE,
                     Duration::from_secs(60),
                     Duration::from_secs(99_999 * 60),
                     "ad-lockout-window",
@@ -196,6 +213,7 @@ impl Tenant {
             "smart-lockout-duration" => {
                 self.smart_lockout_duration = bounded(
                     value,
+                    Duration::from_secs(1),
                     Duration::from_secs(1),
                     Duration::from_secs(24 * 3600),
                     "smart-lockout-duration",
@@ -306,6 +324,17 @@ mod tests {
         assert!(t.set("object-sync-interval", "10m").is_err());
         t.set("object-sync-interval", "3h").unwrap();
         assert_eq!(t.object_sync_interval, Duration::from_secs(3 * 3600));
+    }
+
+    #[test]
+    fn bare_numbers_use_the_products_units() {
+        let mut t = Tenant::default();
+        t.set("ad-lockout-duration", "15").unwrap();
+        assert_eq!(t.ad_lockout_duration, Duration::from_secs(15 * 60));
+        t.set("smart-lockout-duration", "120").unwrap();
+        assert_eq!(t.smart_lockout_duration, Duration::from_secs(120));
+        t.set("ad-lockout-duration", "0").unwrap();
+        assert!(t.ad_lockout_duration.is_zero());
     }
 
     #[test]
