@@ -66,6 +66,71 @@ pub fn normalize_dn(dn: &str) -> String {
         .join(",")
 }
 
+/// The sAMAccountNames and UPNs (lower-case) a login could name, so the store can fetch just
+/// those accounts; [`resolve`] then decides among them with the full rules.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Candidates {
+    pub sams: Vec<String>,
+    pub upns: Vec<String>,
+}
+
+pub fn candidates(login: &str, dir: &DirectoryConfig) -> Candidates {
+    let lc = login.trim().to_lowercase();
+    let mut c = Candidates::default();
+    if lc.is_empty() {
+        return c;
+    }
+    if lc.contains('=') {
+        // A user DN starts with CN=<sAMAccountName>.
+        let normalized = normalize_dn(&lc);
+        if let Some(value) = first_rdn(&normalized).strip_prefix("cn=") {
+            c.sams.push(unescape_rdn_value(value));
+        }
+    } else if let Some((_, sam)) = lc.split_once('\\') {
+        c.sams.push(sam.to_string());
+    }
+    if lc.contains('@') {
+        c.upns.push(lc.clone());
+        if let Some((sam, domain)) = lc.rsplit_once('@') {
+            if domain == dir.upn_suffix {
+                c.sams.push(sam.to_string());
+            }
+        }
+    }
+    if !lc.contains('@') && !lc.contains('\\') && !lc.contains('=') {
+        c.sams.push(lc);
+    }
+    c
+}
+
+/// The first RDN of a DN, up to the first comma that is not escaped.
+fn first_rdn(dn: &str) -> &str {
+    let mut escaped = false;
+    for (i, ch) in dn.char_indices() {
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => return &dn[..i],
+            _ => {}
+        }
+    }
+    dn
+}
+
+fn unescape_rdn_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut escaped = false;
+    for ch in v.chars() {
+        if escaped || ch != '\\' {
+            out.push(ch);
+            escaped = false;
+        } else {
+            escaped = true;
+        }
+    }
+    out
+}
+
 /// What a login name as typed resolves to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
@@ -178,6 +243,26 @@ mod tests {
         assert_eq!(r("alice@fabrikam.com"), Resolution::Unknown);
         assert_eq!(r("nobody"), Resolution::Unknown);
         assert_eq!(r(""), Resolution::Unknown);
+    }
+
+    #[test]
+    fn candidates_cover_every_form() {
+        let d = dir();
+        assert_eq!(candidates("Alice", &d).sams, vec!["alice"]);
+        assert_eq!(candidates("CONTOSO\\alice", &d).sams, vec!["alice"]);
+        let c = candidates("alice@contoso.com", &d);
+        assert_eq!(
+            (c.sams, c.upns),
+            (
+                vec!["alice".to_string()],
+                vec!["alice@contoso.com".to_string()]
+            )
+        );
+        assert_eq!(
+            candidates("CN=a\\,b,CN=Users,DC=contoso,DC=com", &d).sams,
+            vec!["a,b"]
+        );
+        assert_eq!(candidates("", &d), Candidates::default());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
 use super::store::*;
 use super::tenant::Tenant;
+use super::Candidates;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
@@ -52,6 +53,15 @@ const MIGRATIONS: &[&str] = &[
         last_bad_at INTEGER, locked_at INTEGER
     );
     CREATE TABLE smart_lockout (user_id INTEGER PRIMARY KEY, state TEXT NOT NULL);
+    "#,
+    // 2: the names each snapshot answered to, so the cloud path finds an account by index.
+    r#"
+    ALTER TABLE history ADD COLUMN sam_lc TEXT;
+    ALTER TABLE history ADD COLUMN upn_lc TEXT;
+    UPDATE history SET sam_lc = lower(json_extract(snapshot, '$.sam')),
+                       upn_lc = lower(json_extract(snapshot, '$.upn')) WHERE kind = 'user';
+    CREATE INDEX history_sam ON history (sam_lc);
+    CREATE INDEX history_upn ON history (upn_lc);
     "#,
 ];
 
@@ -216,6 +226,17 @@ fn named(cols: &[Column]) -> Vec<(&'static str, &dyn rusqlite::ToSql)> {
     cols.iter().map(|(n, v)| (*n, v.as_ref())).collect()
 }
 
+/// `?first, ?first+1, …` for an IN list; an empty list becomes `NULL`, which matches nothing.
+fn placeholders(n: usize, first: usize) -> String {
+    if n == 0 {
+        return "NULL".into();
+    }
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
@@ -238,8 +259,15 @@ fn append_snapshot(
         return Ok(());
     }
     tx.execute(
-        "INSERT INTO history (at, kind, user_id, snapshot) VALUES (?1, 'user', ?2, ?3)",
-        params![micros(now), user_id, json],
+        "INSERT INTO history (at, kind, user_id, snapshot, sam_lc, upn_lc) \
+         VALUES (?1, 'user', ?2, ?3, ?4, ?5)",
+        params![
+            micros(now),
+            user_id,
+            json,
+            snap.sam.to_lowercase(),
+            snap.upn.to_lowercase()
+        ],
     )?;
     Ok(())
 }
@@ -337,6 +365,25 @@ impl Store for SqliteStore {
             "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL ORDER BY sam_lc"
         ))?;
         let rows = st.query_map([], row_to_user)?;
+        rows.collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>> {
+        if names.sams.is_empty() && names.upns.is_empty() {
+            return Ok(vec![]);
+        }
+        let conn = self.lock()?;
+        let sql = format!(
+            "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL AND \
+             (sam_lc IN ({}) OR upn_lc IN ({}))",
+            placeholders(names.sams.len(), 1),
+            placeholders(names.upns.len(), 1 + names.sams.len()),
+        );
+        let mut st = conn.prepare(&sql)?;
+        let rows = st.query_map(
+            rusqlite::params_from_iter(names.sams.iter().chain(&names.upns)),
+            row_to_user,
+        )?;
         rows.collect::<Result<_, _>>().map_err(Into::into)
     }
 
@@ -548,15 +595,34 @@ impl Store for SqliteStore {
         .map_err(Into::into)
     }
 
-    fn cloud_users(&self, cutoff: Cutoff) -> StoreResult<Vec<CloudUser>> {
+    fn cloud_users_named(&self, cutoff: Cutoff, names: &Candidates) -> StoreResult<Vec<CloudUser>> {
+        if names.sams.is_empty() && names.upns.is_empty() {
+            return Ok(vec![]);
+        }
         let conn = self.lock()?;
         let (t, s) = cutoff_params(cutoff);
-        let mut st = conn.prepare(
+        let sql = format!(
             "SELECT h.user_id, h.snapshot, h.at FROM history h JOIN \
              (SELECT user_id, MAX(seq) AS m FROM history WHERE kind = 'user' AND (at < ?1 OR seq < ?2) \
+              AND user_id IN (SELECT user_id FROM history WHERE kind = 'user' \
+                  AND (at < ?1 OR seq < ?2) AND (sam_lc IN ({}) OR upn_lc IN ({}))) \
               GROUP BY user_id) x ON h.seq = x.m",
+            placeholders(names.sams.len(), 3),
+            placeholders(names.upns.len(), 3 + names.sams.len()),
+        );
+        let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(t), Box::new(s)];
+        values.extend(
+            names
+                .sams
+                .iter()
+                .chain(&names.upns)
+                .map(|n| Box::new(n.clone()) as Box<dyn rusqlite::ToSql>),
+        );
+        let mut st = conn.prepare(&sql)?;
+        let rows = st.query_map(
+            rusqlite::params_from_iter(values.iter().map(|v| v.as_ref())),
+            row_to_cloud,
         )?;
-        let rows = st.query_map(params![t, s], row_to_cloud)?;
         let raw: Vec<_> = rows.collect::<Result<_, _>>()?;
         raw.into_iter().map(to_cloud).collect()
     }

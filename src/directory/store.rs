@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{AppPassword, SyncedSnapshot, Time, User};
 use super::tenant::Tenant;
+use super::Candidates;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -82,6 +83,8 @@ pub trait Store: Send + Sync {
     fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>>;
 
     fn users(&self) -> StoreResult<Vec<User>>;
+    /// The live users answering to any of these lower-case sAMAccountNames or UPNs.
+    fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>>;
     fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>>;
     fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     /// Inserts a new user (its `id` is ignored and assigned) and records its snapshot.
@@ -98,8 +101,9 @@ pub trait Store: Send + Sync {
 
     fn record_manual_sync(&self, now: Time) -> StoreResult<ManualSync>;
     fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>>;
-    /// The cloud copy of every user that existed at some point before the cutoff.
-    fn cloud_users(&self, cutoff: Cutoff) -> StoreResult<Vec<CloudUser>>;
+    /// The cloud copy, at the cutoff, of every user that answered to one of these names at
+    /// some point before it (the caller resolves among them).
+    fn cloud_users_named(&self, cutoff: Cutoff, names: &Candidates) -> StoreResult<Vec<CloudUser>>;
     fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>>;
     /// The newest on-prem snapshot of a user (a tombstone after deletion).
     fn latest_snapshot(&self, user_id: i64) -> StoreResult<Option<CloudUser>>;

@@ -8,7 +8,7 @@ use super::{
     match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError, NOBODY,
 };
 use crate::directory::store::CloudUser;
-use crate::directory::{resolve, user_dn, MfaState, Names, Resolution, User};
+use crate::directory::{candidates, resolve, user_dn, MfaState, Names, Resolution, User};
 use crate::sync::{self, SyncState};
 
 /// NPS reason codes a RADIUS front door reports for cloud answers.
@@ -73,9 +73,10 @@ fn object_lag(live: Option<&User>, copy: &CloudUser, sync: &SyncState) -> Option
 pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
     let now = ctx.now;
     let sync = sync::state_at(ctx.store, ctx.tenant, now)?;
+    let names = candidates(&attempt.login, ctx.dir);
     let copies: Vec<CloudUser> = ctx
         .store
-        .cloud_users(sync.object.cutoff)?
+        .cloud_users_named(sync.object.cutoff, &names)?
         .into_iter()
         .filter(|c| c.snapshot.exists)
         .collect();
@@ -313,7 +314,9 @@ fn unknown_why(
         ));
     }
     // Explain the lag when the account exists on-prem but has not reached the cloud yet.
-    let users = ctx.store.users()?;
+    let users = ctx
+        .store
+        .users_named(&candidates(&attempt.login, ctx.dir))?;
     let on_prem = resolve(
         &attempt.login,
         ctx.dir,

@@ -7,7 +7,7 @@ use super::lockout;
 use super::{
     match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError, NOBODY,
 };
-use crate::directory::{resolve, user_dn, Names, Resolution, User};
+use crate::directory::{candidates, resolve, user_dn, Names, Resolution, User};
 
 fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -> Decision {
     let codes = Codes {
@@ -19,7 +19,9 @@ fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -
 }
 
 pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
-    let users = ctx.store.users()?;
+    let users = ctx
+        .store
+        .users_named(&candidates(&attempt.login, ctx.dir))?;
     let resolution = resolve(
         &attempt.login,
         ctx.dir,
