@@ -55,7 +55,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         }
     }
     for listener in &cfg.ldap.listeners {
-        let bound = crate::ldap::server::bind(listener, &cfg.ldap)
+        let bound = crate::ldap::server::bind(listener)
             .await
             .map_err(ServerError::Io)?;
         tracing::info!(local = %listener.address, endpoint = listener.endpoint.kind.as_str(), tls = ?listener.tls, "LDAP listening");

@@ -20,7 +20,7 @@ pub struct BoundListener {
     tls: Option<TlsAcceptor>,
 }
 
-pub async fn bind(cfg: &LdapListenerConfig, _ldap: &LdapConfig) -> Result<BoundListener, String> {
+pub async fn bind(cfg: &LdapListenerConfig) -> Result<BoundListener, String> {
     let tls = match (cfg.tls, &cfg.cert, &cfg.key) {
         (TlsMode::None, _, _) => None,
         (_, Some(c), Some(k)) => Some(super::tls::acceptor(c, k)?),
