@@ -136,7 +136,8 @@ fn main() {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let port = socket.local_addr().unwrap().port();
         let clients = Clients::new(ClientTable::new(config.radius.clients.clone()));
-        let server = RadiusServer::new(&config.radius, app.verifier.clone(), clients);
+        let server = RadiusServer::new(&config.radius, app.verifier.clone(), clients)
+            .expect("accounting log");
         let (trigger, shutdown) = hybridauth::shutdown::channel();
         tokio::spawn(server.serve(socket, Role::Authentication, shutdown));
         (port, trigger)

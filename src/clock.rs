@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{SubsecRound, Utc};
 
 use crate::config::ClockMode;
+use crate::directory::model::horizon;
 use crate::directory::{Store, StoreError, Time};
 
 #[derive(Clone)]
@@ -25,7 +26,7 @@ pub enum ClockError {
     NotSimulated,
     #[error("the simulated clock cannot go back to {to}: the store already records changes at {now}; use a fresh store (HYBRIDAUTH_STORE__PATH) to start earlier")]
     Backwards { now: String, to: String },
-    #[error("cannot move the clock that far")]
+    #[error("cannot move the clock past {}: the simulated clock ends with year 9999", horizon().to_rfc3339())]
     OutOfRange,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -62,6 +63,7 @@ impl Clock {
         let to = chrono::Duration::from_std(by)
             .ok()
             .and_then(|by| now.checked_add_signed(by))
+            .filter(|t| *t <= horizon())
             .ok_or(ClockError::OutOfRange)?;
         self.store.set_simulated_time(to)?;
         Ok(to)
@@ -70,6 +72,9 @@ impl Clock {
     pub fn set(&self, to: Time) -> Result<Time, ClockError> {
         if self.mode != ClockMode::Simulated {
             return Err(ClockError::NotSimulated);
+        }
+        if to > horizon() {
+            return Err(ClockError::OutOfRange);
         }
         // Going back is allowed only to a time after everything the store has recorded, so
         // that no recorded history ever lies in the future.

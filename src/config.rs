@@ -201,8 +201,10 @@ fn yes() -> bool {
 pub struct RawLdap {
     pub listeners: Vec<RawLdapListener>,
     pub idle_timeout: String,
+    pub write_timeout: String,
     pub max_connections: usize,
     pub max_message_bytes: usize,
+    pub max_buffered_bytes: usize,
     pub service_accounts: Vec<String>,
     pub search_groups: Vec<String>,
     pub anonymous_search: bool,
@@ -217,10 +219,13 @@ impl Default for RawLdap {
                 tls: "none".into(),
                 cert: String::new(),
                 key: String::new(),
+                require_tls: None,
             }],
             idle_timeout: "5m".into(),
+            write_timeout: "10s".into(),
             max_connections: 1024,
             max_message_bytes: 1024 * 1024,
+            max_buffered_bytes: 32 * 1024 * 1024,
             service_accounts: vec![],
             search_groups: vec![],
             anonymous_search: false,
@@ -242,6 +247,9 @@ pub struct RawLdapListener {
     pub cert: String,
     #[serde(default)]
     pub key: String,
+    /// Default: true on StartTLS listeners, false elsewhere.
+    #[serde(default)]
+    pub require_tls: Option<bool>,
 }
 fn default_tls() -> String {
     "none".into()
@@ -316,14 +324,18 @@ pub struct LdapListenerConfig {
     pub tls: TlsMode,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// A simple bind before StartTLS is refused (strongerAuthRequired).
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct LdapConfig {
     pub listeners: Vec<LdapListenerConfig>,
     pub idle_timeout: Duration,
+    pub write_timeout: Duration,
     pub max_connections: usize,
     pub max_message_bytes: usize,
+    pub max_buffered_bytes: usize,
     pub service_accounts: Vec<String>,
     pub search_groups: Vec<String>,
     pub anonymous_search: bool,
@@ -650,12 +662,23 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
                 "tls = starttls or ldaps needs both cert and key (hybridauth cert writes a lab pair)",
             ));
         }
+        let require_tls = match (tls, li.require_tls) {
+            (TlsMode::None, Some(true)) => {
+                return Err(invalid(
+                    &key("require_tls"),
+                    "a listener with tls = \"none\" cannot require TLS; use tls = \"starttls\"",
+                ))
+            }
+            (TlsMode::StartTls, None) => true,
+            (_, v) => v.unwrap_or(false),
+        };
         listeners.push(LdapListenerConfig {
             address,
             endpoint,
             tls,
             cert,
             key: key_path,
+            require_tls,
         });
     }
     let idle_timeout =
@@ -663,8 +686,13 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
     if idle_timeout.is_zero() {
         return Err(invalid("ldap.idle_timeout", "must be more than 0"));
     }
-    if l.max_connections == 0 {
-        return Err(invalid("ldap.max_connections", "must be at least 1"));
+    let write_timeout =
+        parse_duration(&l.write_timeout).map_err(|e| invalid("ldap.write_timeout", e))?;
+    if write_timeout.is_zero() {
+        return Err(invalid("ldap.write_timeout", "must be more than 0"));
+    }
+    if l.max_connections == 0 || l.max_connections > 1_000_000 {
+        return Err(invalid("ldap.max_connections", "expected 1 to 1000000"));
     }
     if !(1024..=64 * 1024 * 1024).contains(&l.max_message_bytes) {
         return Err(invalid(
@@ -672,11 +700,19 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
             "expected 1024 to 67108864",
         ));
     }
+    if l.max_buffered_bytes < l.max_message_bytes || l.max_buffered_bytes > 4 << 30 {
+        return Err(invalid(
+            "ldap.max_buffered_bytes",
+            "expected at least ldap.max_message_bytes and at most 4 GiB",
+        ));
+    }
     Ok(LdapConfig {
         listeners,
         idle_timeout,
+        write_timeout,
         max_connections: l.max_connections,
         max_message_bytes: l.max_message_bytes,
+        max_buffered_bytes: l.max_buffered_bytes,
         service_accounts: l.service_accounts.clone(),
         search_groups: l.search_groups.clone(),
         anonymous_search: l.anonymous_search,
@@ -702,9 +738,15 @@ pub fn format_duration(d: Duration) -> String {
 
 /// RFC 3339 times, as used on the command line and in JSON.
 pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(s.trim())
+    let t = chrono::DateTime::parse_from_rfc3339(s.trim())
         .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| format!("expected an RFC 3339 time such as 2026-01-05T10:00:00Z, got {s:?}"))
+        .map_err(|_| {
+            format!("expected an RFC 3339 time such as 2026-01-05T10:00:00Z, got {s:?}")
+        })?;
+    if t > crate::directory::model::horizon() {
+        return Err(format!("{s:?} is after the end of year 9999 (UTC)"));
+    }
+    Ok(t)
 }
 
 #[cfg(test)]

@@ -15,20 +15,22 @@ pub enum ServerError {
     Io(String),
 }
 
-pub fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HYBRIDAUTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerError> {
-    init_tracing(&config.log_level);
+    crate::logging::init(&config.log_level);
+    let nofile = crate::process::raise_nofile_limit();
     // Opening the store and making the dummy hash are blocking: done before the reactor starts.
     let app = App::open(config)?;
+    // The logs are opened now and kept open, so that running out of descriptors later never
+    // loses a record.
+    app.verifier
+        .open_logs()
+        .map_err(|e| ServerError::Io(e.to_string()))?;
+    if let Some(n) = nofile {
+        let ldap = app.config.ldap.max_connections as u64;
+        if ldap + 64 > n {
+            tracing::warn!(open_files = n, max_connections = ldap, "the open-file limit is below ldap.max_connections plus a reserve; raise LimitNOFILE");
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,8 +44,9 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
     let mut tasks = tokio::task::JoinSet::new();
 
     let clients = Clients::new(ClientTable::new(cfg.radius.clients.clone()));
-    let radius = RadiusServer::new(&cfg.radius, app.verifier.clone(), clients.clone());
     let io = |e: std::io::Error| ServerError::Io(e.to_string());
+    let radius = RadiusServer::new(&cfg.radius, app.verifier.clone(), clients.clone())
+        .map_err(|e| ServerError::Io(format!("cannot open the accounting log: {e}")))?;
     for (addrs, role) in [
         (&cfg.radius.listen, Role::Authentication),
         (&cfg.radius.accounting_listen, Role::Accounting),
@@ -54,12 +57,13 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
             tasks.spawn(radius.clone().serve(socket, role, shutdown.clone()));
         }
     }
+    let ldap = crate::ldap::server::Shared::new(app.verifier.clone(), cfg.ldap.clone());
     for listener in &cfg.ldap.listeners {
         let bound = crate::ldap::server::bind(listener)
             .await
             .map_err(ServerError::Io)?;
         tracing::info!(local = %listener.address, endpoint = listener.endpoint.kind.as_str(), tls = ?listener.tls, "LDAP listening");
-        tasks.spawn(bound.serve(app.verifier.clone(), cfg.ldap.clone(), shutdown.clone()));
+        tasks.spawn(bound.serve(ldap.clone(), shutdown.clone()));
     }
     tracing::info!(
         store = %cfg.store_path.display(),

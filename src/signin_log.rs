@@ -1,14 +1,14 @@
 //! The two sign-in logs, on-prem and cloud: one JSON object per line, appended and flushed per
 //! decision. The secret is never part of a record.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::directory::Time;
+use crate::logfile::AppendLog;
+use crate::logging::cap;
 use crate::verify::{Attempt, Codes, Credential, Decision, Door, EndpointKind, Outcome, Side};
 
 #[derive(Serialize)]
@@ -18,7 +18,7 @@ struct Record<'a> {
     door: Door,
     endpoint: EndpointKind,
     client: Option<String>,
-    login: &'a str,
+    login: String,
     user: Option<&'a str>,
     credential: Credential,
     app_password: Option<&'a str>,
@@ -28,61 +28,28 @@ struct Record<'a> {
     explanation: &'a str,
 }
 
-struct Sink {
-    path: PathBuf,
-    file: Mutex<Option<File>>,
-}
-
-impl Sink {
-    fn new(path: &Path) -> Sink {
-        Sink {
-            path: path.to_path_buf(),
-            file: Mutex::new(None),
-        }
-    }
-
-    fn append(&self, line: &[u8]) {
-        let Ok(mut guard) = self.file.lock() else {
-            return;
-        };
-        if guard.is_none() {
-            if let Some(dir) = self.path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            match OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-            {
-                Ok(f) => *guard = Some(f),
-                Err(e) => {
-                    tracing::error!(path = %self.path.display(), error = %e, "cannot open sign-in log");
-                    return;
-                }
-            }
-        }
-        if let Some(f) = guard.as_mut() {
-            // One write per record: O_APPEND keeps lines whole across processes (CLI + serve).
-            if let Err(e) = f.write_all(line) {
-                tracing::error!(path = %self.path.display(), error = %e, "cannot write sign-in log");
-                *guard = None;
-            }
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct SigninLog {
-    onprem: Arc<Sink>,
-    cloud: Arc<Sink>,
+    onprem: Arc<AppendLog>,
+    cloud: Arc<AppendLog>,
 }
+
+/// The most characters of a login name a record keeps (AD's names are far shorter; anything
+/// longer was refused, and is kept only as a prefix and its size).
+pub const MAX_LOGGED_LOGIN: usize = 256;
 
 impl SigninLog {
     pub fn new(onprem: &Path, cloud: &Path) -> SigninLog {
         SigninLog {
-            onprem: Arc::new(Sink::new(onprem)),
-            cloud: Arc::new(Sink::new(cloud)),
+            onprem: Arc::new(AppendLog::new(onprem)),
+            cloud: Arc::new(AppendLog::new(cloud)),
         }
+    }
+
+    /// Opens both files now and keeps them open.
+    pub fn open(&self) -> std::io::Result<()> {
+        self.onprem.open()?;
+        self.cloud.open()
     }
 
     pub fn record(&self, log: Side, now: Time, attempt: &Attempt, d: &Decision) {
@@ -108,7 +75,7 @@ impl SigninLog {
             door: attempt.door,
             endpoint: attempt.endpoint.kind,
             client: attempt.client.map(|c| c.to_string()),
-            login: &attempt.login,
+            login: cap(&attempt.login, MAX_LOGGED_LOGIN),
             user: d.user.as_deref(),
             credential,
             app_password,
@@ -121,9 +88,12 @@ impl SigninLog {
             return;
         };
         line.push(b'\n');
-        match log {
-            Side::OnPrem => self.onprem.append(&line),
-            Side::Cloud => self.cloud.append(&line),
+        let sink = match log {
+            Side::OnPrem => &self.onprem,
+            Side::Cloud => &self.cloud,
+        };
+        if let Err(e) = sink.append(&line, false) {
+            tracing::error!(path = %sink.path().display(), error = %e, "cannot write sign-in log");
         }
     }
 }

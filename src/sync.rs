@@ -65,7 +65,9 @@ impl Schedule {
                 return Some(c);
             }
             // No cycle of this segment yet: the last one ran on the previous schedule.
-            t = seg.at - chrono::Duration::microseconds(1);
+            t = seg
+                .at
+                .checked_sub_signed(chrono::Duration::microseconds(1))?;
         }
         None
     }
@@ -79,7 +81,10 @@ impl Schedule {
             .find(|s| s.at <= t)
             .unwrap_or(&self.segments[0]);
         let secs = Self::interval(seg, kind);
-        floor_to(t, secs) + chrono::Duration::seconds(secs as i64)
+        crate::directory::model::add_saturating(
+            floor_to(t, secs),
+            std::time::Duration::from_secs(secs),
+        )
     }
 }
 

@@ -15,11 +15,16 @@ fn parse_mfa(s: &str) -> Result<MfaState, String> {
     MfaState::parse(s).ok_or_else(|| format!("expected disabled, enabled or enforced, got {s:?}"))
 }
 
-fn parse_expires(s: &str) -> Result<Option<crate::directory::Time>, String> {
+/// `--expires TIME|never`. A named type, because clap reads `Option<Option<T>>` as "a flag
+/// whose value may be left out" and would then expect the parser to yield `T`.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiry(Option<crate::directory::Time>);
+
+fn parse_expires(s: &str) -> Result<Expiry, String> {
     if s.eq_ignore_ascii_case("never") {
-        Ok(None)
+        Ok(Expiry(None))
     } else {
-        parse_time(s).map(Some)
+        parse_time(s).map(|t| Expiry(Some(t)))
     }
 }
 
@@ -66,7 +71,7 @@ pub enum UserCmd {
         modern_auth_only: Option<bool>,
         /// RFC 3339 time, or `never`.
         #[arg(long, value_parser = parse_expires)]
-        expires: Option<Option<crate::directory::Time>>,
+        expires: Option<Expiry>,
         #[arg(long, value_parser = parse_bool)]
         must_change: Option<bool>,
         #[arg(long, value_parser = parse_bool)]
@@ -219,7 +224,7 @@ pub fn run(cmd: UserCmd, app: &App, out: &Out) -> Result<(), CliError> {
                     mfa,
                     admin,
                     modern_auth_only,
-                    expires,
+                    expires: expires.map(|e| e.0),
                     must_change,
                     password_expired,
                 },

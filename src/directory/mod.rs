@@ -103,6 +103,41 @@ pub fn candidates(login: &str, dir: &DirectoryConfig) -> Candidates {
     c
 }
 
+/// The longest login names accepted, as Active Directory bounds them: a sAMAccountName has at
+/// most 20 characters, a userPrincipalName is capped here at 1 KiB, and a distinguished name at
+/// 4 KiB (AD's own DN limit is far below what a 1 MiB LDAP message could carry).
+pub const MAX_SAM_CHARS: usize = 20;
+pub const MAX_UPN_BYTES: usize = 1024;
+pub const MAX_DN_BYTES: usize = 4096;
+
+/// Why a login name cannot name any account, whatever the directory holds: `None` when its
+/// length is within the limits of its form.
+pub fn invalid_login(login: &str) -> Option<String> {
+    let login = login.trim();
+    if login.len() > MAX_DN_BYTES {
+        return Some(format!(
+            "the login name is {} bytes long; no Active Directory name is longer than {MAX_DN_BYTES}",
+            login.len()
+        ));
+    }
+    if login.contains('=') {
+        return None;
+    }
+    if login.contains('@') {
+        return (login.len() > MAX_UPN_BYTES).then(|| {
+            format!(
+                "the login name is {} bytes long; a userPrincipalName is at most {MAX_UPN_BYTES}",
+                login.len()
+            )
+        });
+    }
+    let sam = login.rsplit_once('\\').map_or(login, |(_, sam)| sam);
+    let n = sam.chars().count();
+    (n > MAX_SAM_CHARS).then(|| {
+        format!("the sAMAccountName in the login name has {n} characters; AD allows at most {MAX_SAM_CHARS}")
+    })
+}
+
 /// The first RDN of a DN, up to the first comma that is not escaped.
 fn first_rdn(dn: &str) -> &str {
     let mut escaped = false;
@@ -192,6 +227,30 @@ pub fn resolve<'a>(
         }
     }
     found.map_or(Resolution::Unknown, Resolution::Found)
+}
+
+#[cfg(test)]
+mod login_limits {
+    use super::*;
+
+    #[test]
+    fn each_form_has_its_limit() {
+        assert_eq!(invalid_login(&"a".repeat(20)), None);
+        assert!(invalid_login(&"a".repeat(21)).is_some());
+        assert!(invalid_login(&format!("CONTOSO\\{}", "a".repeat(21))).is_some());
+        assert_eq!(
+            invalid_login(&format!("{}@contoso.com", "a".repeat(100))),
+            None
+        );
+        assert!(invalid_login(&format!("{}@contoso.com", "a".repeat(1100))).is_some());
+        assert_eq!(
+            invalid_login(&format!("CN={},DC=x", "a".repeat(3000))),
+            None
+        );
+        assert!(invalid_login(&format!("CN={},DC=x", "a".repeat(5000))).is_some());
+        // Characters, not bytes, for a sAMAccountName.
+        assert_eq!(invalid_login(&"é".repeat(20)), None);
+    }
 }
 
 #[cfg(test)]

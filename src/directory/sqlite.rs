@@ -63,6 +63,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX history_sam ON history (sam_lc);
     CREATE INDEX history_upn ON history (upn_lc);
     "#,
+    // 3: smart lockout's fingerprints of recent wrong passwords leave the store (they are kept
+    // in memory now; see verify::recent_bad). secure_delete overwrites the freed bytes.
+    r#"
+    UPDATE smart_lockout SET state = json_remove(state, '$.recent_bad');
+    "#,
 ];
 
 pub struct SqliteStore {
@@ -85,18 +90,18 @@ impl SqliteStore {
     /// Opens (creating the file and its directory on first start) and migrates the store.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Db(format!(
-                        "cannot create data directory {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-            }
+            crate::logfile::create_private_dir(dir).map_err(|e| {
+                StoreError::Db(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
         }
+        private_files(path)?;
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Db(format!("cannot open store {}: {e}", path.display())))?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -104,13 +109,17 @@ impl SqliteStore {
             conn: Mutex::new(conn),
         };
         store.migrate()?;
+        // The WAL and shared-memory files exist now; SQLite gives them the database's mode,
+        // but a store made by an older version may still be world-readable.
+        private_files(path)?;
         Ok(store)
     }
 
     fn lock(&self) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError::Db("store connection poisoned".into()))
+        // A panic while the lock was held unwound through any open transaction, which rolled
+        // back: the connection is consistent, so later requests keep using it rather than
+        // failing until a restart.
+        Ok(self.conn.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn migrate(&self) -> StoreResult<()> {
@@ -149,6 +158,31 @@ impl SqliteStore {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Creates the database file 0600 before SQLite does (its WAL and shm files copy that mode),
+/// and narrows an existing store and its companions to 0600.
+fn private_files(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |e: std::io::Error| StoreError::Db(format!("cannot secure {}: {e}", path.display()));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        if let Ok(meta) = std::fs::metadata(&p) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(fail)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 const USER_COLS: &str = "id, sam, upn, display_name, mail, groups, enabled, account_expires, \

@@ -72,8 +72,6 @@ pub struct SmartLockout {
     pub failures: u32,
     pub lockouts: u32,
     pub locked_until: Option<Time>,
-    /// Keyed hashes of the last three wrong secrets (never the secrets).
-    pub recent_bad: Vec<String>,
 }
 
 pub trait Store: Send + Sync {

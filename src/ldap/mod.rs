@@ -3,6 +3,7 @@
 
 pub mod ad_errors;
 pub mod entries;
+pub mod framing;
 pub mod ops;
 pub mod server;
 pub mod session;

@@ -10,6 +10,7 @@ use super::ad_errors;
 use super::entries::{self, Entry};
 use crate::config::{LdapConfig, TlsMode};
 use crate::directory::{resolve, Names, Resolution, User};
+use crate::logging::SourceLimiter;
 use crate::verify::{Attempt, Door, Endpoint, Secret, Verifier};
 
 pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
@@ -28,14 +29,30 @@ pub enum Action {
     /// Send the response, then start TLS on the same connection.
     StartTls(LdapMsg),
     Close,
+    /// Send a Notice of Disconnection with this code and reason, then close.
+    Disconnect(LdapResultCode, String),
 }
 
 pub struct ConnCtx {
     pub verifier: Arc<Verifier>,
     pub endpoint: Endpoint,
     pub tls: TlsMode,
+    /// Simple binds need TLS on this listener (`require_tls`).
+    pub require_tls: bool,
     pub config: Arc<LdapConfig>,
     pub peer: SocketAddr,
+    /// Shared by every connection: lines a peer can trigger are rate-limited per source.
+    pub log_limit: Arc<SourceLimiter>,
+}
+
+impl ConnCtx {
+    /// Why a connection was closed, at debug, rate-limited per peer address. `why` is ours,
+    /// never client input.
+    pub fn log_close(&self, why: &str) {
+        if let Some(suppressed) = self.log_limit.allow(self.peer.ip()) {
+            tracing::debug!(peer = %self.peer, suppressed, "closing LDAP connection: {why}");
+        }
+    }
 }
 
 fn result(code: LdapResultCode, message: impl Into<String>) -> LdapResult {
@@ -112,10 +129,10 @@ impl Session {
             LdapOp::ModifyRequest(_) => refuse(id, LdapOp::ModifyResponse),
             LdapOp::DelRequest(_) => refuse(id, LdapOp::DelResponse),
             LdapOp::ModifyDNRequest(_) => refuse(id, LdapOp::ModifyDNResponse),
-            _ => Action::Reply(vec![notice_of_disconnection(
+            _ => Action::Disconnect(
                 LdapResultCode::ProtocolError,
-                "unexpected protocol operation from a client",
-            )]),
+                "unexpected protocol operation from a client".into(),
+            ),
         }
     }
 
@@ -157,6 +174,13 @@ impl Session {
             }
             _ => {}
         }
+        if ctx.require_tls && !self.tls_active {
+            return bind_response(
+                id,
+                LdapResultCode::StrongerAuthRequired,
+                ad_errors::TLS_REQUIRED,
+            );
+        }
         let attempt = Attempt {
             endpoint: ctx.endpoint,
             door: Door::Ldap,
@@ -172,6 +196,9 @@ impl Session {
                     dn: d.user_dn.clone().unwrap_or_default(),
                 };
                 bind_response(id, LdapResultCode::Success, "")
+            }
+            Ok(d) if d.invalid_name() => {
+                bind_response(id, LdapResultCode::InvalidDNSyntax, ad_errors::INVALID_NAME)
             }
             Ok(d) => bind_response(
                 id,
@@ -233,17 +260,24 @@ impl Session {
         }
     }
 
-    fn may_search(&self, ctx: &ConnCtx, users: &[User]) -> bool {
+    /// Whether this connection may read the user tree, decided before any directory read:
+    /// anonymous and unlisted callers are refused at O(1) cost; only a configured
+    /// service-account or group list costs one indexed lookup of the caller.
+    async fn may_search(&self, ctx: &ConnCtx) -> Option<bool> {
         let Identity::User { sam, .. } = &self.identity else {
-            return ctx.config.anonymous_search;
+            return Some(ctx.config.anonymous_search);
         };
         let cfg = &ctx.config;
         if cfg.service_accounts.is_empty() && cfg.search_groups.is_empty() {
             // As in AD: every authenticated user may read the user tree.
-            return true;
+            return Some(true);
         }
-        let Some(me) = users.iter().find(|u| u.sam.eq_ignore_ascii_case(sam)) else {
-            return false;
+        let store = ctx.verifier.store().clone();
+        let sam = sam.clone();
+        let me = match tokio::task::spawn_blocking(move || store.user_by_sam(&sam)).await {
+            Ok(Ok(Some(u))) => u,
+            Ok(Ok(None)) => return Some(false),
+            _ => return None,
         };
         let dir = ctx.verifier.directory();
         let named = cfg.service_accounts.iter().any(|name| {
@@ -257,11 +291,13 @@ impl Session {
                 }),
             ) == Resolution::Found(me.id)
         });
-        named
-            || me
-                .groups
-                .iter()
-                .any(|g| cfg.search_groups.iter().any(|s| s.eq_ignore_ascii_case(g)))
+        Some(
+            named
+                || me
+                    .groups
+                    .iter()
+                    .any(|g| cfg.search_groups.iter().any(|s| s.eq_ignore_ascii_case(g))),
+        )
     }
 
     async fn load_users(ctx: &ConnCtx) -> Option<Vec<User>> {
@@ -288,20 +324,29 @@ impl Session {
             out.push(done(LdapResultCode::Success, ""));
             return Action::Reply(out);
         }
+        match self.may_search(ctx).await {
+            Some(true) => {}
+            Some(false) => {
+                let why = if self.identity == Identity::Anonymous {
+                    ad_errors::ANONYMOUS_SEARCH
+                } else {
+                    "this account may not search the directory (ldap.service_accounts / ldap.search_groups)"
+                };
+                return Action::Reply(vec![done(LdapResultCode::InsufficentAccessRights, why)]);
+            }
+            None => {
+                return Action::Reply(vec![done(
+                    LdapResultCode::Unavailable,
+                    "the directory is unavailable",
+                )])
+            }
+        }
         let Some(users) = Self::load_users(ctx).await else {
             return Action::Reply(vec![done(
                 LdapResultCode::Unavailable,
                 "the directory is unavailable",
             )]);
         };
-        if !self.may_search(ctx, &users) {
-            let why = if self.identity == Identity::Anonymous {
-                ad_errors::ANONYMOUS_SEARCH
-            } else {
-                "this account may not search the directory (ldap.service_accounts / ldap.search_groups)"
-            };
-            return Action::Reply(vec![done(LdapResultCode::InsufficentAccessRights, why)]);
-        }
         let dir = ctx.verifier.directory();
         if entries::depth_below(&req.base, &dir.base_dn).is_none() {
             return Action::Reply(vec![done(
@@ -352,15 +397,19 @@ impl Session {
         let reply = |code: LdapResultCode, message: &str| {
             Action::Reply(vec![msg(id, LdapOp::CompareResult(result(code, message)))])
         };
+        match self.may_search(ctx).await {
+            Some(true) => {}
+            Some(false) => {
+                return reply(
+                    LdapResultCode::InsufficentAccessRights,
+                    ad_errors::ANONYMOUS_SEARCH,
+                )
+            }
+            None => return reply(LdapResultCode::Unavailable, "the directory is unavailable"),
+        }
         let Some(users) = Self::load_users(ctx).await else {
             return reply(LdapResultCode::Unavailable, "the directory is unavailable");
         };
-        if !self.may_search(ctx, &users) {
-            return reply(
-                LdapResultCode::InsufficentAccessRights,
-                ad_errors::ANONYMOUS_SEARCH,
-            );
-        }
         let dir = ctx.verifier.directory();
         let Some(entry) = users
             .iter()

@@ -1,18 +1,62 @@
-//! The LDAP listener: accepts connections (plain or LDAPS), bounds how many are open at once,
-//! and runs each in its own task until shutdown.
+//! The LDAP listeners: accept connections (plain, StartTLS or LDAPS) and run each in its own
+//! task until shutdown.
+//!
+//! Admission follows mini-redis: a listener holds a permit *before* it calls `accept`, so a
+//! flood of connections waits in the kernel's backlog instead of in our memory. Permits are
+//! shared by every listener (`ldap.max_connections` is one limit for the daemon). Over the
+//! limit, a few extra "refusal" permits let the server tell a client it is busy (a Notice of
+//! Disconnection in clear text; on LDAPS the connection is just closed, since nothing can be
+//! said before TLS and a handshake is work we will not do for a refused peer). When even those
+//! are taken, the listener simply waits. When the process runs out of file descriptors,
+//! `accept` fails at once: the listener backs off instead of spinning.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
+use super::framing::Budget;
 use super::ops::{notice_of_disconnection, ConnCtx};
-use super::session::{self, Io};
+use super::session;
 use crate::config::{LdapConfig, LdapListenerConfig, TlsMode};
+use crate::logging::SourceLimiter;
 use crate::shutdown::Shutdown;
 use crate::verify::Verifier;
+
+/// Connections over the limit that may be told "busy" at once.
+const REFUSAL_SLOTS: usize = 16;
+/// How long a busy notice may take to write before the refused peer is dropped.
+const REFUSAL_WRITE: Duration = Duration::from_secs(1);
+/// Back-off after `accept` fails for lack of descriptors or memory: first and longest wait.
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// What every LDAP listener of one daemon shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub verifier: Arc<Verifier>,
+    pub config: Arc<LdapConfig>,
+    connections: Arc<Semaphore>,
+    refusals: Arc<Semaphore>,
+    budget: Budget,
+    log_limit: Arc<SourceLimiter>,
+}
+
+impl Shared {
+    pub fn new(verifier: Arc<Verifier>, config: LdapConfig) -> Shared {
+        Shared {
+            verifier,
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            refusals: Arc::new(Semaphore::new(REFUSAL_SLOTS)),
+            budget: Budget::new(config.max_buffered_bytes),
+            config: Arc::new(config),
+            log_limit: Arc::new(SourceLimiter::default()),
+        }
+    }
+}
 
 pub struct BoundListener {
     listener: TcpListener,
@@ -40,50 +84,122 @@ pub async fn bind(cfg: &LdapListenerConfig) -> Result<BoundListener, String> {
     })
 }
 
+/// What a listener holds before it accepts.
+enum Admission {
+    Serve(OwnedSemaphorePermit),
+    Refuse(OwnedSemaphorePermit),
+}
+
+async fn admit(shared: &Shared) -> Admission {
+    if let Ok(p) = shared.connections.clone().try_acquire_owned() {
+        return Admission::Serve(p);
+    }
+    if let Ok(p) = shared.refusals.clone().try_acquire_owned() {
+        return Admission::Refuse(p);
+    }
+    tokio::select! {
+        Ok(p) = shared.connections.clone().acquire_owned() => Admission::Serve(p),
+        Ok(p) = shared.refusals.clone().acquire_owned() => Admission::Refuse(p),
+    }
+}
+
+/// `accept` failed because the process or the system is out of descriptors or memory.
+fn out_of_resources(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 impl BoundListener {
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.listener.local_addr()
     }
 
-    pub async fn serve(self, verifier: Arc<Verifier>, ldap: LdapConfig, mut shutdown: Shutdown) {
-        let ldap = Arc::new(ldap);
-        let limit = Arc::new(Semaphore::new(ldap.max_connections));
+    pub async fn serve(self, shared: Shared, mut shutdown: Shutdown) {
         let tracker = TaskTracker::new();
+        let mut backoff = ACCEPT_BACKOFF_FIRST;
         loop {
-            let (stream, peer) = tokio::select! {
+            // Wait until there is room (or a refusal slot) before accepting. A serving permit
+            // is not held while this listener waits in `accept`, so that idle listeners do not
+            // park capacity the others need; it is taken again once a peer is there.
+            let ready = tokio::select! {
                 _ = shutdown.recv() => break,
-                r = self.listener.accept() => match r {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "accept failed");
-                        continue;
+                a = admit(&shared) => a,
+            };
+            let refusal = match ready {
+                Admission::Serve(p) => {
+                    drop(p);
+                    None
+                }
+                Admission::Refuse(p) => Some(p),
+            };
+            let accepted = tokio::select! {
+                _ = shutdown.recv() => break,
+                r = self.listener.accept() => r,
+            };
+            let (stream, peer) = match accepted {
+                Ok(v) => {
+                    backoff = ACCEPT_BACKOFF_FIRST;
+                    v
+                }
+                Err(e) => {
+                    if out_of_resources(&e) {
+                        tracing::warn!(error = %e, wait_ms = backoff.as_millis() as u64, "LDAP accept: out of descriptors or memory; backing off");
+                        tokio::select! {
+                            _ = shutdown.recv() => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     }
-                },
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
-            let permit = limit.clone().try_acquire_owned();
+            let admission = match refusal {
+                Some(p) => Admission::Refuse(p),
+                None => match shared.connections.clone().try_acquire_owned() {
+                    Ok(p) => Admission::Serve(p),
+                    // Another listener took the room meanwhile.
+                    Err(_) => match shared.refusals.clone().try_acquire_owned() {
+                        Ok(p) => Admission::Refuse(p),
+                        Err(_) => continue,
+                    },
+                },
+            };
+            let permit = match admission {
+                Admission::Serve(p) => p,
+                Admission::Refuse(p) => {
+                    let mode = self.config.tls;
+                    tracker.spawn(async move {
+                        let _p = p;
+                        refuse_busy(stream, mode).await;
+                    });
+                    continue;
+                }
+            };
             let ctx = ConnCtx {
-                verifier: verifier.clone(),
+                verifier: shared.verifier.clone(),
                 endpoint: self.config.endpoint,
                 tls: self.config.tls,
-                config: ldap.clone(),
+                require_tls: self.config.require_tls,
+                config: shared.config.clone(),
                 peer,
+                log_limit: shared.log_limit.clone(),
             };
             let tls = self.tls.clone();
             let mode = self.config.tls;
             let shutdown = shutdown.clone();
+            let budget = shared.budget.clone();
             tracker.spawn(async move {
-                let Ok(_permit) = permit else {
-                    refuse_busy(stream, tls, mode).await;
-                    return;
-                };
-                let (io, active, starttls): (Box<dyn Io>, bool, Option<TlsAcceptor>) =
+                let _permit = permit;
+                let (io, active, starttls): (Box<dyn session::Io>, bool, Option<TlsAcceptor>) =
                     match (mode, tls) {
                         (TlsMode::Ldaps, Some(acc)) => {
                             match super::tls::handshake(&acc, stream).await {
                                 Ok(s) => (Box::new(s), true, None),
-                                Err(e) => {
-                                    tracing::debug!(%peer, error = %e, "LDAPS handshake failed");
+                                Err(_) => {
+                                    ctx.log_close("LDAPS handshake failed");
                                     return;
                                 }
                             }
@@ -91,7 +207,7 @@ impl BoundListener {
                         (TlsMode::StartTls, acc) => (Box::new(stream), false, acc),
                         _ => (Box::new(stream), false, None),
                     };
-                session::run(io, active, starttls, ctx, shutdown).await;
+                session::run(io, active, starttls, ctx, budget, shutdown).await;
             });
         }
         tracker.close();
@@ -99,21 +215,19 @@ impl BoundListener {
     }
 }
 
-/// Over the connection limit: a Notice of Disconnection (busy), then close.
-async fn refuse_busy(stream: tokio::net::TcpStream, tls: Option<TlsAcceptor>, mode: TlsMode) {
-    use futures::SinkExt;
-    let io: Box<dyn Io> = match (mode, tls) {
-        (TlsMode::Ldaps, Some(acc)) => match super::tls::handshake(&acc, stream).await {
-            Ok(s) => Box::new(s),
-            Err(_) => return,
-        },
-        _ => Box::new(stream),
-    };
-    let mut conn = tokio_util::codec::Framed::new(io, ldap3_proto::LdapCodec::default());
-    let _ = conn
-        .send(notice_of_disconnection(
+/// Over the connection limit: a Notice of Disconnection (busy) where the listener speaks clear
+/// text, then close. No TLS work is done for a refused peer.
+async fn refuse_busy(mut stream: TcpStream, mode: TlsMode) {
+    if mode != TlsMode::Ldaps {
+        let notice = notice_of_disconnection(
             ldap3_proto::proto::LdapResultCode::Busy,
             "too many connections (ldap.max_connections)",
-        ))
-        .await;
+        );
+        let _ = super::framing::write_all(&mut stream, vec![notice], REFUSAL_WRITE).await;
+    }
+    let _ = tokio::time::timeout(
+        REFUSAL_WRITE,
+        tokio::io::AsyncWriteExt::shutdown(&mut stream),
+    )
+    .await;
 }

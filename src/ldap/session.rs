@@ -1,38 +1,49 @@
-//! One client connection: frames LDAP messages, applies the idle timeout, upgrades to TLS on
-//! StartTLS, and says goodbye with a Notice of Disconnection rather than just hanging up.
+//! One client connection: reads LDAP messages (see `framing` for the memory bounds), applies the
+//! idle timeout to reads and the write timeout to every reply, upgrades to TLS on StartTLS, and
+//! says goodbye with a Notice of Disconnection — then hangs up — rather than just vanishing.
 
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
-use ldap3_proto::proto::{LdapMsg, LdapResultCode};
-use ldap3_proto::LdapCodec;
+use ldap3_proto::proto::LdapResultCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::codec::Framed;
 
+use super::framing::{self, Budget, ReadError, Reader};
 use super::ops::{notice_of_disconnection, Action, ConnCtx, Identity, Session};
 use crate::shutdown::Shutdown;
 
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-type Conn = Framed<Box<dyn Io>, LdapCodec>;
-
-fn framed(io: Box<dyn Io>, max: usize) -> Conn {
-    Framed::new(io, LdapCodec::new(Some(max), None))
+/// A connection's transport and its reader.
+struct Conn {
+    io: Box<dyn Io>,
+    reader: Reader,
 }
 
-async fn send_all(conn: &mut Conn, msgs: Vec<LdapMsg>) -> bool {
-    for m in msgs {
-        if conn.feed(m).await.is_err() {
-            return false;
+impl Conn {
+    async fn send(&mut self, msgs: Vec<ldap3_proto::proto::LdapMsg>, ctx: &ConnCtx) -> bool {
+        match framing::write_all(&mut self.io, msgs, ctx.config.write_timeout).await {
+            Ok(()) => true,
+            Err(framing::WriteError::TimedOut) => {
+                ctx.log_close("peer does not read its replies (ldap.write_timeout)");
+                false
+            }
+            Err(framing::WriteError::Io(_)) => false,
         }
     }
-    conn.flush().await.is_ok()
-}
 
-async fn goodbye(conn: &mut Conn, code: LdapResultCode, why: &str) {
-    let _ = send_all(conn, vec![notice_of_disconnection(code, why)]).await;
+    /// A Notice of Disconnection, then the connection is closed (by the caller returning).
+    async fn goodbye(&mut self, code: LdapResultCode, why: &str, ctx: &ConnCtx) {
+        let _ = self
+            .send(vec![notice_of_disconnection(code, why)], ctx)
+            .await;
+        let _ = tokio::time::timeout(
+            ctx.config.write_timeout,
+            tokio::io::AsyncWriteExt::shutdown(&mut self.io),
+        )
+        .await;
+    }
 }
 
 pub async fn run(
@@ -40,11 +51,15 @@ pub async fn run(
     tls_active: bool,
     starttls: Option<TlsAcceptor>,
     ctx: ConnCtx,
+    budget: Budget,
     mut shutdown: Shutdown,
 ) {
     let max = ctx.config.max_message_bytes;
     let idle = ctx.config.idle_timeout;
-    let mut conn = framed(io, max);
+    let mut conn = Conn {
+        io,
+        reader: Reader::new(max, budget.clone()),
+    };
     let mut session = Session {
         identity: Identity::Anonymous,
         tls_active,
@@ -52,59 +67,81 @@ pub async fn run(
     let ctx = Arc::new(ctx);
     loop {
         let next = tokio::select! {
-            _ = shutdown.recv() => {
-                goodbye(&mut conn, LdapResultCode::Unavailable, "the server is shutting down").await;
-                return;
-            }
-            r = tokio::time::timeout(idle, conn.next()) => r,
+            _ = shutdown.recv() => None,
+            r = tokio::time::timeout(idle, conn.reader.next(&mut conn.io)) => Some(r),
+        };
+        let Some(next) = next else {
+            conn.goodbye(
+                LdapResultCode::Unavailable,
+                "the server is shutting down",
+                &ctx,
+            )
+            .await;
+            return;
         };
         let message = match next {
             Err(_) => {
-                goodbye(&mut conn, LdapResultCode::Unavailable, "idle timeout").await;
+                conn.goodbye(LdapResultCode::Unavailable, "idle timeout", &ctx)
+                    .await;
                 return;
             }
-            Ok(None) => return,
-            Ok(Some(Err(e))) => {
-                let why = if e.kind() == std::io::ErrorKind::OutOfMemory {
-                    format!("message larger than {max} octets (ldap.max_message_bytes)")
-                } else {
-                    "malformed LDAP message (bad BER or a value that is not valid UTF-8)"
-                        .to_string()
-                };
-                tracing::debug!(peer = %ctx.peer, error = %e, "closing LDAP connection");
-                goodbye(&mut conn, LdapResultCode::ProtocolError, &why).await;
+            Ok(Err(ReadError::Closed | ReadError::Truncated | ReadError::Io(_))) => return,
+            Ok(Err(ReadError::TooLarge { size, max })) => {
+                ctx.log_close("message larger than ldap.max_message_bytes");
+                let why = format!(
+                    "message of {size} octets is larger than {max} (ldap.max_message_bytes)"
+                );
+                conn.goodbye(LdapResultCode::ProtocolError, &why, &ctx)
+                    .await;
                 return;
             }
-            Ok(Some(Ok(m))) => m,
+            Ok(Err(ReadError::Malformed)) => {
+                ctx.log_close("malformed LDAP message");
+                conn.goodbye(
+                    LdapResultCode::ProtocolError,
+                    "malformed LDAP message (bad BER or a value that is not valid UTF-8)",
+                    &ctx,
+                )
+                .await;
+                return;
+            }
+            Ok(Ok(m)) => m,
         };
         match session.handle(message, &ctx).await {
             Action::Reply(msgs) => {
-                if !send_all(&mut conn, msgs).await {
+                if !conn.send(msgs, &ctx).await {
                     return;
                 }
             }
             Action::Close => return,
+            Action::Disconnect(code, why) => {
+                ctx.log_close(&why);
+                conn.goodbye(code, &why, &ctx).await;
+                return;
+            }
             Action::StartTls(response) => {
                 let Some(acceptor) = starttls.clone() else {
                     return;
                 };
-                if !send_all(&mut conn, vec![response]).await {
+                if !conn.send(vec![response], &ctx).await {
                     return;
                 }
-                let parts = conn.into_parts();
-                if !parts.read_buf.is_empty() {
+                if conn.reader.has_pending() {
                     // The client spoke before the handshake: nothing safe to do but hang up.
                     return;
                 }
-                match super::tls::handshake(&acceptor, parts.io).await {
+                match super::tls::handshake(&acceptor, conn.io).await {
                     Ok(tls) => {
-                        conn = framed(Box::new(tls), max);
+                        conn = Conn {
+                            io: Box::new(tls),
+                            reader: Reader::new(max, budget.clone()),
+                        };
                         session.tls_active = true;
                         // Whatever was bound before TLS does not carry over.
                         session.identity = Identity::Anonymous;
                     }
                     Err(e) => {
-                        tracing::debug!(peer = %ctx.peer, error = %e, "StartTLS handshake failed");
+                        tracing::debug!(peer = %ctx.peer, error = %crate::logging::cap(&e, 200), "StartTLS handshake failed");
                         return;
                     }
                 }

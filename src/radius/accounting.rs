@@ -1,14 +1,13 @@
 //! The accounting log: one JSON line per Accounting-Request (RFC 2866).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::logfile::AppendLog;
+
 pub struct AccountingLog {
-    path: PathBuf,
-    lock: Mutex<()>,
+    file: AppendLog,
 }
 
 fn status_name(v: u32) -> &'static str {
@@ -25,9 +24,13 @@ fn status_name(v: u32) -> &'static str {
 impl AccountingLog {
     pub fn new(path: &Path) -> AccountingLog {
         AccountingLog {
-            path: path.to_path_buf(),
-            lock: Mutex::new(()),
+            file: AppendLog::new(path),
         }
+    }
+
+    /// Opens the file now, so that later descriptor pressure cannot lose a record.
+    pub fn open(&self) -> std::io::Result<()> {
+        self.file.open()
     }
 
     pub fn record(
@@ -58,19 +61,7 @@ impl AccountingLog {
         });
         let mut line = serde_json::to_vec(&rec)?;
         line.push(b'\n');
-        let _g = self
-            .lock
-            .lock()
-            .map_err(|_| std::io::Error::other("accounting log lock poisoned"))?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        f.write_all(&line)?;
         // Accounting is billing data: it is on disk before the NAS hears it was received.
-        f.sync_data()
+        self.file.append(&line, true)
     }
 }

@@ -173,6 +173,41 @@ fn hmac_md5(key: &[u8], data: &[u8]) -> [u8; 16] {
     mac.finalize().into_bytes().into()
 }
 
+/// RFC 2865 §5.33: Proxy-State.
+pub const ATTR_PROXY_STATE: u8 = 33;
+
+impl RawPacket<'_> {
+    /// Every Proxy-State of the request, in order: a proxy in front of us needs them back.
+    pub fn proxy_states(&self) -> Vec<(u8, Vec<u8>)> {
+        self.attrs
+            .iter()
+            .filter(|(t, _)| *t == ATTR_PROXY_STATE)
+            .map(|(t, r)| (*t, self.bytes[r.clone()].to_vec()))
+            .collect()
+    }
+}
+
+/// The reply to `request`: its identifier and authenticator, its Proxy-States copied in order
+/// (before `attrs`, so that a long Reply-Message can never push them out), then `attrs`.
+pub fn encode_reply(
+    code: u8,
+    request: &RawPacket<'_>,
+    attrs: &[(u8, Vec<u8>)],
+    secret: &[u8],
+    with_ma: bool,
+) -> Vec<u8> {
+    let mut all = request.proxy_states();
+    all.extend(attrs.iter().cloned());
+    encode_response_with(
+        code,
+        request.identifier(),
+        &request.authenticator(),
+        &all,
+        secret,
+        with_ma,
+    )
+}
+
 /// Encodes a response: Message-Authenticator first (RFC 3579, BlastRADIUS mitigation), then
 /// `attrs`; the Message-Authenticator is computed with the request authenticator in place, then
 /// the Response Authenticator over the finished attributes.

@@ -3,9 +3,8 @@
 //! wait for the requests in flight to be answered.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio_util::task::TaskTracker;
@@ -15,6 +14,7 @@ use super::clients::Clients;
 use super::dedup::{Dedup, Seen};
 use super::packet::*;
 use crate::config::{RadiusClientConfig, RadiusConfig};
+use crate::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
 use crate::shutdown::Shutdown;
 use crate::verify::{Attempt, Door, Secret, Verifier};
 
@@ -29,34 +29,16 @@ pub enum Role {
 /// retransmits, which is how RADIUS expects an overloaded server to behave.
 const MAX_IN_FLIGHT: usize = 4096;
 
-struct RateLimitedLog {
-    last: AtomicU64,
-    suppressed: AtomicU64,
-    started: Instant,
+/// Drop lines a peer can trigger: capped and rate-limited per source (see `logging`).
+#[derive(Default)]
+struct DropLog {
+    limiter: SourceLimiter,
 }
 
-impl RateLimitedLog {
-    fn new() -> Self {
-        RateLimitedLog {
-            last: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-            started: Instant::now(),
-        }
-    }
-    /// At most one line a second; the count of the lines held back rides on the next one.
+impl DropLog {
     fn warn(&self, what: &str, from: SocketAddr, detail: &str) {
-        let now = self.started.elapsed().as_secs() + 1;
-        let last = self.last.load(Ordering::Relaxed);
-        if now > last
-            && self
-                .last
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
-            tracing::warn!(%from, suppressed, "{what}: {detail}");
-        } else {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = self.limiter.allow(from.ip()) {
+            tracing::warn!(%from, suppressed, "{what}: {}", cap(detail, MAX_LOGGED_CHARS));
         }
     }
 }
@@ -66,20 +48,27 @@ pub struct RadiusServer {
     clients: Clients,
     dedup: Dedup,
     accounting: Arc<AccountingLog>,
-    unknown: RateLimitedLog,
-    dropped: RateLimitedLog,
+    unknown: DropLog,
+    dropped: DropLog,
 }
 
 impl RadiusServer {
-    pub fn new(cfg: &RadiusConfig, verifier: Arc<Verifier>, clients: Clients) -> Arc<RadiusServer> {
-        Arc::new(RadiusServer {
+    /// Opens the accounting log now (kept open; see `logfile`).
+    pub fn new(
+        cfg: &RadiusConfig,
+        verifier: Arc<Verifier>,
+        clients: Clients,
+    ) -> std::io::Result<Arc<RadiusServer>> {
+        let accounting = AccountingLog::new(&cfg.accounting_log);
+        accounting.open()?;
+        Ok(Arc::new(RadiusServer {
             verifier,
             clients,
             dedup: Dedup::new(cfg.duplicate_window),
-            accounting: Arc::new(AccountingLog::new(&cfg.accounting_log)),
-            unknown: RateLimitedLog::new(),
-            dropped: RateLimitedLog::new(),
-        })
+            accounting: Arc::new(accounting),
+            unknown: DropLog::default(),
+            dropped: DropLog::default(),
+        }))
     }
 
     /// Serves one bound socket until shutdown, then waits for its requests in flight.
@@ -166,12 +155,12 @@ impl RadiusServer {
             Role::Accounting => ACCOUNTING_RESPONSE,
         };
         let reply = vec![(ATTR_REPLY_MESSAGE, b"hybridauth is alive".to_vec())];
-        Some(Arc::new(encode_response(
+        Some(Arc::new(encode_reply(
             code,
-            raw.identifier(),
-            &raw.authenticator(),
+            raw,
             &reply,
             &client.secret,
+            true,
         )))
     }
 
@@ -204,10 +193,9 @@ impl RadiusServer {
             }
             Err(_) => return None,
         }
-        Some(Arc::new(encode_response_with(
+        Some(Arc::new(encode_reply(
             ACCOUNTING_RESPONSE,
-            raw.identifier(),
-            &raw.authenticator(),
+            raw,
             &[],
             &client.secret,
             false,
@@ -258,12 +246,12 @@ impl RadiusServer {
             } else {
                 ACCESS_REJECT
             };
-            Some(Arc::new(encode_response(
+            Some(Arc::new(encode_reply(
                 code,
-                raw.identifier(),
-                &raw.authenticator(),
+                raw,
                 &attrs,
                 &client.secret,
+                true,
             )))
         };
         let base = Attempt {

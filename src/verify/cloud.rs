@@ -205,7 +205,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             )));
         }
         ctx.store.touch_app_password(copy.user_id, name, now)?;
-        lockout::smart_reset(ctx.store, copy.user_id)?;
+        signed_in(ctx, copy.user_id)?;
         let federation = if ctx.tenant.federation {
             "; federation is on but AD FS is not contacted: no on-prem record of this sign-in"
         } else {
@@ -217,8 +217,11 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         )));
     }
 
-    // Rule 6 (4b): the domain password as last synced.
+    // Rule 6 (4b): the domain password as last synced. A correct password resets smart
+    // lockout's count like any successful sign-in, even when MFA then refuses it: smart
+    // lockout counts wrong passwords, and this one is right.
     if m.domain {
+        signed_in(ctx, copy.user_id)?;
         let phs_lag = if live.syncable_hash.as_deref() != synced_hash.as_deref() {
             format!(
                 "; this is the password the cloud last synced: the one set on-prem at {} reaches the cloud at the password-hash-sync cycle at {}",
@@ -265,10 +268,13 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
     }
 
     // Rule 7: nothing matched.
-    let fp = ctx
-        .hasher
-        .bad_secret_fingerprint(copy.user_id, attempt.secret.expose());
-    let counted = lockout::smart_bad_attempt(ctx.store, copy.user_id, fp, ctx.tenant, now)?;
+    let repeats = ctx.recent_bad.note(
+        copy.user_id,
+        attempt.secret.expose(),
+        now,
+        ctx.tenant.smart_lockout_duration,
+    );
+    let counted = lockout::smart_bad_attempt(ctx.store, copy.user_id, repeats, ctx.tenant, now)?;
     let count = if !counted.counted {
         "a repeat of a recent wrong password, not counted again by smart lockout".to_string()
     } else if let Some(until) = lockout::smart_locked_until(&counted.state, now) {
@@ -299,6 +305,13 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         "AADSTS50126",
         format!("the secret is neither an app password nor the synced domain password ({count}){pending}"),
     )))
+}
+
+/// A correct secret: smart lockout starts counting afresh and forgets the recent wrong ones.
+fn signed_in(ctx: &Ctx<'_>, user_id: i64) -> Result<(), VerifyError> {
+    lockout::smart_reset(ctx.store, user_id)?;
+    ctx.recent_bad.forget(user_id);
+    Ok(())
 }
 
 fn unknown_why(

@@ -104,12 +104,6 @@ impl Hasher {
     pub fn app_password_tag(&self, normalized: &str) -> String {
         hex::encode(&self.mac(&[b"app-password-tag", normalized.as_bytes()])[..2])
     }
-
-    /// A keyed fingerprint of a wrong secret, so smart lockout can recognise a repeat without
-    /// storing it.
-    pub fn bad_secret_fingerprint(&self, user_id: i64, secret: &[u8]) -> String {
-        hex::encode(self.mac(&[b"bad-secret", &user_id.to_be_bytes(), secret]))
-    }
 }
 
 pub const APP_PASSWORD_LEN: usize = 16;

@@ -5,10 +5,11 @@
 //! unlocks). The attempt that reaches the threshold still answers 52e; the next ones 775.
 //! Smart lockout: `smart-lockout-threshold` failures lock for `smart-lockout-duration`,
 //! doubled with each further lockout; a wrong secret equal to one of the last three does not
-//! count again.
+//! count again (`recent_bad` remembers those, in memory only).
 
 use chrono::Duration;
 
+use crate::directory::model::add_saturating;
 use crate::directory::store::{AdLockout, SmartLockout, StoreResult};
 use crate::directory::{Store, Tenant, Time};
 
@@ -28,7 +29,7 @@ pub fn ad_locked(state: &AdLockout, tenant: &Tenant, now: Time) -> Option<AdLock
     if tenant.ad_lockout_duration.is_zero() {
         return Some(AdLocked { since, until: None });
     }
-    let until = since + chrono(tenant.ad_lockout_duration);
+    let until = add_saturating(since, tenant.ad_lockout_duration);
     (now < until).then_some(AdLocked {
         since,
         until: Some(until),
@@ -80,38 +81,40 @@ pub struct SmartCount {
     pub state: SmartLockout,
 }
 
+/// Counts a cloud failure unless it `repeats` one of the user's recent wrong secrets (see
+/// `recent_bad`, which keeps those in memory only).
 pub fn smart_bad_attempt(
     store: &dyn Store,
     user_id: i64,
-    fingerprint: String,
+    repeats: bool,
     tenant: &Tenant,
     now: Time,
 ) -> StoreResult<SmartCount> {
-    let mut counted = false;
+    if repeats {
+        return Ok(SmartCount {
+            counted: false,
+            state: store.smart_lockout(user_id)?,
+        });
+    }
     let state = store.modify_smart_lockout(user_id, &mut |s| {
-        if s.recent_bad.contains(&fingerprint) {
-            counted = false;
-            return;
-        }
-        counted = true;
-        s.recent_bad.push(fingerprint.clone());
-        if s.recent_bad.len() > 3 {
-            s.recent_bad.remove(0);
-        }
-        s.failures += 1;
+        s.failures = s.failures.saturating_add(1);
         if s.failures >= tenant.smart_lockout_threshold {
             let factor = 1u32 << s.lockouts.min(10);
-            s.locked_until = Some(now + chrono(tenant.smart_lockout_duration) * factor as i32);
+            let lasts = tenant.smart_lockout_duration.saturating_mul(factor);
+            s.locked_until = Some(add_saturating(now, lasts));
             s.lockouts += 1;
             s.failures = 0;
         }
     })?;
-    Ok(SmartCount { counted, state })
+    Ok(SmartCount {
+        counted: true,
+        state,
+    })
 }
 
 pub fn smart_reset(store: &dyn Store, user_id: i64) -> StoreResult<()> {
     let s = store.smart_lockout(user_id)?;
-    if s.failures > 0 || !s.recent_bad.is_empty() || s.lockouts > 0 {
+    if s.failures > 0 || s.lockouts > 0 {
         store.modify_smart_lockout(user_id, &mut |s| *s = SmartLockout::default())?;
     }
     Ok(())

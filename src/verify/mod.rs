@@ -10,6 +10,7 @@ mod explain;
 pub mod hashing;
 pub mod lockout;
 pub mod onprem;
+pub mod recent_bad;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -155,6 +156,11 @@ impl Decision {
     pub fn accepted(&self) -> bool {
         self.outcome == Outcome::Accept
     }
+
+    /// The login name was refused for its shape, before any account was looked up.
+    pub fn invalid_name(&self) -> bool {
+        self.rule == RULE_INVALID_NAME
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +176,23 @@ pub enum VerifyError {
 /// (Ids start at 1.)
 pub(crate) const NOBODY: i64 = 0;
 
+pub const RULE_INVALID_NAME: &str = "login.invalid-name";
+
+/// A login name longer than its form allows names nobody, on either side; it is refused before
+/// any store read or hash work (its shape, not the directory, decides, so nothing leaks).
+fn invalid_name_decision(endpoint: EndpointKind, why: String) -> Decision {
+    let side = match endpoint {
+        EndpointKind::Cloud => Side::Cloud,
+        _ => Side::OnPrem,
+    };
+    let codes = Codes {
+        ad: Some("525"),
+        nps: Some(8),
+        aadsts: (side == Side::Cloud).then_some("AADSTS50034"),
+    };
+    Decision::new(side, Outcome::Reject, RULE_INVALID_NAME, codes, why)
+}
+
 /// What the rule tables read, gathered once per decision.
 pub(crate) struct Ctx<'a> {
     pub store: &'a dyn Store,
@@ -177,6 +200,7 @@ pub(crate) struct Ctx<'a> {
     pub dir: &'a DirectoryConfig,
     pub tenant: &'a Tenant,
     pub now: Time,
+    pub recent_bad: &'a recent_bad::RecentBad,
 }
 
 /// Which of a user's credentials a secret is. Always the same hash work: one Argon2 run for the
@@ -216,6 +240,7 @@ pub struct Verifier {
     hasher: Arc<Hasher>,
     signin: SigninLog,
     permits: Arc<Semaphore>,
+    recent_bad: recent_bad::RecentBad,
 }
 
 impl Verifier {
@@ -234,7 +259,13 @@ impl Verifier {
             hasher,
             signin,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            recent_bad: recent_bad::RecentBad::default(),
         }
+    }
+
+    /// Opens the sign-in logs now and keeps them open (the daemon calls this at start).
+    pub fn open_logs(&self) -> std::io::Result<()> {
+        self.signin.open()
     }
 
     pub fn directory(&self) -> &DirectoryConfig {
@@ -273,6 +304,11 @@ impl Verifier {
             Some(t) => t,
             None => self.clock.now()?,
         };
+        if let Some(why) = crate::directory::invalid_login(&attempt.login) {
+            let d = invalid_name_decision(attempt.endpoint.kind, why);
+            self.signin.record(d.side, now, attempt, &d);
+            return Ok(d);
+        }
         let tenant = self.store.tenant()?;
         let ctx = Ctx {
             store: self.store.as_ref(),
@@ -280,6 +316,7 @@ impl Verifier {
             dir: &self.dir,
             tenant: &tenant,
             now,
+            recent_bad: &self.recent_bad,
         };
         let decision = match attempt.endpoint.kind {
             EndpointKind::OnPrem => {
