@@ -97,7 +97,7 @@ impl SqliteStore {
                 ))
             })?;
         }
-        private_files(path)?;
+        create_private(path)?;
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Db(format!("cannot open store {}: {e}", path.display())))?;
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -111,7 +111,7 @@ impl SqliteStore {
         store.migrate()?;
         // The WAL and shared-memory files exist now; SQLite gives them the database's mode,
         // but a store made by an older version may still be world-readable.
-        private_files(path)?;
+        narrow_modes(path)?;
         Ok(store)
     }
 
@@ -160,17 +160,28 @@ impl SqliteStore {
     }
 }
 
-/// Creates the database file 0600 before SQLite does (its WAL and shm files copy that mode),
-/// and narrows an existing store and its companions to 0600.
-fn private_files(path: &Path) -> StoreResult<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let fail = |e: std::io::Error| StoreError::Db(format!("cannot secure {}: {e}", path.display()));
+/// Creates the database file 0600 before SQLite does (its WAL and shm files copy that mode).
+/// Called before the connection opens: closing any descriptor of the database file would drop
+/// the POSIX locks SQLite holds on it in this process.
+fn create_private(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.exists() {
+        return Ok(());
+    }
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-        .map_err(fail)?;
+        .map(drop)
+        .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", path.display())))
+}
+
+/// Narrows the store and its companions to 0600 by path (chmod, no descriptor opened), for a
+/// store made world-readable by an older version.
+fn narrow_modes(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |e: std::io::Error| StoreError::Db(format!("cannot secure {}: {e}", path.display()));
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

@@ -118,6 +118,8 @@ pub struct Session {
 impl Session {
     pub async fn handle(&mut self, m: LdapMsg, ctx: &ConnCtx) -> Action {
         let id = m.msgid;
+        // The operation's name only: a request's content may hold a password.
+        tracing::trace!(peer = %ctx.peer, msgid = id, op = op_name(&m.op), "LDAP request");
         match m.op {
             LdapOp::BindRequest(req) => self.bind(id, req, ctx).await,
             LdapOp::UnbindRequest => Action::Close,
@@ -427,6 +429,22 @@ impl Session {
                 "compare on an attribute this entry does not have",
             ),
         }
+    }
+}
+
+fn op_name(op: &LdapOp) -> &'static str {
+    match op {
+        LdapOp::BindRequest(_) => "bind",
+        LdapOp::UnbindRequest => "unbind",
+        LdapOp::SearchRequest(_) => "search",
+        LdapOp::ExtendedRequest(_) => "extended",
+        LdapOp::AbandonRequest(_) => "abandon",
+        LdapOp::CompareRequest(_) => "compare",
+        LdapOp::AddRequest(_) => "add",
+        LdapOp::ModifyRequest(_) => "modify",
+        LdapOp::DelRequest(_) => "delete",
+        LdapOp::ModifyDNRequest(_) => "modify-dn",
+        _ => "other",
     }
 }
 

@@ -156,15 +156,15 @@ impl BoundListener {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let admission = match refusal {
-                Some(p) => Admission::Refuse(p),
-                None => match shared.connections.clone().try_acquire_owned() {
-                    Ok(p) => Admission::Serve(p),
-                    // Another listener took the room meanwhile.
-                    Err(_) => match shared.refusals.clone().try_acquire_owned() {
-                        Ok(p) => Admission::Refuse(p),
-                        Err(_) => continue,
-                    },
+            // Room may have freed up while we waited in `accept`: serving beats refusing.
+            let admission = match shared.connections.clone().try_acquire_owned() {
+                Ok(p) => Admission::Serve(p),
+                Err(_) => match refusal
+                    .map_or_else(|| shared.refusals.clone().try_acquire_owned().ok(), Some)
+                {
+                    Some(p) => Admission::Refuse(p),
+                    // Another listener took the room and every refusal slot meanwhile.
+                    None => continue,
                 },
             };
             let permit = match admission {

@@ -289,6 +289,7 @@ impl Verifier {
             .acquire_owned()
             .await
             .map_err(|_| VerifyError::Closed)?;
+        tracing::debug!(door = ?attempt.door, endpoint = attempt.endpoint.kind.as_str(), "verification started");
         let me = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;

@@ -1,11 +1,19 @@
 //! A real `hybridauth serve` on loopback with free ports, driven by its own CLI.
 
-use std::net::{TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "s3cret-shared";
+
+/// The daemon under test: this build's binary, or `HYBRIDAUTH_TEST_SERVE_BIN` to run the same
+/// wire tests against another build (how the before/after figures of a fix are taken).
+pub fn server_binary() -> PathBuf {
+    std::env::var_os("HYBRIDAUTH_TEST_SERVE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hybridauth")))
+}
 
 pub struct Daemon {
     child: Child,
@@ -17,14 +25,14 @@ pub struct Daemon {
     pub ldap_cloud: u16,
 }
 
-fn free_udp() -> u16 {
+pub fn free_udp() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
 }
-fn free_tcp() -> u16 {
+pub fn free_tcp() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -39,7 +47,45 @@ impl Daemon {
 
     /// Starts with extra `HYBRIDAUTH_SECTION__KEY` overrides.
     pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
+        Options {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Options::default()
+        }
+        .start()
+    }
+}
+
+/// How to start a test daemon beyond the defaults.
+#[derive(Default)]
+pub struct Options {
+    /// `HYBRIDAUTH_SECTION__KEY` overrides.
+    pub env: Vec<(String, String)>,
+    /// TOML appended to the configuration (more listeners, say). `{dir}` is the temp dir.
+    pub extra_toml: String,
+    /// The store's path relative to the temp dir (default `store.sqlite3`).
+    pub store: Option<String>,
+    /// Soft and hard RLIMIT_NOFILE for the daemon.
+    pub nofile: Option<u64>,
+    /// The umask the daemon inherits.
+    pub umask: Option<u32>,
+    /// Files to prepare in the temp dir before start (e.g. a lab certificate).
+    pub before: Option<fn(&std::path::Path)>,
+}
+
+impl Options {
+    pub fn env(mut self, k: &str, v: &str) -> Options {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn start(self) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        if let Some(f) = self.before {
+            f(dir.path());
+        }
         let (radius, accounting, ldap, ldap_cloud) =
             (free_udp(), free_udp(), free_tcp(), free_tcp());
         let config = dir.path().join("hybridauth.toml");
@@ -77,18 +123,44 @@ endpoint = "on-prem"
 address = "127.0.0.1:{ldap_cloud}"
 endpoint = "cloud"
 "#,
-                store = dir.path().join("store.sqlite3").display()
-            ),
+                store = dir
+                    .path()
+                    .join(self.store.as_deref().unwrap_or("store.sqlite3"))
+                    .display()
+            ) + &self
+                .extra_toml
+                .replace("{dir}", &dir.path().display().to_string()),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
-            .args(["--config", config.to_str().unwrap(), "serve"])
-            .envs(env.iter().copied())
+        let mut cmd = Command::new(server_binary());
+        cmd.args(["--config", config.to_str().unwrap(), "serve"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let d = Daemon {
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap());
+        let (nofile, umask) = (self.nofile, self.umask);
+        if nofile.is_some() || umask.is_some() {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if let Some(n) = nofile {
+                        let lim = libc::rlimit {
+                            rlim_cur: n,
+                            rlim_max: n,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    if let Some(m) = umask {
+                        libc::umask(m as libc::mode_t);
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().unwrap();
+        let mut d = Daemon {
             child,
             dir,
             config,
@@ -97,20 +169,56 @@ endpoint = "cloud"
             ldap,
             ldap_cloud,
         };
+        d.wait_ready();
+        d
+    }
+}
+
+impl Daemon {
+    /// Waits for "hybridauth ready", which the daemon logs only once every RADIUS socket and
+    /// every LDAP listener is bound. (Probing a port instead would prove that one port only,
+    /// and an LDAP probe would hold a connection slot.)
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", d.ldap)).is_err() {
+        while !self.log().contains("hybridauth ready") {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited with {status}: {}", self.log());
+            }
             assert!(
                 Instant::now() < deadline,
                 "server did not start: {}",
-                d.log()
+                self.log()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        d
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The daemon's resident memory (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// CPU time the daemon has used so far (user + system), in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    }
+
+    /// Whether the daemon is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits for the daemon to exit on its own.

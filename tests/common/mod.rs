@@ -146,3 +146,6 @@ pub fn assert_decision(d: &Decision, accept: bool, rule: &str) {
     assert_eq!(d.rule, rule, "{d:#?}");
 }
 pub mod daemon;
+pub mod ldap;
+pub mod radius;
+pub mod tls;
