@@ -237,3 +237,466 @@ fn sync_status_and_clock_moves() {
     let v = cli.ok(&["clock", "advance", "30m", "--json"]);
     assert_eq!(v["now"], "2026-01-05T10:35:00Z");
 }
+
+/// Every command and the flags this file exercises through the binary (global `--config` and
+/// `--json` once for all). The test below holds it against what `--help` documents, so a flag
+/// added without a test fails here.
+const EXERCISED: &[(&str, &[&str])] = &[
+    ("serve", &[]),
+    ("tenant show", &[]),
+    ("tenant set", &[]),
+    (
+        "user add",
+        &[
+            "--upn",
+            "--password",
+            "--password-stdin",
+            "--mfa",
+            "--admin",
+            "--modern-auth-only",
+            "--groups",
+            "--display-name",
+            "--mail",
+        ],
+    ),
+    (
+        "user set",
+        &[
+            "--mfa",
+            "--admin",
+            "--modern-auth-only",
+            "--expires",
+            "--must-change",
+            "--password-expired",
+            "--upn",
+            "--display-name",
+            "--mail",
+            "--groups",
+        ],
+    ),
+    ("user disable", &[]),
+    ("user enable", &[]),
+    ("user delete", &[]),
+    ("user unlock", &["--smart-lockout"]),
+    (
+        "user reset-password",
+        &["--password", "--password-stdin", "--must-change"],
+    ),
+    ("user show", &[]),
+    ("user list", &[]),
+    ("app-password create", &["--name"]),
+    ("app-password list", &[]),
+    ("app-password delete", &["--name", "--as-admin"]),
+    ("sync now", &[]),
+    ("sync status", &[]),
+    ("clock show", &[]),
+    ("clock advance", &[]),
+    ("clock set", &[]),
+    (
+        "check",
+        &[
+            "--endpoint",
+            "--admin-actions",
+            "--user",
+            "--password",
+            "--password-stdin",
+            "--from",
+        ],
+    ),
+    ("cert", &["--cert", "--key", "--name"]),
+];
+
+fn documented(cli: &Cli, command: &str) -> (Vec<String>, Vec<String>) {
+    let mut args: Vec<&str> = command.split(' ').filter(|s| !s.is_empty()).collect();
+    args.push("--help");
+    let out = cli.run(&args);
+    assert!(out.status.success(), "{command} --help");
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut flags = vec![];
+    let mut subcommands = vec![];
+    let mut section = "";
+    for line in help.lines() {
+        if line.ends_with(':') && !line.starts_with(' ') {
+            section = line;
+            continue;
+        }
+        let t = line.trim_start();
+        let word = t.split_whitespace().next().unwrap_or("");
+        match section {
+            "Commands:" if !word.is_empty() && word != "help" => subcommands.push(word.to_string()),
+            "Options:" => {
+                let flag = t.trim_start_matches("-h, ").trim_start_matches("-V, ");
+                let flag = flag.split([' ', '<', ',']).next().unwrap_or("");
+                if flag.starts_with("--")
+                    && !["--help", "--version", "--config", "--json"].contains(&flag)
+                {
+                    flags.push(flag.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    (flags, subcommands)
+}
+
+#[test]
+fn the_exercised_table_covers_every_documented_command_and_flag() {
+    let cli = Cli::new();
+    let mut queue = vec![String::new()];
+    let mut seen = vec![];
+    while let Some(cmd) = queue.pop() {
+        let (flags, subs) = documented(&cli, &cmd);
+        if subs.is_empty() {
+            let mut flags = flags;
+            flags.sort();
+            seen.push((cmd.trim().to_string(), flags));
+        }
+        queue.extend(subs.into_iter().map(|s| format!("{cmd} {s}")));
+    }
+    seen.sort();
+    let mut table: Vec<(String, Vec<String>)> = EXERCISED
+        .iter()
+        .map(|(c, f)| {
+            let mut f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+            f.sort();
+            (c.to_string(), f)
+        })
+        .collect();
+    table.sort();
+    assert_eq!(seen, table);
+}
+
+fn with_stdin(cli: &Cli, args: &[&str], input: &str) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = cli
+        .command(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn every_documented_flag_works_through_the_binary() {
+    let cli = Cli::new();
+    let cert = cli.dir.path().join("c.pem");
+    let key = cli.dir.path().join("k.pem");
+    let v = cli.ok(&[
+        "cert",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--name",
+        "ldap.lab.example",
+        "--json",
+    ]);
+    assert_eq!(v["names"], serde_json::json!(["ldap.lab.example"]));
+    assert!(std::fs::read_to_string(&cert)
+        .unwrap()
+        .contains("CERTIFICATE"));
+    assert!(key.is_file());
+    cli.ok(&["clock", "set", "2026-01-05T10:00:00Z"]);
+    cli.ok(&["tenant", "set", "allow-app-passwords", "on"]);
+    cli.ok(&[
+        "user",
+        "add",
+        "alice",
+        "--upn",
+        "alice.lee@contoso.com",
+        "--password",
+        "Winter2026!",
+        "--mfa",
+        "enforced",
+        "--groups",
+        "vpn,staff",
+        "--display-name",
+        "Alice Lee",
+        "--mail",
+        "alice@contoso.com",
+    ]);
+    let a = cli.ok(&["user", "show", "alice", "--json"]);
+    assert_eq!(a["upn"], "alice.lee@contoso.com");
+    assert_eq!(a["mfa"], "enforced");
+    assert_eq!(a["groups"], serde_json::json!(["vpn", "staff"]));
+    assert_eq!(a["display_name"], "Alice Lee");
+    assert_eq!(a["mail"], "alice@contoso.com");
+    assert_eq!(
+        (a["admin"].clone(), a["modern_auth_only"].clone()),
+        (false.into(), false.into())
+    );
+    with_stdin(
+        &cli,
+        &[
+            "user",
+            "add",
+            "root",
+            "--password-stdin",
+            "--admin",
+            "--modern-auth-only",
+        ],
+        "Root-pass-1\n",
+    );
+    let r = cli.ok(&["user", "show", "root", "--json"]);
+    assert_eq!(
+        (r["admin"].clone(), r["modern_auth_only"].clone()),
+        (true.into(), true.into())
+    );
+    let d = cli.ok(&[
+        "check",
+        "--endpoint",
+        "on-prem",
+        "--user",
+        "root",
+        "--password",
+        "Root-pass-1",
+        "--json",
+    ]);
+    assert_eq!(d["outcome"], "accept", "{d}");
+
+    // user set: every flag, then `--expires never` clears the expiry.
+    cli.ok(&[
+        "user",
+        "set",
+        "alice",
+        "--mfa",
+        "enabled",
+        "--admin",
+        "true",
+        "--modern-auth-only",
+        "true",
+        "--expires",
+        "2027-01-01T00:00:00Z",
+        "--must-change",
+        "true",
+        "--password-expired",
+        "true",
+        "--upn",
+        "alice2@contoso.com",
+        "--display-name",
+        "A. Lee",
+        "--mail",
+        "al@contoso.com",
+        "--groups",
+        "wifi",
+    ]);
+    let a = cli.ok(&["user", "show", "alice", "--json"]);
+    assert_eq!(a["mfa"], "enabled");
+    assert_eq!(a["admin"], true);
+    assert_eq!(a["modern_auth_only"], true);
+    assert_eq!(a["account_expires"], "2027-01-01T00:00:00Z");
+    assert_eq!(a["must_change"], true);
+    assert_eq!(a["password_expired"], true);
+    assert_eq!(a["upn"], "alice2@contoso.com");
+    assert_eq!(a["display_name"], "A. Lee");
+    assert_eq!(a["mail"], "al@contoso.com");
+    assert_eq!(a["groups"], serde_json::json!(["wifi"]));
+    cli.ok(&[
+        "user",
+        "set",
+        "alice",
+        "--expires",
+        "never",
+        "--admin",
+        "false",
+        "--modern-auth-only",
+        "false",
+        "--must-change",
+        "false",
+        "--password-expired",
+        "false",
+        "--mfa",
+        "enforced",
+    ]);
+    let a = cli.ok(&["user", "show", "alice", "--json"]);
+    assert!(a["account_expires"].is_null(), "{a}");
+    assert!(cli
+        .refused(&["user", "set", "alice", "--expires", "soon"])
+        .contains("RFC 3339"));
+
+    // reset-password: --password with --must-change, then --password-stdin.
+    cli.ok(&[
+        "user",
+        "reset-password",
+        "alice",
+        "--password",
+        "Spring2026!",
+        "--must-change",
+    ]);
+    assert_eq!(
+        cli.ok(&["user", "show", "alice", "--json"])["must_change"],
+        true
+    );
+    with_stdin(
+        &cli,
+        &["user", "reset-password", "alice", "--password-stdin"],
+        "Summer2026!\n",
+    );
+    let a = cli.ok(&["user", "show", "alice", "--json"]);
+    assert_eq!(a["must_change"], false);
+    let d = with_stdin(
+        &cli,
+        &[
+            "check",
+            "--endpoint",
+            "on-prem",
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--json",
+        ],
+        "Summer2026!\n",
+    );
+    assert_eq!(d["outcome"], "accept", "{d}");
+
+    // App passwords: create, list, delete as an administrator.
+    let ap = cli.ok(&[
+        "app-password",
+        "create",
+        "alice",
+        "--name",
+        "Laptop",
+        "--json",
+    ]);
+    let secret = ap["secret"].as_str().unwrap().to_string();
+    let list = cli.ok(&["app-password", "list", "alice", "--json"]);
+    assert!(list.to_string().contains("Laptop"), "{list}");
+    cli.ok(&["sync", "now", "--json"]);
+    assert!(cli.ok(&["sync", "status", "--json"]).is_object());
+    // --admin-actions refuses an app password; --from names the client address.
+    let d = cli.ok(&[
+        "check",
+        "--endpoint",
+        "cloud",
+        "--admin-actions",
+        "--user",
+        "alice2@contoso.com",
+        "--password",
+        &secret,
+        "--from",
+        "198.51.100.7",
+        "--json",
+    ]);
+    assert_eq!(d["rule"], "cloud.app-password.admin-action", "{d}");
+    cli.ok(&["tenant", "set", "allow-app-passwords", "off"]);
+    cli.ok(&[
+        "app-password",
+        "delete",
+        "alice",
+        "--name",
+        "Laptop",
+        "--as-admin",
+    ]);
+    assert!(!cli
+        .ok(&["app-password", "list", "alice", "--json"])
+        .to_string()
+        .contains("Laptop"));
+
+    // unlock --smart-lockout clears the cloud's lockout.
+    for i in 0..10 {
+        cli.ok(&[
+            "check",
+            "--endpoint",
+            "cloud",
+            "--user",
+            "alice2@contoso.com",
+            "--password",
+            &format!("wrong-{i}"),
+            "--json",
+        ]);
+    }
+    let locked = cli.ok(&[
+        "check",
+        "--endpoint",
+        "cloud",
+        "--user",
+        "alice2@contoso.com",
+        "--password",
+        "x",
+        "--json",
+    ]);
+    assert_eq!(locked["rule"], "cloud.smart-lockout", "{locked}");
+    cli.ok(&["user", "unlock", "alice", "--smart-lockout"]);
+    let after = cli.ok(&[
+        "check",
+        "--endpoint",
+        "cloud",
+        "--user",
+        "alice2@contoso.com",
+        "--password",
+        "x",
+        "--json",
+    ]);
+    assert_ne!(after["rule"], "cloud.smart-lockout", "{after}");
+
+    // The rest of the user life cycle.
+    cli.ok(&["user", "disable", "root"]);
+    assert_eq!(
+        cli.ok(&["user", "show", "root", "--json"])["enabled"],
+        false
+    );
+    cli.ok(&["user", "enable", "root"]);
+    assert_eq!(cli.ok(&["user", "show", "root", "--json"])["enabled"], true);
+    cli.ok(&["user", "delete", "root"]);
+    let all = cli.ok(&["user", "list", "--json"]).to_string();
+    assert!(all.contains("alice") && !all.contains("\"root\""), "{all}");
+    cli.ok(&["clock", "advance", "90m"]);
+    assert_eq!(
+        cli.ok(&["clock", "show", "--json"])["now"],
+        "2026-01-05T11:30:00Z"
+    );
+    assert!(cli.ok(&["tenant", "show", "--json"]).is_object());
+}
+
+#[test]
+fn the_clock_stops_at_the_end_of_year_9999_and_decisions_work_up_to_it() {
+    let cli = Cli::new();
+    cli.ok(&["clock", "set", "2026-01-05T10:00:00Z"]);
+    cli.ok(&["user", "add", "alice", "--password", "Winter2026!"]);
+    assert!(cli
+        .refused(&["clock", "set", "9999-12-31T23:59:59-23:00"])
+        .contains("9999"));
+    let err = cli.refused(&["clock", "advance", "100000years"]);
+    assert!(err.contains("year 9999"), "{err}");
+    cli.ok(&["clock", "set", "9999-12-31T23:59:00Z"]);
+    cli.ok(&["tenant", "set", "smart-lockout-threshold", "1"]);
+    cli.ok(&["tenant", "set", "ad-lockout-threshold", "1"]);
+    cli.ok(&["sync", "now"]);
+    // Lockouts and sync cycles computed at the horizon: answers, not panics.
+    for endpoint in ["on-prem", "cloud", "hybrid"] {
+        for pw in ["wrong", "Winter2026!"] {
+            let out = cli.run(&[
+                "check",
+                "--endpoint",
+                endpoint,
+                "--user",
+                "alice",
+                "--password",
+                pw,
+                "--json",
+            ]);
+            assert!(
+                out.status.success(),
+                "{endpoint}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    assert!(cli.ok(&["sync", "status", "--json"]).is_object());
+    cli.ok(&["clock", "advance", "59s"]);
+    assert!(cli.refused(&["clock", "advance", "2s"]).contains("9999"));
+}

@@ -115,6 +115,14 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// The journal mode and `synchronous` level in force (`("wal", 2)` is WAL with FULL).
+    pub fn durability(&self) -> StoreResult<(String, i64)> {
+        let conn = self.lock()?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        Ok((mode, sync))
+    }
+
     fn lock(&self) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
         // A panic while the lock was held unwound through any open transaction, which rolled
         // back: the connection is consistent, so later requests keep using it rather than
