@@ -815,4 +815,23 @@ mod tests {
         assert_eq!(parse_duration("3h").unwrap(), Duration::from_secs(10800));
         assert!(parse_duration("soon").is_err());
     }
+
+    #[test]
+    fn require_tls_defaults_to_true_on_starttls_listeners_only() {
+        let mut raw = RawConfig::default();
+        let mut l = raw.ldap.listeners[0].clone();
+        l.tls = "starttls".into();
+        l.cert = "c.pem".into();
+        l.key = "k.pem".into();
+        let mut ldaps = l.clone();
+        ldaps.tls = "ldaps".into();
+        let mut lax = l.clone();
+        lax.require_tls = Some(false);
+        raw.ldap.listeners = vec![raw.ldap.listeners[0].clone(), l, ldaps, lax];
+        let c = Config::validate(raw).unwrap();
+        let req: Vec<bool> = c.ldap.listeners.iter().map(|l| l.require_tls).collect();
+        assert_eq!(req, [false, true, false, false]);
+        assert_eq!(c.ldap.write_timeout, Duration::from_secs(10));
+        assert_eq!(c.ldap.max_buffered_bytes, 32 * 1024 * 1024);
+    }
 }

@@ -220,6 +220,25 @@ fn an_invalid_configuration_is_refused_naming_the_key() {
     std::fs::write(&bad, "[radius]\nduplicate_window = \"soon\"\n").unwrap();
     let out = cli.run(&["--config", bad.to_str().unwrap(), "tenant", "show"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("radius.duplicate_window"));
+    // The limits against hostile peers are validated like every other key.
+    for (toml, key) in [
+        (
+            "[[ldap.listeners]]\naddress = \"127.0.0.1:3389\"\nrequire_tls = true\n",
+            "ldap.listeners[0].require_tls",
+        ),
+        ("[ldap]\nwrite_timeout = \"0\"\n", "ldap.write_timeout"),
+        (
+            "[ldap]\nmax_message_bytes = 65536\nmax_buffered_bytes = 4096\n",
+            "ldap.max_buffered_bytes",
+        ),
+        ("[ldap]\nmax_connections = 0\n", "ldap.max_connections"),
+    ] {
+        std::fs::write(&bad, toml).unwrap();
+        let out = cli.run(&["--config", bad.to_str().unwrap(), "serve"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{key}: {err}");
+    }
     assert!(
         !cli.dir.path().join("s.sqlite3").exists(),
         "nothing is written on a refused start"

@@ -489,3 +489,42 @@ async fn an_unexpected_operation_gets_a_notice_and_the_connection_is_closed() {
     let mut rest = vec![];
     let _ = c.into_parts().io.read_to_end(&mut rest).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_wait_for_the_shared_buffer_budget() {
+    let d = Daemon::start_with_env(&[
+        ("HYBRIDAUTH_LDAP__MAX_MESSAGE_BYTES", "65536"),
+        ("HYBRIDAUTH_LDAP__MAX_BUFFERED_BYTES", "65536"),
+    ]);
+    // A stalls half-way through a 60,000-octet message: it holds 60,000 of the 65,536 octets.
+    let mut a = TcpStream::connect(("127.0.0.1", d.ldap)).await.unwrap();
+    let mut head = vec![0x30u8, 0x82];
+    head.extend_from_slice(&(60_000u16 - 4).to_be_bytes());
+    a.write_all(&head).await.unwrap();
+    a.write_all(&vec![0x04; 30_000]).await.unwrap();
+    // B's 30,000-octet bind must wait for budget; a small bind (C) needs none.
+    let mut b = connect(d.ldap).await;
+    b.send(bind_msg(
+        1,
+        &format!("CN={},DC=x", "b".repeat(29_000)),
+        "pw",
+    ))
+    .await
+    .unwrap();
+    let mut c = connect(d.ldap).await;
+    assert_eq!(bind(&mut c, 1, "", "").await.code, LdapResultCode::Success);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), b.next())
+            .await
+            .is_err(),
+        "B was read without budget"
+    );
+    // A gives up; its budget returns and B is answered.
+    drop(a);
+    let answer = tokio::time::timeout(Duration::from_secs(10), b.next())
+        .await
+        .expect("B answered once the budget is free")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(answer.op, LdapOp::BindResponse(_)), "{answer:?}");
+}

@@ -75,13 +75,16 @@ key = "{key}"
 ''')
         self.log = open(os.path.join(self.dir, "serve.log"), "w")
         self.proc = subprocess.Popen([BIN, "--config", self.config, "serve"], stdout=self.log, stderr=self.log)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.ldap), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not start")
+        # "hybridauth ready" is logged once every listener is bound (a port probe would prove one).
+        log_path = os.path.join(self.dir, "serve.log")
+        for _ in range(400):
+            with open(log_path) as f:
+                if "hybridauth ready" in f.read():
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("server did not start: " + open(log_path).read())
 
     def cli(self, *args, ok=True):
         p = subprocess.run([BIN, "--config", self.config, *args], capture_output=True, text=True)
@@ -240,6 +243,17 @@ def main():
         p = subprocess.run(["ldapwhoami", "-ZZ", "-x", "-H", f"ldap://127.0.0.1:{lab.ldap_tls}", "-D", "dora", "-w", "Dora-pass-1"], capture_output=True, text=True, env=env, timeout=20)
         assert p.returncode == 0 and "dora" in p.stdout, p.stderr
 
+    def starttls_listener_refuses_a_cleartext_simple_bind():
+        # require_tls defaults to true on a StartTLS listener, as an AD DC requiring LDAP signing.
+        p = run(["ldapwhoami", "-x", "-H", f"ldap://127.0.0.1:{lab.ldap_tls}", "-D", "dora", "-w", "Dora-pass-1"])
+        assert p.returncode == 8 and "00002028" in p.stderr, (p.returncode, p.stderr)
+
+    def radclient_proxy_state_comes_back_in_order():
+        p = radclient(R, "User-Name=dora\nUser-Password=Dora-pass-1\nMessage-Authenticator=0x00\nProxy-State=0x6f6e65\nProxy-State=0x74776f\n")
+        assert "Access-Accept" in p.stdout, p.stdout + p.stderr
+        states = [l.split("=", 1)[1].strip() for l in p.stdout.splitlines() if "Proxy-State" in l and "Received" not in l]
+        assert states[-2:] == ["0x6f6e65", "0x74776f"], p.stdout
+
     def ldapsearch_root_dse_anonymously():
         p = run(["ldapsearch", "-x", "-H", L, "-s", "base", "-b", "", "(objectClass=*)", "namingContexts", "supportedLDAPVersion"])
         assert "namingContexts: DC=contoso,DC=com" in p.stdout and "supportedLDAPVersion: 3" in p.stdout, p.stdout
@@ -288,6 +302,7 @@ def main():
                status_server_answered, accounting_recorded_and_answered, ldapwhoami_every_login_form,
                ldapwhoami_unauthenticated_bind_refused, ldapwhoami_shows_ad_data_codes,
                ldap_app_password_refused_on_prem_accepted_on_cloud_listener, ldaps_and_starttls,
+               starttls_listener_refuses_a_cleartext_simple_bind, radclient_proxy_state_comes_back_in_order,
                ldapsearch_root_dse_anonymously, ldapsearch_search_then_bind, ldap3_search_then_bind_flow,
                ldap3_default_get_info_reads_root_dse]:
         case(fn)
