@@ -54,9 +54,17 @@ fn a_change_at_the_cycle_instant_waits_for_the_next_cycle() {
     let ap = lab.enforced_user_with_app_password("alice");
     lab.set_time("2026-01-05T10:30:00Z");
     lab.app.directory.set_enabled("alice", false).unwrap();
-    assert_decision(&lab.cloud("alice", &ap), true, "cloud.app-password.accept");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        true,
+        "cloud.app-password.accept",
+    );
     lab.set_time("2026-01-05T11:00:00Z");
-    assert_decision(&lab.cloud("alice", &ap), false, "cloud.disabled");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        false,
+        "cloud.disabled",
+    );
 }
 
 #[test]
@@ -90,9 +98,17 @@ fn object_sync_interval_of_hours_delays_the_disable_that_long() {
     lab.set_time("2026-01-05T10:05:00Z");
     lab.app.directory.set_enabled("alice", false).unwrap();
     lab.set_time("2026-01-05T11:59:59Z");
-    assert_decision(&lab.cloud("alice", &ap), true, "cloud.app-password.accept");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        true,
+        "cloud.app-password.accept",
+    );
     lab.set_time("2026-01-05T12:00:00Z");
-    assert_decision(&lab.cloud("alice", &ap), false, "cloud.disabled");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        false,
+        "cloud.disabled",
+    );
 }
 
 #[test]
@@ -101,24 +117,24 @@ fn rule3_smart_lockout_after_ten_failures_and_repeats_do_not_count() {
     lab.add("alice", "Winter2026!", MfaState::Disabled);
     lab.sync_now();
     for _ in 0..20 {
-        let d = lab.cloud("alice", "same-wrong");
+        let d = lab.cloud("alice@contoso.com", "same-wrong");
         assert_decision(&d, false, "cloud.bad-password");
         assert_eq!(d.codes.aadsts, Some("AADSTS50126"));
     }
     assert_decision(
-        &lab.cloud("alice", "Winter2026!"),
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
         true,
         "cloud.password.accept",
     );
     for i in 0..10 {
-        lab.cloud("alice", &format!("wrong-{i}"));
+        lab.cloud("alice@contoso.com", &format!("wrong-{i}"));
     }
-    let d = lab.cloud("alice", "Winter2026!");
+    let d = lab.cloud("alice@contoso.com", "Winter2026!");
     assert_decision(&d, false, "cloud.smart-lockout");
     assert_eq!(d.codes.aadsts, Some("AADSTS50053"));
     lab.advance("60s");
     assert_decision(
-        &lab.cloud("alice", "Winter2026!"),
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
         true,
         "cloud.password.accept",
     );
@@ -128,17 +144,25 @@ fn rule3_smart_lockout_after_ten_failures_and_repeats_do_not_count() {
 /// the count afresh.
 fn nine_nine(lab: &Lab, sam: &str, secret: &str, accepted_rule: &str) {
     for i in 0..9 {
-        lab.cloud(sam, &format!("before-{i}"));
+        lab.cloud(&format!("{sam}@contoso.com"), &format!("before-{i}"));
     }
-    assert_decision(&lab.cloud(sam, secret), true, accepted_rule);
+    assert_decision(
+        &lab.cloud(&format!("{sam}@contoso.com"), secret),
+        true,
+        accepted_rule,
+    );
     for i in 0..9 {
         assert_decision(
-            &lab.cloud(sam, &format!("after-{i}")),
+            &lab.cloud(&format!("{sam}@contoso.com"), &format!("after-{i}")),
             false,
             "cloud.bad-password",
         );
     }
-    assert_decision(&lab.cloud(sam, secret), true, accepted_rule);
+    assert_decision(
+        &lab.cloud(&format!("{sam}@contoso.com"), secret),
+        true,
+        accepted_rule,
+    );
 }
 
 #[test]
@@ -156,16 +180,16 @@ fn a_repeated_wrong_password_counts_again_once_the_smart_lockout_duration_has_pa
     lab.tenant("smart-lockout-threshold", "2");
     lab.add("alice", "Winter2026!", MfaState::Disabled);
     lab.sync_now();
-    lab.cloud("alice", "typo");
-    lab.cloud("alice", "typo");
+    lab.cloud("alice@contoso.com", "typo");
+    lab.cloud("alice@contoso.com", "typo");
     assert_decision(
-        &lab.cloud("alice", "Winter2026!"),
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
         true,
         "cloud.password.accept",
     );
-    lab.cloud("alice", "typo");
+    lab.cloud("alice@contoso.com", "typo");
     lab.advance("61s");
-    let d = lab.cloud("alice", "typo");
+    let d = lab.cloud("alice@contoso.com", "typo");
     assert!(d.explanation.contains("locked until"), "{d:#?}");
 }
 
@@ -183,7 +207,7 @@ fn smart_lockout_is_not_ad_lockout_and_on_prem_lockout_is_not_synced() {
     );
     lab.advance("1h");
     assert_decision(
-        &lab.cloud("alice", "Winter2026!"),
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
         true,
         "cloud.password.accept",
     );
@@ -207,7 +231,7 @@ fn expired_account_and_expired_password_still_sign_in_to_the_cloud() {
         "onprem.account-expired",
     );
     assert_decision(
-        &lab.cloud("alice", "Winter2026!"),
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
         true,
         "cloud.password.accept",
     );
@@ -218,7 +242,7 @@ fn rule4_security_defaults_block_legacy_auth_app_passwords_included() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
     lab.tenant("security-defaults", "on");
-    let d = lab.cloud("alice", &ap);
+    let d = lab.cloud("alice@contoso.com", &ap);
     assert_decision(&d, false, "cloud.legacy-auth-blocked");
     assert_eq!(d.codes.aadsts, Some("AADSTS53003"));
 }
@@ -232,7 +256,11 @@ fn rule4_modern_auth_only_users_cannot_use_app_passwords() {
         ..Default::default()
     };
     lab.app.directory.set_user("alice", c).unwrap();
-    assert_decision(&lab.cloud("alice", &ap), false, "cloud.legacy-auth-blocked");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        false,
+        "cloud.legacy-auth-blocked",
+    );
 }
 
 #[test]
@@ -248,7 +276,7 @@ fn rule5_app_password_accepted_and_last_use_recorded() {
     // Grouped input with spaces or hyphens is accepted.
     let grouped = format!("{} {}-{} {}", &ap[..4], &ap[4..8], &ap[8..12], &ap[12..]);
     assert_decision(
-        &lab.cloud("alice", &grouped),
+        &lab.cloud("alice@contoso.com", &grouped),
         true,
         "cloud.app-password.accept",
     );
@@ -258,7 +286,7 @@ fn rule5_app_password_accepted_and_last_use_recorded() {
 fn rule5_app_password_refused_on_an_admin_actions_endpoint() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
-    let d = lab.check_from(EndpointKind::Cloud, true, "alice", &ap, None);
+    let d = lab.check_from(EndpointKind::Cloud, true, "alice@contoso.com", &ap, None);
     assert_decision(&d, false, "cloud.app-password.admin-action");
 }
 
@@ -272,7 +300,7 @@ fn rule5_app_password_refused_for_an_administrator() {
     };
     lab.app.directory.set_user("alice", c).unwrap();
     assert_decision(
-        &lab.cloud("alice", &ap),
+        &lab.cloud("alice@contoso.com", &ap),
         false,
         "cloud.app-password.admin-user",
     );
@@ -288,7 +316,7 @@ fn rule5_app_password_refused_when_mfa_is_not_enforced() {
     };
     lab.app.directory.set_user("alice", c).unwrap();
     assert_decision(
-        &lab.cloud("alice", &ap),
+        &lab.cloud("alice@contoso.com", &ap),
         false,
         "cloud.app-password.mfa-not-enforced",
     );
@@ -302,16 +330,16 @@ fn rule6_domain_password_by_mfa_state() {
     lab.add("enzo", "Pw-enzo-1", MfaState::Enforced);
     lab.sync_now();
     assert_decision(
-        &lab.cloud("dora", "Pw-dora-1"),
+        &lab.cloud("dora@contoso.com", "Pw-dora-1"),
         true,
         "cloud.password.accept",
     );
     assert_decision(
-        &lab.cloud("emil", "Pw-emil-1"),
+        &lab.cloud("emil@contoso.com", "Pw-emil-1"),
         true,
         "cloud.password.accept",
     );
-    let d = lab.cloud("enzo", "Pw-enzo-1");
+    let d = lab.cloud("enzo@contoso.com", "Pw-enzo-1");
     assert_decision(&d, false, "cloud.password.mfa-required");
     assert_eq!(d.codes.aadsts, Some("AADSTS50076"));
     assert_eq!(d.credential, Credential::DomainPassword);
@@ -327,24 +355,42 @@ fn trusted_ips_let_the_domain_password_through_only_for_users_without_app_passwo
     lab.app_password("alice", "Laptop");
     lab.sync_now();
     let inside = Some("203.0.113.7");
-    let d = lab.check_from(EndpointKind::Cloud, false, "enzo", "Pw-enzo-1", inside);
+    let d = lab.check_from(
+        EndpointKind::Cloud,
+        false,
+        "enzo@contoso.com",
+        "Pw-enzo-1",
+        inside,
+    );
     assert_decision(&d, true, "cloud.password.trusted-ip");
     let d = lab.check_from(
         EndpointKind::Cloud,
         false,
-        "enzo",
+        "enzo@contoso.com",
         "Pw-enzo-1",
         Some("198.51.100.1"),
     );
     assert_decision(&d, false, "cloud.password.mfa-required");
-    let d = lab.check_from(EndpointKind::Cloud, false, "alice", "Winter2026!", inside);
+    let d = lab.check_from(
+        EndpointKind::Cloud,
+        false,
+        "alice@contoso.com",
+        "Winter2026!",
+        inside,
+    );
     assert_decision(&d, false, "cloud.password.mfa-required");
     // Deleting every app password does not restore the exemption.
     lab.app
         .directory
         .delete_app_password("alice", "Laptop", false)
         .unwrap();
-    let d = lab.check_from(EndpointKind::Cloud, false, "alice", "Winter2026!", inside);
+    let d = lab.check_from(
+        EndpointKind::Cloud,
+        false,
+        "alice@contoso.com",
+        "Winter2026!",
+        inside,
+    );
     assert_decision(&d, false, "cloud.password.mfa-required");
 }
 
@@ -358,28 +404,28 @@ fn old_password_works_in_the_cloud_until_the_next_password_hash_sync() {
         .directory
         .reset_password("alice", &Secret::new("Spring2026!"), false)
         .unwrap();
-    let d = lab.cloud("alice", "Winter2026!");
+    let d = lab.cloud("alice@contoso.com", "Winter2026!");
     assert_decision(&d, true, "cloud.password.accept");
     assert!(d.explanation.contains("10:04"), "{}", d.explanation);
     assert_decision(
-        &lab.cloud("alice", "Spring2026!"),
+        &lab.cloud("alice@contoso.com", "Spring2026!"),
         false,
         "cloud.bad-password",
     );
     lab.set_time("2026-01-05T10:03:59Z");
     assert_decision(
-        &lab.cloud("alice", "Winter2026!"),
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
         true,
         "cloud.password.accept",
     );
     lab.set_time("2026-01-05T10:04:00Z");
     assert_decision(
-        &lab.cloud("alice", "Winter2026!"),
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
         false,
         "cloud.bad-password",
     );
     assert_decision(
-        &lab.cloud("alice", "Spring2026!"),
+        &lab.cloud("alice@contoso.com", "Spring2026!"),
         true,
         "cloud.password.accept",
     );
@@ -396,12 +442,12 @@ fn a_must_change_password_is_never_synced() {
         .unwrap();
     lab.advance("1h");
     assert_decision(
-        &lab.cloud("alice", "Winter2026!"),
+        &lab.cloud("alice@contoso.com", "Winter2026!"),
         true,
         "cloud.password.accept",
     );
     assert_decision(
-        &lab.cloud("alice", "Temp2026!"),
+        &lab.cloud("alice@contoso.com", "Temp2026!"),
         false,
         "cloud.bad-password",
     );
@@ -416,7 +462,11 @@ fn app_passwords_survive_a_password_reset() {
         .reset_password("alice", &Secret::new("Spring2026!"), false)
         .unwrap();
     lab.advance("1h");
-    assert_decision(&lab.cloud("alice", &ap), true, "cloud.app-password.accept");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        true,
+        "cloud.app-password.accept",
+    );
 }
 
 #[test]
@@ -424,7 +474,11 @@ fn turning_the_tenant_switch_off_keeps_existing_app_passwords_working() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
     lab.tenant("allow-app-passwords", "off");
-    assert_decision(&lab.cloud("alice", &ap), true, "cloud.app-password.accept");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        true,
+        "cloud.app-password.accept",
+    );
     let e = lab
         .app
         .directory
@@ -441,7 +495,11 @@ fn turning_the_tenant_switch_off_keeps_existing_app_passwords_working() {
         .directory
         .delete_app_password("alice", "Laptop", true)
         .unwrap();
-    assert_decision(&lab.cloud("alice", &ap), false, "cloud.bad-password");
+    assert_decision(
+        &lab.cloud("alice@contoso.com", &ap),
+        false,
+        "cloud.bad-password",
+    );
 }
 
 #[test]
@@ -491,7 +549,7 @@ fn creation_is_refused_for_admins_and_users_not_enforced() {
 fn the_hybrid_endpoint_rejects_app_passwords_and_needs_a_secret_both_sides_accept() {
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
-    let d = lab.hybrid("alice", &ap);
+    let d = lab.hybrid("alice@contoso.com", &ap);
     assert_decision(&d, false, "onprem.bad-password");
     assert!(
         d.explanation.starts_with("hybrid endpoint"),
@@ -500,10 +558,14 @@ fn the_hybrid_endpoint_rejects_app_passwords_and_needs_a_secret_both_sides_accep
     );
     lab.add("dora", "Pw-dora-1", MfaState::Disabled);
     lab.sync_now();
-    assert_decision(&lab.hybrid("dora", "Pw-dora-1"), true, "hybrid.accept");
+    assert_decision(
+        &lab.hybrid("dora@contoso.com", "Pw-dora-1"),
+        true,
+        "hybrid.accept",
+    );
     // Enforced MFA: on-prem accepts, the cloud demands MFA: the hybrid client fails.
     assert_decision(
-        &lab.hybrid("alice", "Winter2026!"),
+        &lab.hybrid("alice@contoso.com", "Winter2026!"),
         false,
         "cloud.password.mfa-required",
     );
@@ -530,8 +592,8 @@ fn jumping_the_clock_gives_the_answers_waiting_would_have_given() {
     // later answer depends on, except through the rules under test.
     let answers = |lab: &Lab| {
         [
-            lab.cloud("alice", "Winter2026!"),
-            lab.cloud("bob", "Bob-pass-2"),
+            lab.cloud("alice@contoso.com", "Winter2026!"),
+            lab.cloud("bob@contoso.com", "Bob-pass-2"),
         ]
         .map(|d| d.rule)
     };
@@ -572,7 +634,7 @@ fn app_password_sign_ins_appear_only_in_the_cloud_log_and_no_secret_is_logged() 
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
     lab.tenant("federation", "on");
-    lab.cloud("alice", &ap);
+    lab.cloud("alice@contoso.com", &ap);
     assert!(
         lab.log("signin-onprem.jsonl").is_empty(),
         "no on-prem record of an app-password sign-in"
@@ -583,12 +645,12 @@ fn app_password_sign_ins_appear_only_in_the_cloud_log_and_no_secret_is_logged() 
     // With federation a domain-password cloud sign-in goes through AD FS: both logs.
     lab.add("dora", "Pw-dora-1", MfaState::Disabled);
     lab.sync_now();
-    lab.cloud("dora", "Pw-dora-1");
+    lab.cloud("dora@contoso.com", "Pw-dora-1");
     assert_eq!(lab.log("signin-onprem.jsonl").len(), 1);
     lab.onprem("alice", "Winter2026!");
     // An app password presented on-prem is, to AD, just a wrong password.
     lab.onprem("alice", &ap);
-    lab.hybrid("alice", &ap);
+    lab.hybrid("alice@contoso.com", &ap);
     let onprem = lab.log("signin-onprem.jsonl");
     assert!(
         onprem

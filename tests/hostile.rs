@@ -370,7 +370,15 @@ async fn data_files_are_private_whatever_the_umask_and_hold_no_wrong_password_fi
     d.cli(&["sync", "now"]);
     let v6 = client("::1");
     for id in 1..=3u8 {
-        let pkt = access_request(id, [id; 16], "alice", b"Winter2027!", SECRET, false, &[]);
+        let pkt = access_request(
+            id,
+            [id; 16],
+            "alice@contoso.com",
+            b"Winter2027!",
+            SECRET,
+            false,
+            &[],
+        );
         assert_eq!(exchange(&v6, d.radius, "::1", &pkt).unwrap()[0], 3);
     }
     let data = d.dir.path().join("data");

@@ -1,5 +1,6 @@
 //! The directory: model, tenant settings, the store, and how a typed login name finds a user.
 
+pub mod cloud_names;
 pub mod model;
 pub mod service;
 pub mod sqlite;
@@ -72,6 +73,8 @@ pub fn normalize_dn(dn: &str) -> String {
 pub struct Candidates {
     pub sams: Vec<String>,
     pub upns: Vec<String>,
+    /// Lower-case `mail` values (the cloud's e-mail sign-in only; AD never signs in by mail).
+    pub mails: Vec<String>,
 }
 
 pub fn candidates(login: &str, dir: &DirectoryConfig) -> Candidates {

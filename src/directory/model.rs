@@ -90,6 +90,9 @@ pub struct SyncedSnapshot {
     pub exists: bool,
     pub sam: String,
     pub upn: String,
+    /// Synced by object sync; signs in to the cloud only with the tenant's `email-sign-in`.
+    #[serde(default)]
+    pub mail: Option<String>,
     pub enabled: bool,
     pub syncable_hash: Option<String>,
 }
@@ -100,6 +103,7 @@ impl User {
             exists: true,
             sam: self.sam.clone(),
             upn: self.upn.clone(),
+            mail: self.mail.clone(),
             enabled: self.enabled,
             syncable_hash: self.syncable_hash.clone(),
         }

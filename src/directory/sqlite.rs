@@ -68,6 +68,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     UPDATE smart_lockout SET state = json_remove(state, '$.recent_bad');
     "#,
+    // 4: the cloud signs in by UPN, or by mail with the tenant's email-sign-in: snapshots carry
+    // the synced mail, indexed. Earlier snapshots take the account's current mail (no history
+    // of mail was kept before).
+    r#"
+    ALTER TABLE history ADD COLUMN mail_lc TEXT;
+    UPDATE history SET snapshot = json_set(snapshot, '$.mail',
+        (SELECT mail FROM users WHERE users.id = history.user_id))
+        WHERE kind = 'user' AND json_extract(snapshot, '$.exists');
+    UPDATE history SET mail_lc = lower(json_extract(snapshot, '$.mail')) WHERE kind = 'user';
+    CREATE INDEX history_mail ON history (mail_lc);
+    "#,
 ];
 
 pub struct SqliteStore {
@@ -312,14 +323,15 @@ fn append_snapshot(
         return Ok(());
     }
     tx.execute(
-        "INSERT INTO history (at, kind, user_id, snapshot, sam_lc, upn_lc) \
-         VALUES (?1, 'user', ?2, ?3, ?4, ?5)",
+        "INSERT INTO history (at, kind, user_id, snapshot, sam_lc, upn_lc, mail_lc) \
+         VALUES (?1, 'user', ?2, ?3, ?4, ?5, ?6)",
         params![
             micros(now),
             user_id,
             json,
             snap.sam.to_lowercase(),
-            snap.upn.to_lowercase()
+            snap.upn.to_lowercase(),
+            snap.mail.as_deref().map(str::to_lowercase)
         ],
     )?;
     Ok(())
@@ -649,7 +661,7 @@ impl Store for SqliteStore {
     }
 
     fn cloud_users_named(&self, cutoff: Cutoff, names: &Candidates) -> StoreResult<Vec<CloudUser>> {
-        if names.sams.is_empty() && names.upns.is_empty() {
+        if names.sams.is_empty() && names.upns.is_empty() && names.mails.is_empty() {
             return Ok(vec![]);
         }
         let conn = self.lock()?;
@@ -658,10 +670,12 @@ impl Store for SqliteStore {
             "SELECT h.user_id, h.snapshot, h.at FROM history h JOIN \
              (SELECT user_id, MAX(seq) AS m FROM history WHERE kind = 'user' AND (at < ?1 OR seq < ?2) \
               AND user_id IN (SELECT user_id FROM history WHERE kind = 'user' \
-                  AND (at < ?1 OR seq < ?2) AND (sam_lc IN ({}) OR upn_lc IN ({}))) \
+                  AND (at < ?1 OR seq < ?2) \
+                  AND (sam_lc IN ({}) OR upn_lc IN ({}) OR mail_lc IN ({}))) \
               GROUP BY user_id) x ON h.seq = x.m",
             placeholders(names.sams.len(), 3),
             placeholders(names.upns.len(), 3 + names.sams.len()),
+            placeholders(names.mails.len(), 3 + names.sams.len() + names.upns.len()),
         );
         let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(t), Box::new(s)];
         values.extend(
@@ -669,6 +683,7 @@ impl Store for SqliteStore {
                 .sams
                 .iter()
                 .chain(&names.upns)
+                .chain(&names.mails)
                 .map(|n| Box::new(n.clone()) as Box<dyn rusqlite::ToSql>),
         );
         let mut st = conn.prepare(&sql)?;

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::model::MAX_TRUSTED_IPS;
 use crate::config::{format_duration, parse_duration};
 
+/// Settings missing from a stored tenant (saved by an older version) take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Tenant {
     pub allow_app_passwords: bool,
     pub security_defaults: bool,
@@ -27,6 +29,8 @@ pub struct Tenant {
     pub smart_lockout_threshold: u32,
     #[serde(with = "secs")]
     pub smart_lockout_duration: Duration,
+    /// E-mail as an alternative sign-in identifier for the cloud (off: UPN only).
+    pub email_sign_in: bool,
 }
 
 mod secs {
@@ -55,6 +59,7 @@ impl Default for Tenant {
             ad_lockout_window: Duration::from_secs(30 * 60),
             smart_lockout_threshold: 10,
             smart_lockout_duration: Duration::from_secs(60),
+            email_sign_in: false,
         }
     }
 }
@@ -72,6 +77,7 @@ pub const KEYS: &[&str] = &[
     "ad-lockout-window",
     "smart-lockout-threshold",
     "smart-lockout-duration",
+    "email-sign-in",
 ];
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -129,6 +135,7 @@ impl Tenant {
             "allow-app-passwords" => self.allow_app_passwords = parse_bool(value)?,
             "security-defaults" => self.security_defaults = parse_bool(value)?,
             "federation" => self.federation = parse_bool(value)?,
+            "email-sign-in" => self.email_sign_in = parse_bool(value)?,
             "trusted-ips" => {
                 let mut nets = Vec::new();
                 for s in list(value) {
@@ -270,6 +277,7 @@ impl Tenant {
                 "smart-lockout-duration",
                 json!(format_duration(self.smart_lockout_duration)),
             ),
+            ("email-sign-in", json!(self.email_sign_in)),
         ]
     }
 

@@ -7,6 +7,7 @@ use super::lockout;
 use super::{
     match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError, NOBODY,
 };
+use crate::directory::cloud_names::{ad_only_form, cloud_candidates, resolve_cloud, CloudNames};
 use crate::directory::store::CloudUser;
 use crate::directory::{candidates, resolve, user_dn, MfaState, Names, Resolution, User};
 use crate::sync::{self, SyncState};
@@ -73,20 +74,22 @@ fn object_lag(live: Option<&User>, copy: &CloudUser, sync: &SyncState) -> Option
 pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
     let now = ctx.now;
     let sync = sync::state_at(ctx.store, ctx.tenant, now)?;
-    let names = candidates(&attempt.login, ctx.dir);
+    // The cloud signs users in by UPN (or mail, with email-sign-in), never by AD's forms.
+    let email = ctx.tenant.email_sign_in;
+    let names = cloud_candidates(&attempt.login, email);
     let copies: Vec<CloudUser> = ctx
         .store
         .cloud_users_named(sync.object.cutoff, &names)?
         .into_iter()
         .filter(|c| c.snapshot.exists)
         .collect();
-    let resolution = resolve(
+    let resolution = resolve_cloud(
         &attempt.login,
-        ctx.dir,
-        copies.iter().map(|c| Names {
+        email,
+        copies.iter().map(|c| CloudNames {
             id: c.user_id,
-            sam: &c.snapshot.sam,
             upn: &c.snapshot.upn,
+            mail: c.snapshot.mail.as_deref(),
         }),
     );
     let copy = match resolution {
@@ -118,7 +121,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         return Ok(reject(
             "cloud.unknown-user",
             "AADSTS50034",
-            unknown_why(ctx, attempt, &sync, resolution)?,
+            unknown_why(ctx, attempt, &sync, resolution, &copies)?,
         ));
     };
     let lag = object_lag(Some(live), copy, &sync);
@@ -319,14 +322,23 @@ fn unknown_why(
     attempt: &Attempt,
     sync: &SyncState,
     resolution: Resolution,
+    copies: &[CloudUser],
 ) -> Result<String, VerifyError> {
+    let login = crate::logging::cap(attempt.login.trim(), 128);
     if resolution == Resolution::Ambiguous {
         return Ok(format!(
-            "{:?} matches more than one account in the cloud",
-            attempt.login
+            "{login:?} is the e-mail address of more than one cloud account"
         ));
     }
-    // Explain the lag when the account exists on-prem but has not reached the cloud yet.
+    // An account that answered to this name before, under a UPN it no longer has in the cloud.
+    if let Some(c) = copies.first() {
+        return Ok(format!(
+            "{login:?} is no longer a UPN in the cloud: the object-sync cycle at or before {} carried the account's new UPN, {}",
+            when(sync.object.last.unwrap_or(c.synced_change_at), sync.at),
+            c.snapshot.upn
+        ));
+    }
+    // Which account Active Directory would have found, to say what the cloud expects instead.
     let users = ctx
         .store
         .users_named(&candidates(&attempt.login, ctx.dir))?;
@@ -339,15 +351,50 @@ fn unknown_why(
             upn: &u.upn,
         }),
     );
-    if let Resolution::Found(id) = on_prem {
-        if let Some(u) = users.iter().find(|u| u.id == id) {
-            return Ok(format!(
-                "no cloud account answers to {:?}: created on-prem at {}, it reaches the cloud at the object-sync cycle at {}",
-                attempt.login,
-                when(u.created_at, sync.at),
-                when(sync.object.next, sync.at)
-            ));
-        }
+    let Resolution::Found(id) = on_prem else {
+        let hint = if ad_only_form(&attempt.login).is_some() {
+            "; the cloud signs users in by UPN"
+        } else {
+            ""
+        };
+        return Ok(format!("no cloud account answers to {login:?}{hint}"));
+    };
+    let Some(u) = users.iter().find(|u| u.id == id) else {
+        return Ok(format!("no cloud account answers to {login:?}"));
+    };
+    let Some(copy) = ctx
+        .store
+        .cloud_snapshot(id, sync.object.cutoff)?
+        .filter(|c| c.snapshot.exists)
+    else {
+        return Ok(format!(
+            "no cloud account answers to {login:?}: created on-prem at {}, it reaches the cloud at the object-sync cycle at {}",
+            when(u.created_at, sync.at),
+            when(sync.object.next, sync.at)
+        ));
+    };
+    let cloud_upn = &copy.snapshot.upn;
+    let typed = attempt.login.trim();
+    if let Some(form) = ad_only_form(typed) {
+        return Ok(format!(
+            "{login:?} is {form}, an Active Directory name; the cloud signs users in by UPN: {cloud_upn}"
+        ));
     }
-    Ok(format!("no cloud account answers to {:?}", attempt.login))
+    if typed.eq_ignore_ascii_case(&u.upn) {
+        return Ok(format!(
+            "{login:?} is the account's new UPN on-prem; the cloud still knows it as {cloud_upn} until the object-sync cycle at {}",
+            when(sync.object.next, sync.at)
+        ));
+    }
+    if u.mail
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case(typed))
+    {
+        return Ok(format!(
+            "{login:?} is the account's e-mail address, and e-mail sign-in is off (tenant email-sign-in); the cloud signs users in by UPN: {cloud_upn}"
+        ));
+    }
+    Ok(format!(
+        "{login:?} is the implicit UPN (sAMAccountName@domain) Active Directory accepts; the cloud signs users in by the UPN itself: {cloud_upn}"
+    ))
 }
