@@ -338,6 +338,29 @@ fn unknown_why(
             c.snapshot.upn
         ));
     }
+    // An e-mail address while e-mail sign-in is off.
+    let lc = attempt.login.trim().to_lowercase();
+    if !ctx.tenant.email_sign_in && lc.contains('@') {
+        let by_mail = crate::directory::Candidates {
+            mails: vec![lc.clone()],
+            ..Default::default()
+        };
+        let owner = ctx
+            .store
+            .cloud_users_named(sync.object.cutoff, &by_mail)?
+            .into_iter()
+            .find(|c| {
+                c.snapshot.exists
+                    && c.snapshot.mail.as_deref().map(str::to_lowercase).as_deref()
+                        == Some(lc.as_str())
+            });
+        if let Some(c) = owner {
+            return Ok(format!(
+                "{login:?} is an account's e-mail address, and e-mail sign-in is off (tenant email-sign-in); the cloud signs users in by UPN: {}",
+                c.snapshot.upn
+            ));
+        }
+    }
     // Which account Active Directory would have found, to say what the cloud expects instead.
     let users = ctx
         .store
