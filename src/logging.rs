@@ -41,9 +41,8 @@ pub const MAX_LOGGED_CHARS: usize = 128;
 /// `max` characters, and the original size said when it was cut.
 pub fn cap(s: &str, max: usize) -> String {
     let mut out = String::new();
-    let mut chars = 0usize;
-    for c in s.chars() {
-        if chars >= max {
+    for (n, c) in s.chars().enumerate() {
+        if n >= max {
             out.push_str(&format!("…[{} bytes in all]", s.len()));
             return out;
         }
@@ -52,7 +51,6 @@ pub fn cap(s: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        chars += 1;
     }
     out
 }

@@ -307,19 +307,24 @@ fn rule5_app_password_refused_for_an_administrator() {
 }
 
 #[test]
-fn rule5_app_password_refused_when_mfa_is_not_enforced() {
+fn rule5_an_existing_app_password_keeps_working_when_per_user_mfa_is_removed() {
+    // The reference's revised §4a: enforce, create, then remove the per-user requirement.
     let lab = Lab::new();
     let ap = lab.enforced_user_with_app_password("alice");
-    let c = UserChanges {
-        mfa: Some(MfaState::Enabled),
-        ..Default::default()
-    };
-    lab.app.directory.set_user("alice", c).unwrap();
-    assert_decision(
-        &lab.cloud("alice@contoso.com", &ap),
-        false,
-        "cloud.app-password.mfa-not-enforced",
-    );
+    for state in [MfaState::Enabled, MfaState::Disabled] {
+        let c = UserChanges {
+            mfa: Some(state),
+            ..Default::default()
+        };
+        lab.app.directory.set_user("alice", c).unwrap();
+        let d = lab.cloud("alice@contoso.com", &ap);
+        assert_decision(&d, true, "cloud.app-password.accept");
+        assert!(
+            d.explanation.contains("does not revoke"),
+            "{}",
+            d.explanation
+        );
+    }
 }
 
 #[test]

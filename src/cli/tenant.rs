@@ -32,7 +32,7 @@ fn render(t: &Tenant) -> (Value, String) {
                 .join(","),
             other => other.to_string(),
         };
-        text.push(format!("{k:<28} {shown}"));
+        text.push(format!("{k:<40} {shown}"));
         map.insert(k.to_string(), v);
     }
     (Value::Object(map), text.join("\n"))

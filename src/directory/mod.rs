@@ -1,6 +1,7 @@
 //! The directory: model, tenant settings, the store, and how a typed login name finds a user.
 
 pub mod cloud_names;
+pub mod conditional_access;
 pub mod model;
 pub mod service;
 pub mod sqlite;

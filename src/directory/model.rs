@@ -93,6 +93,9 @@ pub struct SyncedSnapshot {
     /// Synced by object sync; signs in to the cloud only with the tenant's `email-sign-in`.
     #[serde(default)]
     pub mail: Option<String>,
+    /// Group membership as synced (Conditional Access scopes policies by group).
+    #[serde(default)]
+    pub groups: Vec<String>,
     pub enabled: bool,
     pub syncable_hash: Option<String>,
 }
@@ -104,6 +107,7 @@ impl User {
             sam: self.sam.clone(),
             upn: self.upn.clone(),
             mail: self.mail.clone(),
+            groups: self.groups.clone(),
             enabled: self.enabled,
             syncable_hash: self.syncable_hash.clone(),
         }

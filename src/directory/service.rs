@@ -310,12 +310,30 @@ impl Directory {
             )));
         }
         if u.mfa != MfaState::Enforced {
-            return Err(ServiceError::Refused(format!(
-                "{}'s per-user MFA state is {}: app passwords can be created only by MFA-enforced users (`user set {} --mfa enforced`)",
-                u.sam,
-                u.mfa.as_str(),
-                u.sam
-            )));
+            // The seed's symptom ("the drop-down doesn't offer an app password") and its cure.
+            let source = if tenant.security_defaults {
+                Some("Security Defaults".to_string())
+            } else {
+                tenant
+                    .ca_require_mfa
+                    .covers(&u.groups, None, &[])
+                    .map(|c| format!("the Conditional Access policy 'require MFA' ({})", c.scope))
+            };
+            let why = match source {
+                Some(src) => format!(
+                    "{}'s MFA requirement comes from {src}, not from per-user MFA (per-user state: {}); app passwords can be created only by users with per-user MFA enforced, which overrides Conditional Access and Security Defaults: `user set {} --mfa enforced`",
+                    u.sam,
+                    u.mfa.as_str(),
+                    u.sam
+                ),
+                None => format!(
+                    "{}'s per-user MFA state is {}: app passwords can be created only by MFA-enforced users (`user set {} --mfa enforced`)",
+                    u.sam,
+                    u.mfa.as_str(),
+                    u.sam
+                ),
+            };
+            return Err(ServiceError::Refused(why));
         }
         let secret = generate_app_password();
         let ap = AppPassword {

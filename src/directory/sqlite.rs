@@ -68,13 +68,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     UPDATE smart_lockout SET state = json_remove(state, '$.recent_bad');
     "#,
-    // 4: the cloud signs in by UPN, or by mail with the tenant's email-sign-in: snapshots carry
-    // the synced mail, indexed. Earlier snapshots take the account's current mail (no history
-    // of mail was kept before).
+    // 4: the cloud signs in by UPN, or by mail with the tenant's email-sign-in, and Conditional
+    // Access scopes policies by group: snapshots carry the synced mail (indexed) and groups.
+    // Earlier snapshots take the account's current mail and groups (no history of either was
+    // kept before). users.groups is newline-separated.
     r#"
     ALTER TABLE history ADD COLUMN mail_lc TEXT;
-    UPDATE history SET snapshot = json_set(snapshot, '$.mail',
-        (SELECT mail FROM users WHERE users.id = history.user_id))
+    UPDATE history SET snapshot = json_set(snapshot,
+        '$.mail', (SELECT mail FROM users WHERE users.id = history.user_id),
+        '$.groups', COALESCE((SELECT CASE WHEN groups = '' THEN json('[]') ELSE json('["' ||
+            replace(replace(replace(groups, '\', '\\'), '"', '\"'), char(10), '","') || '"]') END
+            FROM users WHERE users.id = history.user_id), json('[]')))
         WHERE kind = 'user' AND json_extract(snapshot, '$.exists');
     UPDATE history SET mail_lc = lower(json_extract(snapshot, '$.mail')) WHERE kind = 'user';
     CREATE INDEX history_mail ON history (mail_lc);

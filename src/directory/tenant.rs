@@ -5,6 +5,7 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Serialize};
 
+use super::conditional_access::CaPolicy;
 use super::model::MAX_TRUSTED_IPS;
 use crate::config::{format_duration, parse_duration};
 
@@ -31,6 +32,9 @@ pub struct Tenant {
     pub smart_lockout_duration: Duration,
     /// E-mail as an alternative sign-in identifier for the cloud (off: UPN only).
     pub email_sign_in: bool,
+    /// Conditional Access (§4c).
+    pub ca_require_mfa: CaPolicy,
+    pub ca_block_legacy: CaPolicy,
 }
 
 mod secs {
@@ -60,6 +64,8 @@ impl Default for Tenant {
             smart_lockout_threshold: 10,
             smart_lockout_duration: Duration::from_secs(60),
             email_sign_in: false,
+            ca_require_mfa: CaPolicy::default(),
+            ca_block_legacy: CaPolicy::default(),
         }
     }
 }
@@ -78,7 +84,34 @@ pub const KEYS: &[&str] = &[
     "smart-lockout-threshold",
     "smart-lockout-duration",
     "email-sign-in",
+    "ca-require-mfa",
+    "ca-require-mfa-groups",
+    "ca-require-mfa-exclude-groups",
+    "ca-require-mfa-exclude-named-locations",
+    "ca-block-legacy",
+    "ca-block-legacy-groups",
+    "ca-block-legacy-exclude-groups",
+    "ca-block-legacy-exclude-named-locations",
 ];
+
+/// Group names for a policy scope: a comma-separated list, `none` for nothing.
+fn groups(v: &str) -> Result<Vec<String>, String> {
+    let out: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("none"))
+        .map(str::to_string)
+        .collect();
+    if out
+        .iter()
+        .any(|g| g.chars().count() > 256 || g.chars().any(char::is_control))
+    {
+        return Err("a group name is at most 256 characters, without control characters".into());
+    }
+    Ok(out)
+}
+
+const EXCLUSIVE: &str = "Security Defaults and Conditional Access are mutually exclusive";
 
 fn parse_bool(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -133,7 +166,34 @@ impl Tenant {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             "allow-app-passwords" => self.allow_app_passwords = parse_bool(value)?,
-            "security-defaults" => self.security_defaults = parse_bool(value)?,
+            "security-defaults" => {
+                let on = parse_bool(value)?;
+                if on && (self.ca_require_mfa.on || self.ca_block_legacy.on) {
+                    return Err(format!(
+                        "{EXCLUSIVE}: turn off the Conditional Access policies first (ca-require-mfa, ca-block-legacy)"
+                    ));
+                }
+                self.security_defaults = on;
+            }
+            "ca-require-mfa" | "ca-block-legacy" => {
+                let on = parse_bool(value)?;
+                if on && self.security_defaults {
+                    return Err(format!(
+                        "{EXCLUSIVE}: turn Security Defaults off first (tenant set security-defaults off)"
+                    ));
+                }
+                self.policy_mut(key).on = on;
+            }
+            "ca-require-mfa-groups" | "ca-block-legacy-groups" => {
+                self.policy_mut(key).groups = groups(value)?
+            }
+            "ca-require-mfa-exclude-groups" | "ca-block-legacy-exclude-groups" => {
+                self.policy_mut(key).exclude_groups = groups(value)?
+            }
+            "ca-require-mfa-exclude-named-locations"
+            | "ca-block-legacy-exclude-named-locations" => {
+                self.policy_mut(key).exclude_named_locations = parse_bool(value)?
+            }
             "federation" => self.federation = parse_bool(value)?,
             "email-sign-in" => self.email_sign_in = parse_bool(value)?,
             "trusted-ips" => {
@@ -278,7 +338,35 @@ impl Tenant {
                 json!(format_duration(self.smart_lockout_duration)),
             ),
             ("email-sign-in", json!(self.email_sign_in)),
+            ("ca-require-mfa", json!(self.ca_require_mfa.on)),
+            ("ca-require-mfa-groups", json!(self.ca_require_mfa.groups)),
+            (
+                "ca-require-mfa-exclude-groups",
+                json!(self.ca_require_mfa.exclude_groups),
+            ),
+            (
+                "ca-require-mfa-exclude-named-locations",
+                json!(self.ca_require_mfa.exclude_named_locations),
+            ),
+            ("ca-block-legacy", json!(self.ca_block_legacy.on)),
+            ("ca-block-legacy-groups", json!(self.ca_block_legacy.groups)),
+            (
+                "ca-block-legacy-exclude-groups",
+                json!(self.ca_block_legacy.exclude_groups),
+            ),
+            (
+                "ca-block-legacy-exclude-named-locations",
+                json!(self.ca_block_legacy.exclude_named_locations),
+            ),
         ]
+    }
+
+    fn policy_mut(&mut self, key: &str) -> &mut CaPolicy {
+        if key.starts_with("ca-require-mfa") {
+            &mut self.ca_require_mfa
+        } else {
+            &mut self.ca_block_legacy
+        }
     }
 
     pub fn is_trusted(&self, ip: Option<std::net::IpAddr>) -> bool {

@@ -180,6 +180,30 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             "the user is required to use modern authentication; legacy protocols and app passwords do not work for them".into(),
         )));
     }
+    // Conditional Access scopes by the groups the cloud holds for the user (as synced).
+    let groups = &copy.snapshot.groups;
+    let from = || {
+        attempt
+            .client
+            .map(|c| format!(" from {c}"))
+            .unwrap_or_default()
+    };
+    if let Some(cov) =
+        ctx.tenant
+            .ca_block_legacy
+            .covers(groups, attempt.client, &ctx.tenant.named_locations)
+    {
+        return Ok(with_user(reject(
+            "cloud.ca.block-legacy",
+            "AADSTS53003",
+            format!(
+                "Conditional Access 'block legacy authentication' covers {} ({}){}: legacy protocols are blocked, app passwords included",
+                copy.snapshot.upn,
+                cov.scope,
+                from()
+            ),
+        )));
+    }
 
     // Rule 5 (4a): an app password.
     if let Some(name) = &m.app {
@@ -197,16 +221,16 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
                 format!("app password {name:?} belongs to an administrator; for security reasons app passwords are not available to admins"),
             )));
         }
-        if live.mfa != MfaState::Enforced {
-            return Ok(with_user(reject(
-                "cloud.app-password.mfa-not-enforced",
-                "AADSTS50126",
-                format!(
-                    "app password {name:?} presented, but the user's per-user MFA state is {}; app passwords work only for MFA-enforced users",
-                    live.mfa.as_str()
-                ),
-            )));
-        }
+        // An existing app password keeps working whatever the user's per-user MFA state now is
+        // (the reference's revised §4a): enforce, create, then rely on Conditional Access.
+        let mfa_note = if live.mfa != MfaState::Enforced {
+            format!(
+                "; the user's per-user MFA is {} now, which does not revoke an existing app password",
+                live.mfa.as_str()
+            )
+        } else {
+            String::new()
+        };
         ctx.store.touch_app_password(copy.user_id, name, now)?;
         signed_in(ctx, copy.user_id)?;
         let federation = if ctx.tenant.federation {
@@ -216,7 +240,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         };
         return Ok(with_user(accept(
             "cloud.app-password.accept",
-            format!("app password {name:?} accepted by the cloud{federation}"),
+            format!("app password {name:?} accepted by the cloud{mfa_note}{federation}"),
         )));
     }
 
@@ -234,6 +258,25 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         } else {
             String::new()
         };
+        let ca_mfa =
+            ctx.tenant
+                .ca_require_mfa
+                .covers(groups, attempt.client, &ctx.tenant.named_locations);
+        if let (Some(cov), false) = (&ca_mfa, live.mfa == MfaState::Enforced) {
+            // Per-user enforcement overrides Conditional Access (then §4b as ever); without it,
+            // the policy's MFA cannot be satisfied by a legacy client. Trusted IPs are a per-user
+            // MFA feature and do not exempt; an excluded named location does (in `covers`).
+            return Ok(with_user(reject(
+                "cloud.ca.require-mfa",
+                "AADSTS50076",
+                format!(
+                    "Conditional Access 'require MFA' covers {} ({}){}; a legacy client cannot satisfy MFA: use an app password{phs_lag}",
+                    copy.snapshot.upn,
+                    cov.scope,
+                    from()
+                ),
+            )));
+        }
         return Ok(with_user(match live.mfa {
             MfaState::Disabled => accept(
                 "cloud.password.accept",
