@@ -1,4 +1,4 @@
-//! hybrid-model.md §4, §5 and §7: the cloud path, the sync delay and the app-password lifecycle.
+//! docs/model.md §4, §5 and §7: the cloud path, the sync delay and the app-password lifecycle.
 
 mod common;
 use common::*;

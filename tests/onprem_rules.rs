@@ -1,4 +1,4 @@
-//! hybrid-model.md §3: the on-prem path, one test per rule row.
+//! docs/model.md §3: the on-prem path, one test per rule row.
 
 mod common;
 use common::*;

@@ -42,7 +42,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the RADIUS and LDAP listeners.
     Serve,
-    /// Tenant settings (hybrid-model.md §8).
+    /// Tenant settings (docs/model.md §8).
     #[command(subcommand)]
     Tenant(tenant::TenantCmd),
     /// On-prem users and their cloud-side settings.

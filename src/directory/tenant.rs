@@ -1,4 +1,4 @@
-//! Tenant settings (hybrid-model.md §8), their defaults, and `tenant set KEY VALUE` parsing.
+//! Tenant settings (docs/model.md §8), their defaults, and `tenant set KEY VALUE` parsing.
 
 use std::time::Duration;
 

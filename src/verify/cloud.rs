@@ -1,5 +1,5 @@
 //! The cloud path: Entra semantics against the synced copy of the account
-//! (hybrid-model.md §4). The cloud never reads live on-prem state to decide; it reads the live
+//! (docs/model.md §4). The cloud never reads live on-prem state to decide; it reads the live
 //! directory only to explain how far the copy lags behind.
 
 use super::explain::{ago, when};

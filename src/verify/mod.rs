@@ -3,7 +3,7 @@
 //! A front door builds an [`Attempt`] (endpoint, door, client, login as typed, secret) and gets
 //! back a [`Decision`]. The verifier knows nothing of packets: it reads the live directory
 //! (on-prem path), the cloud copy at `now` (cloud path, see `sync`), and the lockout state, and
-//! applies the rule tables of hybrid-model.md §3 and §4 in order.
+//! applies the rule tables of docs/model.md §3 and §4 in order.
 
 pub mod cloud;
 mod explain;
@@ -370,7 +370,7 @@ impl Verifier {
 
     /// Cloud sign-ins go to the cloud log. With federation, a domain-password sign-in also
     /// reaches AD through AD FS and leaves an on-prem record; an app-password sign-in never
-    /// does (hybrid-model.md §4a).
+    /// does (docs/model.md §4a).
     fn log_cloud(&self, tenant: &Tenant, now: Time, attempt: &Attempt, d: &Decision) {
         self.signin.record(Side::Cloud, now, attempt, d);
         if tenant.federation && d.credential != Credential::AppPassword {

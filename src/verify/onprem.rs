@@ -1,5 +1,5 @@
 //! The on-premises path: Active Directory semantics against the live directory
-//! (hybrid-model.md §3). The first rule that fires decides; account state (rules 4 to 7) is
+//! (docs/model.md §3). The first rule that fires decides; account state (rules 4 to 7) is
 //! only revealed behind a correct password, lockout (rule 2) regardless.
 
 use super::explain::{ago, when};
