@@ -551,3 +551,19 @@ async fn large_messages_wait_for_the_shared_buffer_budget() {
         .unwrap();
     assert!(matches!(answer.op, LdapOp::BindResponse(_)), "{answer:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_is_one_limit_across_every_listener() {
+    let d = Daemon::start_with_env(&[("HYBRIDAUTH_LDAP__MAX_CONNECTIONS", "1")]);
+    let mut first = connect(d.ldap).await;
+    assert_eq!(
+        bind(&mut first, 1, "", "").await.code,
+        LdapResultCode::Success
+    );
+    // The other listener has no room of its own.
+    let mut other = connect(d.ldap_cloud).await;
+    assert_eq!(expect_notice(&mut other).await, LdapResultCode::Busy);
+    expect_closed(&mut other).await;
+    drop(first);
+    assert!(served_within(d.ldap_cloud, Duration::from_secs(10)).await);
+}

@@ -111,6 +111,30 @@ fn groups(v: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// A policy's keys: on/off, scope groups, excluded groups, excluded named locations.
+const REQUIRE_MFA_KEYS: [&str; 4] = [
+    "ca-require-mfa",
+    "ca-require-mfa-groups",
+    "ca-require-mfa-exclude-groups",
+    "ca-require-mfa-exclude-named-locations",
+];
+const BLOCK_LEGACY_KEYS: [&str; 4] = [
+    "ca-block-legacy",
+    "ca-block-legacy-groups",
+    "ca-block-legacy-exclude-groups",
+    "ca-block-legacy-exclude-named-locations",
+];
+
+fn policy_entries(keys: [&'static str; 4], p: &CaPolicy) -> [(&'static str, serde_json::Value); 4] {
+    use serde_json::json;
+    [
+        (keys[0], json!(p.on)),
+        (keys[1], json!(p.groups)),
+        (keys[2], json!(p.exclude_groups)),
+        (keys[3], json!(p.exclude_named_locations)),
+    ]
+}
+
 const EXCLUSIVE: &str = "Security Defaults and Conditional Access are mutually exclusive";
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -338,27 +362,11 @@ impl Tenant {
                 json!(format_duration(self.smart_lockout_duration)),
             ),
             ("email-sign-in", json!(self.email_sign_in)),
-            ("ca-require-mfa", json!(self.ca_require_mfa.on)),
-            ("ca-require-mfa-groups", json!(self.ca_require_mfa.groups)),
-            (
-                "ca-require-mfa-exclude-groups",
-                json!(self.ca_require_mfa.exclude_groups),
-            ),
-            (
-                "ca-require-mfa-exclude-named-locations",
-                json!(self.ca_require_mfa.exclude_named_locations),
-            ),
-            ("ca-block-legacy", json!(self.ca_block_legacy.on)),
-            ("ca-block-legacy-groups", json!(self.ca_block_legacy.groups)),
-            (
-                "ca-block-legacy-exclude-groups",
-                json!(self.ca_block_legacy.exclude_groups),
-            ),
-            (
-                "ca-block-legacy-exclude-named-locations",
-                json!(self.ca_block_legacy.exclude_named_locations),
-            ),
         ]
+        .into_iter()
+        .chain(policy_entries(REQUIRE_MFA_KEYS, &self.ca_require_mfa))
+        .chain(policy_entries(BLOCK_LEGACY_KEYS, &self.ca_block_legacy))
+        .collect()
     }
 
     fn policy_mut(&mut self, key: &str) -> &mut CaPolicy {
