@@ -42,6 +42,7 @@ impl App {
             hasher.clone(),
             signin,
             config.hashing.max_concurrent,
+            config.hashing.max_wait,
         ));
         let directory = Directory::new(
             store.clone(),

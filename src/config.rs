@@ -101,6 +101,9 @@ pub struct RawHashing {
     pub iterations: u32,
     pub parallelism: u32,
     pub max_concurrent: usize,
+    pub max_wait: String,
+    pub cache_ttl: String,
+    pub cache_entries: u64,
 }
 impl Default for RawHashing {
     fn default() -> Self {
@@ -109,6 +112,9 @@ impl Default for RawHashing {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 0,
+            max_wait: "2s".into(),
+            cache_ttl: "5m".into(),
+            cache_entries: 100_000,
         }
     }
 }
@@ -139,6 +145,7 @@ pub struct RawRadius {
     pub listen: Vec<String>,
     pub accounting_listen: Vec<String>,
     pub duplicate_window: String,
+    pub reject_delay: String,
     pub accounting_log: String,
     pub clients: Vec<RawRadiusClient>,
 }
@@ -148,6 +155,7 @@ impl Default for RawRadius {
             listen: vec!["127.0.0.1:1812".into(), "[::1]:1812".into()],
             accounting_listen: vec!["127.0.0.1:1813".into()],
             duplicate_window: "5s".into(),
+            reject_delay: "1s".into(),
             accounting_log: String::new(),
             clients: vec![RawRadiusClient {
                 name: "localhost".into(),
@@ -202,6 +210,7 @@ pub struct RawLdap {
     pub listeners: Vec<RawLdapListener>,
     pub idle_timeout: String,
     pub write_timeout: String,
+    pub reject_delay: String,
     pub max_connections: usize,
     pub max_message_bytes: usize,
     pub max_buffered_bytes: usize,
@@ -223,6 +232,7 @@ impl Default for RawLdap {
             }],
             idle_timeout: "5m".into(),
             write_timeout: "10s".into(),
+            reject_delay: "0s".into(),
             max_connections: 1024,
             max_message_bytes: 1024 * 1024,
             max_buffered_bytes: 32 * 1024 * 1024,
@@ -278,6 +288,11 @@ pub struct HashingConfig {
     pub iterations: u32,
     pub parallelism: u32,
     pub max_concurrent: usize,
+    /// A request that cannot start its hash work within this is dropped.
+    pub max_wait: Duration,
+    /// How long a verified secret is remembered; zero disables the cache.
+    pub cache_ttl: Duration,
+    pub cache_entries: u64,
 }
 
 #[derive(Clone)]
@@ -306,6 +321,8 @@ pub struct RadiusConfig {
     pub listen: Vec<SocketAddr>,
     pub accounting_listen: Vec<SocketAddr>,
     pub duplicate_window: Duration,
+    /// Every Access-Reject waits this long before it is sent (zero: at once).
+    pub reject_delay: Duration,
     pub accounting_log: PathBuf,
     pub clients: Vec<RadiusClientConfig>,
 }
@@ -333,6 +350,8 @@ pub struct LdapConfig {
     pub listeners: Vec<LdapListenerConfig>,
     pub idle_timeout: Duration,
     pub write_timeout: Duration,
+    /// A failed bind waits this long before its answer (zero, AD's behaviour: at once).
+    pub reject_delay: Duration,
     pub max_connections: usize,
     pub max_message_bytes: usize,
     pub max_buffered_bytes: usize,
@@ -446,11 +465,32 @@ impl Config {
         } else {
             h.max_concurrent
         };
+        let max_wait = parse_duration(&h.max_wait).map_err(|e| invalid("hashing.max_wait", e))?;
+        if max_wait.is_zero() || max_wait > Duration::from_secs(60) {
+            return Err(invalid(
+                "hashing.max_wait",
+                "expected more than 0 and at most 60s",
+            ));
+        }
+        let cache_ttl =
+            parse_duration(&h.cache_ttl).map_err(|e| invalid("hashing.cache_ttl", e))?;
+        if cache_ttl > Duration::from_secs(24 * 3600) {
+            return Err(invalid(
+                "hashing.cache_ttl",
+                "at most 24h (0s disables the cache)",
+            ));
+        }
+        if !(1..=10_000_000).contains(&h.cache_entries) {
+            return Err(invalid("hashing.cache_entries", "expected 1 to 10000000"));
+        }
         let hashing = HashingConfig {
             memory_kib: h.memory_kib,
             iterations: h.iterations,
             parallelism: h.parallelism,
             max_concurrent,
+            max_wait,
+            cache_ttl,
+            cache_entries: h.cache_entries,
         };
         let data_dir = store_path
             .parent()
@@ -575,6 +615,14 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
     let accounting_listen = parse_addrs("radius.accounting_listen", &r.accounting_listen)?;
     let duplicate_window =
         parse_duration(&r.duplicate_window).map_err(|e| invalid("radius.duplicate_window", e))?;
+    let reject_delay =
+        parse_duration(&r.reject_delay).map_err(|e| invalid("radius.reject_delay", e))?;
+    if reject_delay > Duration::from_secs(10) {
+        return Err(invalid(
+            "radius.reject_delay",
+            "at most 10s (0s turns it off)",
+        ));
+    }
     if duplicate_window > Duration::from_secs(300) {
         return Err(invalid("radius.duplicate_window", "at most 5m"));
     }
@@ -624,6 +672,7 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
         listen,
         accounting_listen,
         duplicate_window,
+        reject_delay,
         accounting_log,
         clients,
     })
@@ -691,6 +740,14 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
     if write_timeout.is_zero() {
         return Err(invalid("ldap.write_timeout", "must be more than 0"));
     }
+    let reject_delay =
+        parse_duration(&l.reject_delay).map_err(|e| invalid("ldap.reject_delay", e))?;
+    if reject_delay > Duration::from_secs(10) {
+        return Err(invalid(
+            "ldap.reject_delay",
+            "at most 10s (0s: answer at once, as AD)",
+        ));
+    }
     if l.max_connections == 0 || l.max_connections > 1_000_000 {
         return Err(invalid("ldap.max_connections", "expected 1 to 1000000"));
     }
@@ -710,6 +767,7 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
         listeners,
         idle_timeout,
         write_timeout,
+        reject_delay,
         max_connections: l.max_connections,
         max_message_bytes: l.max_message_bytes,
         max_buffered_bytes: l.max_buffered_bytes,

@@ -1,6 +1,7 @@
 //! hybridauth: a RADIUS and LDAP authentication front end whose one verifier reproduces how
 //! hybrid Active Directory / Microsoft Entra credentials behave.
 
+pub mod admission;
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -156,6 +156,7 @@ fn rig(configure: impl FnOnce(&mut LdapConfig)) -> Rig {
             &lab.dir.path().join("cloud.jsonl"),
         ),
         1,
+        std::time::Duration::from_secs(2),
     ));
     let ctx = ConnCtx {
         verifier,

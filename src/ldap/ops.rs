@@ -11,7 +11,7 @@ use super::entries::{self, Entry};
 use crate::config::{LdapConfig, TlsMode};
 use crate::directory::{resolve, Names, Resolution, User};
 use crate::logging::SourceLimiter;
-use crate::verify::{Attempt, Door, Endpoint, Secret, Verifier};
+use crate::verify::{Attempt, Door, Endpoint, Secret, Verifier, VerifyError};
 
 pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 pub const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
@@ -191,7 +191,14 @@ impl Session {
             secret: Secret::new(password.into_bytes()),
             now: None,
         };
-        match ctx.verifier.decide_async(attempt).await {
+        let arrived = tokio::time::Instant::now();
+        let decided = ctx.verifier.decide_async(attempt, arrived).await;
+        if matches!(&decided, Ok(d) if !d.accepted()) && !ctx.config.reject_delay.is_zero() {
+            // ldap.reject_delay (off by default: AD answers a failed bind at once). The
+            // connection answers in order anyway, so only this connection waits.
+            tokio::time::sleep(ctx.config.reject_delay).await;
+        }
+        match decided {
             Ok(d) if d.accepted() => {
                 self.identity = Identity::User {
                     sam: d.user.clone().unwrap_or_default(),
@@ -206,6 +213,11 @@ impl Session {
                 id,
                 LdapResultCode::InvalidCredentials,
                 ad_errors::invalid_credentials(&d),
+            ),
+            Err(VerifyError::Overloaded) => bind_response(
+                id,
+                LdapResultCode::Busy,
+                "the server is busy: the bind could not start within hashing.max_wait; try again",
             ),
             Err(e) => {
                 tracing::error!(error = %e, "verification failed");

@@ -11,12 +11,12 @@ use tokio_util::task::TaskTracker;
 
 use super::accounting::AccountingLog;
 use super::clients::Clients;
-use super::dedup::{Dedup, Seen};
+use super::dedup::{Dedup, Key as DedupKey, Seen};
 use super::packet::*;
 use crate::config::{RadiusClientConfig, RadiusConfig};
 use crate::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
 use crate::shutdown::Shutdown;
-use crate::verify::{Attempt, Door, Secret, Verifier};
+use crate::verify::{Attempt, Door, Secret, Verifier, VerifyError};
 
 /// Which port a socket serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,16 @@ pub struct RadiusServer {
     accounting: Arc<AccountingLog>,
     unknown: DropLog,
     dropped: DropLog,
+    shed: DropLog,
+    reject_delay: Duration,
+}
+
+/// What a request's handling needs besides the datagram.
+pub(super) struct RequestCtx<'a> {
+    from: SocketAddr,
+    /// When the datagram was received: the hashing deadline counts from here.
+    arrived: tokio::time::Instant,
+    delayer: &'a super::reject_delay::Delayer,
 }
 
 impl RadiusServer {
@@ -68,6 +78,8 @@ impl RadiusServer {
             accounting: Arc::new(accounting),
             unknown: DropLog::default(),
             dropped: DropLog::default(),
+            shed: DropLog::default(),
+            reject_delay: cfg.reject_delay,
         }))
     }
 
@@ -75,6 +87,12 @@ impl RadiusServer {
     pub async fn serve(self: Arc<Self>, socket: UdpSocket, role: Role, mut shutdown: Shutdown) {
         let socket = Arc::new(socket);
         let tracker = TaskTracker::new();
+        let (delayer, delayed) = super::reject_delay::channel(self.reject_delay);
+        let delay_task = tokio::spawn(super::reject_delay::run(
+            delayed,
+            Arc::clone(&socket),
+            Arc::clone(&self),
+        ));
         let mut buf = vec![0u8; 65536];
         loop {
             let (n, from) = tokio::select! {
@@ -92,11 +110,18 @@ impl RadiusServer {
                     .warn("request dropped", from, "too many requests in flight");
                 continue;
             }
+            let arrived = tokio::time::Instant::now();
             let datagram = buf[..n].to_vec();
             let me = Arc::clone(&self);
             let sock = Arc::clone(&socket);
+            let delayer = delayer.clone();
             tracker.spawn(async move {
-                if let Some(reply) = me.handle(&datagram, from, role).await {
+                let ctx = RequestCtx {
+                    from,
+                    arrived,
+                    delayer: &delayer,
+                };
+                if let Some(reply) = me.handle(&datagram, role, &ctx).await {
                     if let Err(e) = sock.send_to(&reply, from).await {
                         tracing::debug!(%from, error = %e, "send_to failed");
                     }
@@ -105,6 +130,15 @@ impl RadiusServer {
         }
         tracker.close();
         tracker.wait().await;
+        // Every request task is done: closing the channel makes the delay task send what it
+        // still holds at once (an answer in flight at shutdown is still an answer), then end.
+        drop(delayer);
+        let _ = delay_task.await;
+    }
+
+    /// Forgets that a request is in flight, recording the octets its retransmissions get.
+    pub(super) fn finished(&self, key: DedupKey, reply: Option<Arc<Vec<u8>>>) {
+        self.dedup.finish(key, reply);
     }
 
     fn drop_packet(&self, from: SocketAddr, why: &str) -> Option<Arc<Vec<u8>>> {
@@ -113,7 +147,13 @@ impl RadiusServer {
     }
 
     /// Returns the octets to send back, or `None` for a silent drop.
-    async fn handle(&self, datagram: &[u8], from: SocketAddr, role: Role) -> Option<Arc<Vec<u8>>> {
+    async fn handle(
+        &self,
+        datagram: &[u8],
+        role: Role,
+        ctx: &RequestCtx<'_>,
+    ) -> Option<Arc<Vec<u8>>> {
+        let from = ctx.from;
         let Some(client) = self.clients.current().lookup(from.ip()) else {
             self.unknown.warn(
                 "packet from unknown client dropped",
@@ -131,7 +171,7 @@ impl RadiusServer {
         };
         match (role, raw.code()) {
             (_, STATUS_SERVER) => self.status_server(&raw, &client, role, from),
-            (Role::Authentication, ACCESS_REQUEST) => self.access_request(&raw, client, from).await,
+            (Role::Authentication, ACCESS_REQUEST) => self.access_request(&raw, client, ctx).await,
             (Role::Accounting, ACCOUNTING_REQUEST) => {
                 self.accounting_request(&raw, &client, from).await
             }
@@ -206,8 +246,9 @@ impl RadiusServer {
         &self,
         raw: &RawPacket<'_>,
         client: Arc<RadiusClientConfig>,
-        from: SocketAddr,
+        ctx: &RequestCtx<'_>,
     ) -> Option<Arc<Vec<u8>>> {
+        let from = ctx.from;
         match raw.message_authenticator_ok(&client.secret) {
             Some(false) => return self.drop_packet(from, "bad Message-Authenticator (wrong shared secret?)"),
             None if client.require_message_authenticator => {
@@ -221,9 +262,19 @@ impl RadiusServer {
             Seen::InFlight => return None,
             Seen::New => {}
         }
-        let reply = self.decide(raw, &client, from).await;
-        self.dedup.finish(key, reply.clone());
-        reply
+        let reply = self.decide(raw, &client, from, ctx.arrived).await;
+        match reply {
+            // An Access-Reject waits out the reject delay in the delay task's timer wheel,
+            // still "in flight" for duplicate detection, so retransmissions are absorbed.
+            Some(r) if r.first() == Some(&ACCESS_REJECT) && ctx.delayer.delays() => {
+                ctx.delayer.send_later(key, r);
+                None
+            }
+            other => {
+                self.dedup.finish(key, other.clone());
+                other
+            }
+        }
     }
 
     async fn decide(
@@ -231,6 +282,7 @@ impl RadiusServer {
         raw: &RawPacket<'_>,
         client: &RadiusClientConfig,
         from: SocketAddr,
+        arrived: tokio::time::Instant,
     ) -> Option<Arc<Vec<u8>>> {
         let login = raw
             .value(radius::core::rfc2865::USER_NAME_TYPE)
@@ -292,10 +344,19 @@ impl RadiusServer {
             secret: Secret::new(password),
             ..base
         };
-        match self.verifier.decide_async(attempt).await {
+        match self.verifier.decide_async(attempt, arrived).await {
             Ok(d) => {
                 tracing::info!(client = %client.name, %from, user = ?d.user, outcome = ?d.outcome, rule = d.rule, nps = ?d.codes.nps, "access-request");
                 respond(d.accepted(), Some(&d.explanation))
+            }
+            Err(VerifyError::Overloaded) => {
+                // Shed: its NAS has given up by now; the count rides on the (limited) log line.
+                self.shed.warn(
+                    "request dropped",
+                    from,
+                    "its hash work could not start within hashing.max_wait (overload)",
+                );
+                None
             }
             Err(e) => {
                 // No answer: the NAS retries or fails over, which beats a wrong reject.

@@ -46,6 +46,32 @@ pub struct Hasher {
     argon: Argon2<'static>,
     dummy: String,
     key: [u8; 32],
+    verified: Option<VerifiedCache>,
+    argon2_runs: std::sync::atomic::AtomicU64,
+}
+
+/// The verified-secret cache (as Apache's mod_authnz_ldap and SSSD keep one): after Argon2
+/// says that a secret matches a stored hash, that fact is remembered for `hashing.cache_ttl`,
+/// keyed by an HMAC of the stored hash and the secret under a key made at start that never
+/// leaves the process — never the secret itself. The stored hash is part of the key, so a
+/// password reset, a password-hash-sync cycle or a deleted app password changes what is looked
+/// up, and the next request verifies afresh. Only the hash comparison is skipped: every rule
+/// still runs. Failures are never cached, and the dummy hash of an unknown user never matches,
+/// so an unknown user always costs a full Argon2 run.
+struct VerifiedCache {
+    key: [u8; 32],
+    entries: moka::sync::Cache<[u8; 32], ()>,
+}
+
+impl VerifiedCache {
+    fn id(&self, phc: &str, secret: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(&(phc.len() as u64).to_be_bytes());
+        mac.update(phc.as_bytes());
+        mac.update(secret);
+        mac.finalize().into_bytes().into()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +89,29 @@ impl Hasher {
             .hash_password(b"hybridauth dummy password", &salt)
             .map_err(|e| HashError(e.to_string()))?
             .to_string();
-        Ok(Hasher { argon, dummy, key })
+        let verified = (!cfg.cache_ttl.is_zero()).then(|| {
+            let mut key = [0u8; 32];
+            OsRng.fill(&mut key);
+            VerifiedCache {
+                key,
+                entries: moka::sync::Cache::builder()
+                    .max_capacity(cfg.cache_entries)
+                    .time_to_live(cfg.cache_ttl)
+                    .build(),
+            }
+        });
+        Ok(Hasher {
+            argon,
+            dummy,
+            key,
+            verified,
+            argon2_runs: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// How many Argon2 verifications this hasher has run (the cache's hits are not counted).
+    pub fn argon2_runs(&self) -> u64 {
+        self.argon2_runs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn hash(&self, secret: &[u8]) -> Result<String, HashError> {
@@ -81,10 +129,24 @@ impl Hasher {
             Some(p) => (p, true),
             None => (self.dummy.as_str(), false),
         };
+        let cached = match (&self.verified, real) {
+            (Some(c), true) => Some((c, c.id(phc, secret))),
+            _ => None,
+        };
+        if let Some((c, id)) = &cached {
+            if c.entries.contains_key(id) {
+                return true;
+            }
+        }
+        self.argon2_runs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ok = match PasswordHash::new(phc) {
             Ok(parsed) => self.argon.verify_password(secret, &parsed).is_ok(),
             Err(_) => false,
         };
+        if let (true, true, Some((c, id))) = (ok, real, cached) {
+            c.entries.insert(id, ());
+        }
         ok && real
     }
 
@@ -132,14 +194,48 @@ pub fn normalize_app_password(secret: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn hasher() -> Hasher {
+    fn hasher_with(cache_ttl: std::time::Duration) -> Hasher {
         let cfg = HashingConfig {
             memory_kib: 64,
             iterations: 1,
             parallelism: 1,
             max_concurrent: 1,
+            max_wait: std::time::Duration::from_secs(2),
+            cache_ttl,
+            cache_entries: 1000,
         };
         Hasher::new(&cfg, [7; 32]).unwrap()
+    }
+
+    fn hasher() -> Hasher {
+        hasher_with(std::time::Duration::ZERO)
+    }
+
+    #[test]
+    fn a_verified_secret_skips_argon2_for_that_hash_only_and_failures_are_never_cached() {
+        let h = hasher_with(std::time::Duration::from_secs(300));
+        let phc = h.hash(b"Winter2026!").unwrap();
+        assert!(h.verify(Some(&phc), b"Winter2026!"));
+        assert_eq!(h.argon2_runs(), 1);
+        assert!(h.verify(Some(&phc), b"Winter2026!"));
+        assert_eq!(h.argon2_runs(), 1, "a hit costs no Argon2 run");
+        // Another stored hash of the same password (a reset, a new sync): verified afresh.
+        let again = h.hash(b"Winter2026!").unwrap();
+        assert!(h.verify(Some(&again), b"Winter2026!"));
+        assert_eq!(h.argon2_runs(), 2);
+        // Wrong secrets run Argon2 every time.
+        assert!(!h.verify(Some(&phc), b"wrong"));
+        assert!(!h.verify(Some(&phc), b"wrong"));
+        assert_eq!(h.argon2_runs(), 4);
+        // An unknown user (the dummy hash) always costs a full run.
+        assert!(!h.verify(None, b"Winter2026!"));
+        assert!(!h.verify(None, b"Winter2026!"));
+        assert_eq!(h.argon2_runs(), 6);
+        // Disabled: every verification runs Argon2.
+        let off = hasher();
+        off.verify(Some(&phc), b"Winter2026!");
+        off.verify(Some(&phc), b"Winter2026!");
+        assert_eq!(off.argon2_runs(), 2);
     }
 
     #[test]

@@ -15,8 +15,8 @@ pub mod recent_bad;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::admission::Admission;
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::config::DirectoryConfig;
@@ -169,6 +169,9 @@ pub enum VerifyError {
     Store(#[from] StoreError),
     #[error("the verifier is shutting down")]
     Closed,
+    /// The hash work could not start within `hashing.max_wait`: the request is shed.
+    #[error("overloaded: the request could not start within hashing.max_wait")]
+    Overloaded,
 }
 
 /// Store id that stands in for "no such user": an unknown user costs the same store reads and
@@ -239,7 +242,7 @@ pub struct Verifier {
     dir: DirectoryConfig,
     hasher: Arc<Hasher>,
     signin: SigninLog,
-    permits: Arc<Semaphore>,
+    admission: Admission,
     recent_bad: recent_bad::RecentBad,
 }
 
@@ -251,6 +254,7 @@ impl Verifier {
         hasher: Arc<Hasher>,
         signin: SigninLog,
         max_concurrent: usize,
+        max_wait: std::time::Duration,
     ) -> Verifier {
         Verifier {
             store,
@@ -258,7 +262,7 @@ impl Verifier {
             dir,
             hasher,
             signin,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            admission: Admission::new(max_concurrent, max_wait),
             recent_bad: recent_bad::RecentBad::default(),
         }
     }
@@ -280,15 +284,24 @@ impl Verifier {
         &self.clock
     }
 
-    /// Decides off the reactor: waits for one of the bounded hashing slots, then runs the
-    /// blocking decision on tokio's blocking pool.
-    pub async fn decide_async(self: &Arc<Self>, attempt: Attempt) -> Result<Decision, VerifyError> {
+    /// Requests shed so far because their hash work could not start in time.
+    pub fn shed(&self) -> u64 {
+        self.admission.dropped()
+    }
+
+    /// Decides off the reactor: waits for one of the bounded hashing slots — until
+    /// `arrived + hashing.max_wait`, newest first (see `admission`) — then runs the blocking
+    /// decision on tokio's blocking pool.
+    pub async fn decide_async(
+        self: &Arc<Self>,
+        attempt: Attempt,
+        arrived: tokio::time::Instant,
+    ) -> Result<Decision, VerifyError> {
         let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
+            .admission
+            .admit(arrived)
             .await
-            .map_err(|_| VerifyError::Closed)?;
+            .ok_or(VerifyError::Overloaded)?;
         tracing::debug!(door = ?attempt.door, endpoint = attempt.endpoint.kind.as_str(), "verification started");
         let me = Arc::clone(self);
         tokio::task::spawn_blocking(move || {

@@ -102,6 +102,8 @@ start = "2026-01-05T10:00:00Z"
 memory_kib = 64
 iterations = 1
 [radius]
+# Rejects at once unless a test is about the delay (tests set HYBRIDAUTH_RADIUS__REJECT_DELAY).
+reject_delay = "0s"
 listen = ["127.0.0.1:{radius}", "[::1]:{radius}"]
 accounting_listen = ["127.0.0.1:{accounting}"]
 [[radius.clients]]

@@ -1,0 +1,177 @@
+//! Admission to the hashing slots: a permit with a deadline, shared by every front door.
+//!
+//! A request that cannot start its hash work within `hashing.max_wait` of its arrival is
+//! dropped — a NAS has given up on it by then, and answering it would only delay the answers
+//! that can still arrive in time. Among the requests waiting, the **newest is served first**:
+//! under overload the server keeps answering fresh requests within milliseconds, while the
+//! oldest ones (whose NAS is about to retransmit or has failed over) expire; and when a flood
+//! stops, a new request is served at once instead of behind the backlog. Without overload the
+//! queue is empty and the order does not matter. (A first-in-first-out queue with the same
+//! deadline answers everything about `max_wait` late under overload, and keeps answering late
+//! for up to `max_wait` after it; per-client fairness is left to the NAS table for now.)
+//! The number waiting is also capped, so memory stays bounded whatever the arrival rate.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// Requests that may wait at once; beyond it the oldest waiter is dropped.
+const MAX_WAITING: usize = 8192;
+
+struct Waiter {
+    deadline: Instant,
+    slot: oneshot::Sender<()>,
+}
+
+struct State {
+    free: usize,
+    /// Oldest at the front, newest at the back.
+    waiting: VecDeque<Waiter>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    max_wait: Duration,
+    dropped: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Admission {
+    inner: Arc<Inner>,
+}
+
+/// A hashing slot; handed to the newest live waiter (or freed) when dropped.
+pub struct Permit {
+    inner: Arc<Inner>,
+}
+
+impl Admission {
+    pub fn new(slots: usize, max_wait: Duration) -> Admission {
+        Admission {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    free: slots.max(1),
+                    waiting: VecDeque::new(),
+                }),
+                max_wait,
+                dropped: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Requests dropped so far because they could not start in time.
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits for a slot until `arrived + max_wait`; `None` when the deadline passed first.
+    pub async fn admit(&self, arrived: Instant) -> Option<Permit> {
+        let deadline = arrived + self.inner.max_wait;
+        let mut rx = {
+            let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.free > 0 {
+                st.free -= 1;
+                return Some(self.permit());
+            }
+            if Instant::now() >= deadline {
+                drop(st);
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            if st.waiting.len() >= MAX_WAITING {
+                // The oldest waiter is the least likely to be answered in time.
+                st.waiting.pop_front();
+            }
+            let (tx, rx) = oneshot::channel();
+            st.waiting.push_back(Waiter { deadline, slot: tx });
+            rx
+        };
+        match tokio::time::timeout_at(deadline, &mut rx).await {
+            Ok(Ok(())) => Some(self.permit()),
+            _ => {
+                // A slot may have been handed over at the very last moment: keep it, or the
+                // slot would be lost.
+                rx.close();
+                if rx.try_recv().is_ok() {
+                    return Some(self.permit());
+                }
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn permit(&self) -> Permit {
+        Permit {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        while let Some(w) = st.waiting.pop_back() {
+            if w.deadline <= now {
+                // Expired (its own timer counts the drop); an older one cannot be fresher.
+                st.waiting.clear();
+                break;
+            }
+            if w.slot.send(()).is_ok() {
+                return;
+            }
+        }
+        st.free += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_newest_waiter_is_served_first_and_the_stale_are_dropped() {
+        let a = Admission::new(1, Duration::from_secs(2));
+        let held = a.admit(Instant::now()).await.unwrap();
+        let t0 = Instant::now();
+        // Three requests arrive while the slot is busy, 100 ms apart.
+        let mut waiters = vec![];
+        for i in 0..3u64 {
+            let a = a.clone();
+            let arrived = t0 + Duration::from_millis(100 * i);
+            tokio::time::sleep_until(arrived).await;
+            waiters.push(tokio::spawn(async move {
+                a.admit(arrived).await.map(|p| (i, p, Instant::now()))
+            }));
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        // The newest (i = 2) gets the slot; releasing it serves i = 1, and so on.
+        let newest = waiters.pop().unwrap().await.unwrap().unwrap();
+        assert_eq!(newest.0, 2);
+        // Hold it past everyone else's deadline: the older two are dropped, not served late.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(newest);
+        for w in waiters {
+            assert!(w.await.unwrap().is_none());
+        }
+        assert_eq!(a.dropped(), 2);
+        // The slot came back: a fresh request is admitted at once.
+        assert!(a.admit(Instant::now()).await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_already_past_its_deadline_is_dropped_without_waiting() {
+        let a = Admission::new(1, Duration::from_secs(2));
+        let _held = a.admit(Instant::now()).await.unwrap();
+        let old = Instant::now();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(a.admit(old).await.is_none());
+        assert_eq!(a.dropped(), 1);
+    }
+}

@@ -1,0 +1,89 @@
+//! The reject delay (FreeRADIUS's `reject_delay`): every Access-Reject waits `radius.reject_delay`
+//! before it is sent, which slows an online password guesser without slowing anyone else.
+//!
+//! A delayed reject costs one timer entry in one task per socket, nothing more: the request's
+//! own task, its hashing slot and its worker are all released as soon as the decision is made.
+//! Until the reject is sent the request stays "in flight" for duplicate detection, so a
+//! retransmission is absorbed rather than answered twice; once sent, retransmissions get the
+//! same octets back as for any answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::time::DelayQueue;
+
+use super::dedup::Key;
+use super::server::RadiusServer;
+
+struct Delayed {
+    key: Key,
+    reply: Arc<Vec<u8>>,
+}
+
+#[derive(Clone)]
+pub struct Delayer {
+    delay: Duration,
+    tx: mpsc::UnboundedSender<Delayed>,
+}
+
+pub struct Receiver {
+    delay: Duration,
+    rx: mpsc::UnboundedReceiver<Delayed>,
+}
+
+pub fn channel(delay: Duration) -> (Delayer, Receiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Delayer { delay, tx }, Receiver { delay, rx })
+}
+
+impl Delayer {
+    pub fn delays(&self) -> bool {
+        !self.delay.is_zero()
+    }
+
+    /// Hands a reject over; it is sent (to the request's source) when its delay is up.
+    pub fn send_later(&self, key: Key, reply: Arc<Vec<u8>>) {
+        // The receiver only goes away after every request task has finished.
+        let _ = self.tx.send(Delayed { key, reply });
+    }
+}
+
+async fn send(socket: &UdpSocket, server: &RadiusServer, key: Key, reply: Arc<Vec<u8>>) {
+    let to: SocketAddr = key.0;
+    if let Err(e) = socket.send_to(&reply, to).await {
+        tracing::debug!(%to, error = %e, "send_to failed");
+    }
+    server.finished(key, Some(reply));
+}
+
+/// Runs until every [`Delayer`] is dropped, then sends what it still holds at once.
+pub async fn run(mut r: Receiver, socket: Arc<UdpSocket>, server: Arc<RadiusServer>) {
+    // The timer wheel holds the request keys; the replies wait beside it.
+    let mut due: DelayQueue<Key> = DelayQueue::new();
+    let mut replies: HashMap<Key, Arc<Vec<u8>>> = HashMap::new();
+    loop {
+        tokio::select! {
+            msg = r.rx.recv() => match msg {
+                Some(d) => {
+                    due.insert(d.key, r.delay);
+                    replies.insert(d.key, d.reply);
+                }
+                None => break,
+            },
+            Some(expired) = due.next(), if !due.is_empty() => {
+                let key = expired.into_inner();
+                if let Some(reply) = replies.remove(&key) {
+                    send(&socket, &server, key, reply).await;
+                }
+            }
+        }
+    }
+    for (key, reply) in replies {
+        send(&socket, &server, key, reply).await;
+    }
+}
