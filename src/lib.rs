@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod ldap;
+pub mod load;
 pub mod logfile;
 pub mod logging;
 pub mod net;

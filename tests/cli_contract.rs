@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output};
 
+mod common;
+
 struct Cli {
     dir: tempfile::TempDir,
 }
@@ -323,6 +325,30 @@ const EXERCISED: &[(&str, &[&str])] = &[
         ],
     ),
     ("cert", &["--cert", "--key", "--name"]),
+    (
+        "load radius",
+        &[
+            "--server",
+            "--secret",
+            "--user",
+            "--password",
+            "--concurrency",
+            "--requests",
+            "--rate",
+            "--retransmit",
+        ],
+    ),
+    (
+        "load ldap",
+        &[
+            "--server",
+            "--bind-dn",
+            "--password",
+            "--concurrency",
+            "--requests",
+            "--timeout",
+        ],
+    ),
 ];
 
 fn documented(cli: &Cli, command: &str) -> (Vec<String>, Vec<String>) {
@@ -718,4 +744,143 @@ fn the_clock_stops_at_the_end_of_year_9999_and_decisions_work_up_to_it() {
     assert!(cli.ok(&["sync", "status", "--json"]).is_object());
     cli.ok(&["clock", "advance", "59s"]);
     assert!(cli.refused(&["clock", "advance", "2s"]).contains("9999"));
+}
+
+#[test]
+fn load_drives_radius_and_ldap_and_reports_answers_latency_and_timeouts() {
+    use common::daemon::{free_udp, Daemon, SECRET};
+    let d = Daemon::start();
+    d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+    let cli = Cli::new();
+    let radius = format!("127.0.0.1:{}", d.radius);
+    let run = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["load"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        cli.ok(&all)
+    };
+    let r = run(&[
+        "radius",
+        "--server",
+        &radius,
+        "--secret",
+        SECRET,
+        "--user",
+        "alice",
+        "--password",
+        "Winter2026!",
+        "--requests",
+        "50",
+        "--concurrency",
+        "4",
+    ]);
+    assert_eq!(r["answers"]["Access-Accept"], 50, "{r}");
+    assert_eq!(r["door"], "radius");
+    for k in ["p50", "p90", "p99", "max"] {
+        assert!(r["latency_ms"][k].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert!(r["rate"].as_f64().unwrap() > 0.0);
+    let r = run(&[
+        "radius",
+        "--server",
+        &radius,
+        "--secret",
+        SECRET,
+        "--user",
+        "alice",
+        "--password",
+        "wrong",
+        "--requests",
+        "5",
+        "--rate",
+        "50",
+        "--retransmit",
+        "2s,1",
+    ]);
+    assert_eq!(r["answers"]["Access-Reject"], 5, "{r}");
+    // Nobody answers: timeouts, each after its retransmission.
+    let silent = format!("127.0.0.1:{}", free_udp());
+    let r = run(&[
+        "radius",
+        "--server",
+        &silent,
+        "--secret",
+        SECRET,
+        "--user",
+        "alice",
+        "--password",
+        "x",
+        "--requests",
+        "2",
+        "--retransmit",
+        "200ms,1",
+    ]);
+    assert_eq!(
+        (r["timeouts"].clone(), r["retransmissions"].clone()),
+        (2.into(), 2.into()),
+        "{r}"
+    );
+    // A wrong shared secret is not an answer: the Response Authenticator does not check out
+    // (hybridauth drops the request anyway).
+    let r = run(&[
+        "radius",
+        "--server",
+        &radius,
+        "--secret",
+        "not-it",
+        "--user",
+        "alice",
+        "--password",
+        "Winter2026!",
+        "--requests",
+        "1",
+        "--retransmit",
+        "300ms,0",
+    ]);
+    assert_eq!(r["timeouts"], 1, "{r}");
+    let ldap = format!("127.0.0.1:{}", d.ldap);
+    let r = run(&[
+        "ldap",
+        "--server",
+        &ldap,
+        "--bind-dn",
+        "alice",
+        "--password",
+        "Winter2026!",
+        "--requests",
+        "30",
+        "--concurrency",
+        "3",
+        "--timeout",
+        "5s",
+    ]);
+    assert_eq!(r["answers"]["success"], 30, "{r}");
+    let r = run(&[
+        "ldap",
+        "--server",
+        &ldap,
+        "--bind-dn",
+        "alice",
+        "--password",
+        "nope",
+        "--requests",
+        "3",
+    ]);
+    assert_eq!(r["answers"]["invalidCredentials"], 3, "{r}");
+    assert!(cli
+        .refused(&[
+            "load",
+            "radius",
+            "--server",
+            &radius,
+            "--secret",
+            "s",
+            "--user",
+            "u",
+            "--password",
+            "p",
+            "--retransmit",
+            "3s"
+        ])
+        .contains("TIMEOUT,RETRIES"));
 }

@@ -5,6 +5,7 @@ mod app_password;
 mod cert;
 mod check;
 mod clock;
+mod load;
 pub mod output;
 mod serve;
 mod sync;
@@ -61,6 +62,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Write a self-signed certificate and key for a lab LDAPS/StartTLS listener.
     Cert(cert::CertArgs),
+    /// Drive a RADIUS or LDAP server (this one or another) and report rate and latency.
+    #[command(subcommand)]
+    Load(load::LoadCmd),
 }
 
 /// `--password PW` or `--password-stdin` (one line; the trailing newline is dropped).
@@ -109,6 +113,10 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
     if let Command::Cert(args) = &cli.command {
         return cert::run(args, out);
     }
+    // A client of any server: it needs no configuration or store.
+    if let Command::Load(cmd) = cli.command {
+        return load::run(cmd, out);
+    }
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Serve = cli.command {
         return serve::run(config, cli.config.clone());
@@ -121,6 +129,6 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         Command::Sync(c) => sync::run(c, &app, out),
         Command::Clock(c) => clock::run(c, &app, out),
         Command::Check(a) => check::run(a, &app, out),
-        Command::Serve | Command::Cert(_) => Ok(()),
+        Command::Serve | Command::Cert(_) | Command::Load(_) => Ok(()),
     }
 }
