@@ -96,6 +96,9 @@ impl Store for Counting {
     fn set_simulated_time(&self, t: Time) -> StoreResult<()> {
         self.inner.set_simulated_time(t)
     }
+    fn flush_durable(&self) -> StoreResult<()> {
+        self.inner.flush_durable()
+    }
     fn ad_lockout(&self, id: i64) -> StoreResult<AdLockout> {
         self.inner.ad_lockout(id)
     }

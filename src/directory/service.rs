@@ -264,7 +264,7 @@ impl Directory {
         if smart_lockout {
             crate::verify::lockout::smart_reset(self.store.as_ref(), u.id)?;
         }
-        Ok(())
+        Ok(self.store.flush_durable()?)
     }
 
     pub fn reset_password(

@@ -87,6 +87,16 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The hot path's writes (lockout counters, last-used times), one per decision: committed
+    /// with synchronous = NORMAL (no fsync under the lock), then made durable by
+    /// [`Store::flush_durable`], an fsync of the WAL outside every lock, which concurrent
+    /// decisions share (group commit).
+    hot: Mutex<Connection>,
+    wal: Mutex<Option<std::fs::File>>,
+    wal_path: std::path::PathBuf,
+    /// Hot writes committed so far, and how many of them are known to be on disk.
+    committed: std::sync::atomic::AtomicU64,
+    synced: std::sync::atomic::AtomicU64,
 }
 
 fn micros(t: Time) -> i64 {
@@ -120,8 +130,20 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        let hot = Connection::open(path)
+            .map_err(|e| StoreError::Db(format!("cannot open store {}: {e}", path.display())))?;
+        hot.busy_timeout(Duration::from_secs(10))?;
+        hot.pragma_update(None, "synchronous", "NORMAL")?;
+        hot.pragma_update(None, "secure_delete", "ON")?;
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
         let store = SqliteStore {
             conn: Mutex::new(conn),
+            hot: Mutex::new(hot),
+            wal: Mutex::new(None),
+            wal_path: wal_path.into(),
+            committed: std::sync::atomic::AtomicU64::new(0),
+            synced: std::sync::atomic::AtomicU64::new(0),
         };
         store.migrate()?;
         // The WAL and shared-memory files exist now; SQLite gives them the database's mode,
@@ -136,6 +158,15 @@ impl SqliteStore {
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
         Ok((mode, sync))
+    }
+
+    fn lock_hot(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.hot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn hot_committed(&self) {
+        self.committed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn lock(&self) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
@@ -628,11 +659,12 @@ impl Store for SqliteStore {
     }
 
     fn touch_app_password(&self, user_id: i64, name: &str, now: Time) -> StoreResult<()> {
-        let conn = self.lock()?;
+        let conn = self.lock_hot();
         conn.execute(
             "UPDATE app_passwords SET last_used = ?3 WHERE user_id = ?1 AND name = ?2",
             params![user_id, name, micros(now)],
         )?;
+        self.hot_committed();
         Ok(())
     }
 
@@ -766,7 +798,7 @@ impl Store for SqliteStore {
         user_id: i64,
         f: &mut dyn FnMut(&mut AdLockout),
     ) -> StoreResult<AdLockout> {
-        let mut conn = self.lock()?;
+        let mut conn = self.lock_hot();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut state = read_ad_lockout(&tx, user_id)?;
         f(&mut state);
@@ -782,6 +814,7 @@ impl Store for SqliteStore {
             ],
         )?;
         tx.commit()?;
+        self.hot_committed();
         Ok(state)
     }
 
@@ -795,7 +828,7 @@ impl Store for SqliteStore {
         user_id: i64,
         f: &mut dyn FnMut(&mut SmartLockout),
     ) -> StoreResult<SmartLockout> {
-        let mut conn = self.lock()?;
+        let mut conn = self.lock_hot();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut state = read_smart_lockout(&tx, user_id)?;
         f(&mut state);
@@ -806,7 +839,31 @@ impl Store for SqliteStore {
             params![user_id, json],
         )?;
         tx.commit()?;
+        self.hot_committed();
         Ok(state)
+    }
+
+    fn flush_durable(&self) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        let target = self.committed.load(Ordering::SeqCst);
+        if self.synced.load(Ordering::SeqCst) >= target {
+            return Ok(());
+        }
+        // A duplicate of the WAL's descriptor, so that no lock is held across the fsync (and
+        // the WAL is not the database file, whose descriptors must never be closed early).
+        let file = {
+            let mut g = self.wal.lock().unwrap_or_else(|e| e.into_inner());
+            if g.is_none() {
+                *g = Some(std::fs::File::open(&self.wal_path).map_err(db)?);
+            }
+            match g.as_ref() {
+                Some(f) => f.try_clone().map_err(db)?,
+                None => return Ok(()),
+            }
+        };
+        file.sync_data().map_err(db)?;
+        self.synced.fetch_max(target, Ordering::SeqCst);
+        Ok(())
     }
 
     fn secret_key(&self) -> StoreResult<[u8; 32]> {

@@ -111,6 +111,14 @@ pub trait Store: Send + Sync {
     fn simulated_time(&self) -> StoreResult<Option<Time>>;
     fn set_simulated_time(&self, t: Time) -> StoreResult<()>;
 
+    /// The hot path's writes — `modify_ad_lockout`, `modify_smart_lockout` and
+    /// `touch_app_password`, one per decision — are committed (visible to every reader at once)
+    /// but reach the disk only by `flush_durable`, which a caller runs before it acknowledges
+    /// them, outside its locks and hashing slot, so that one fsync serves many decisions.
+    fn flush_durable(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout>;
     fn modify_ad_lockout(
         &self,

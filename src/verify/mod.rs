@@ -304,16 +304,31 @@ impl Verifier {
             .ok_or(VerifyError::Overloaded)?;
         tracing::debug!(door = ?attempt.door, endpoint = attempt.endpoint.kind.as_str(), "verification started");
         let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        let decided = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            me.decide(&attempt)
+            me.decide_committed(&attempt)
         })
         .await
-        .map_err(|_| VerifyError::Closed)?
+        .map_err(|_| VerifyError::Closed)??;
+        // The hashing slot is free again; the decision's writes reach the disk before its
+        // answer goes out, with one fsync shared by whatever else committed meanwhile.
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || store.flush_durable())
+            .await
+            .map_err(|_| VerifyError::Closed)??;
+        Ok(decided)
     }
 
-    /// Decides one attempt and appends it to the sign-in log(s). Blocking.
+    /// Decides one attempt, appends it to the sign-in log(s) and makes its writes durable.
+    /// Blocking.
     pub fn decide(&self, attempt: &Attempt) -> Result<Decision, VerifyError> {
+        let d = self.decide_committed(attempt)?;
+        self.store.flush_durable()?;
+        Ok(d)
+    }
+
+    /// Decides and commits, without waiting for the disk (see `Store::flush_durable`).
+    fn decide_committed(&self, attempt: &Attempt) -> Result<Decision, VerifyError> {
         let now = match attempt.now {
             Some(t) => t,
             None => self.clock.now()?,
