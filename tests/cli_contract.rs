@@ -234,6 +234,11 @@ fn an_invalid_configuration_is_refused_naming_the_key() {
             "ldap.max_buffered_bytes",
         ),
         ("[ldap]\nmax_connections = 0\n", "ldap.max_connections"),
+        ("[ldap]\nreject_delay = \"11s\"\n", "ldap.reject_delay"),
+        ("[radius]\nreject_delay = \"soon\"\n", "radius.reject_delay"),
+        ("[hashing]\nmax_wait = \"0\"\n", "hashing.max_wait"),
+        ("[hashing]\ncache_ttl = \"2d\"\n", "hashing.cache_ttl"),
+        ("[hashing]\ncache_entries = 0\n", "hashing.cache_entries"),
     ] {
         std::fs::write(&bad, toml).unwrap();
         let out = cli.run(&["--config", bad.to_str().unwrap(), "serve"]);

@@ -225,3 +225,23 @@ fn a_cached_verification_skips_only_the_hash_and_every_change_counts_at_once() {
     lab.onprem("nobody", "Pw-dora-2");
     assert_eq!(runs() - before, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashing_cache_ttl_decides_whether_a_repeated_bind_runs_argon2_again() {
+    for (ttl, runs) in [("5m", 1), ("0s", 2)] {
+        let d = Daemon::start_with_env(&[
+            ("HYBRIDAUTH_HASHING__CACHE_TTL", ttl),
+            ("HYBRIDAUTH_LOG", "info,hybridauth::verify::hashing=trace"),
+        ]);
+        d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+        let mut c = connect(d.ldap).await;
+        for i in 1..=2 {
+            assert_eq!(
+                bind(&mut c, i, "alice", "Winter2026!").await.code,
+                LdapResultCode::Success
+            );
+        }
+        let seen = d.log().matches("argon2 verification").count();
+        assert_eq!(seen, runs, "cache_ttl {ttl}: {}", d.log());
+    }
+}

@@ -140,6 +140,7 @@ impl Hasher {
         }
         self.argon2_runs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::trace!(cached = cached.is_some(), "argon2 verification");
         let ok = match PasswordHash::new(phc) {
             Ok(parsed) => self.argon.verify_password(secret, &parsed).is_ok(),
             Err(_) => false,

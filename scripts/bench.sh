@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark in one run (issue 9): hybridauth against FreeRADIUS (cleartext users
+# file) and slapd ({ARGON2} at hybridauth's exact Argon2 parameters, and cleartext), all driven
+# by `hybridauth load`, which sleeps while it waits. Every server runs from its own config
+# directory on loopback ports — never the system services — and every loop is bounded.
+#
+#   ./scripts/bench.sh                # about 3 minutes on 2 cores
+#   REQUESTS=2000 ./scripts/bench.sh  # more requests per cell
+#
+# Not part of the test suite. Prints one table: single-thread Argon2 time, the cold limit, and
+# each figure as a ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REQUESTS=${REQUESTS:-1000}
+COLD=${COLD:-300}
+M=19456; T=2; P=1   # hybridauth's defaults (conf/hybridauth.toml [hashing])
+
+need=()
+command -v freeradius >/dev/null 2>&1 || need+=(freeradius)
+command -v slapd >/dev/null 2>&1 || need+=(slapd)
+command -v slapadd >/dev/null 2>&1 || need+=(slapd)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]} (their system services are kept from starting)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  had_policy=0; [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  [ $had_policy = 1 ] || printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  [ $had_policy = 1 ] || $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+echo "== building hybridauth (release)"
+cargo build --release -q
+cargo bench -q --bench argon2_time --no-run 2>/dev/null || true
+HA="$PWD/target/release/hybridauth"
+WORK=$(mktemp -d /tmp/hybridauth-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, getattr(socket, sys.argv[1])); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' "$1"; }
+wait_log() { for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "timeout waiting for $2 in $1"; cat "$1"; exit 1; }
+wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened"; exit 1; }
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["rate"])'; }
+SECRET=bench-secret-1
+PW='Winter2026!'
+
+# --- Argon2, single thread: the unit of the cold limit ---------------------------------------
+ARGON_MS=$(cargo bench -q --bench argon2_time -- --bench --memory-kib $M --iterations $T --parallelism $P 2>/dev/null | awk '/^argon2_ms/ {print $2}')
+CORES=$(nproc)
+LIMIT=$(python3 -c "print($CORES / ($ARGON_MS / 1000))")
+
+# --- hybridauth --------------------------------------------------------------------------------
+HR=$(free_port SOCK_DGRAM); HL=$(free_port SOCK_STREAM)
+cat > "$WORK/hybridauth.toml" <<EOF
+[store]
+path = "$WORK/ha/store.sqlite3"
+[hashing]
+memory_kib = $M
+iterations = $T
+parallelism = $P
+[radius]
+listen = ["127.0.0.1:$HR"]
+accounting_listen = []
+reject_delay = "0s"
+[[radius.clients]]
+name = "bench"
+network = "127.0.0.1/32"
+secret = "$SECRET"
+[[ldap.listeners]]
+address = "127.0.0.1:$HL"
+EOF
+"$HA" --config "$WORK/hybridauth.toml" user add alice --password "$PW" >/dev/null
+"$HA" --config "$WORK/hybridauth.toml" serve 2>"$WORK/ha.log" & PIDS+=($!)
+wait_log "$WORK/ha.log" "hybridauth ready"
+
+# --- FreeRADIUS: cleartext users file, a minimal config of its own ----------------------------
+FR=$(free_port SOCK_DGRAM)
+mkdir -p "$WORK/fr"
+cat > "$WORK/fr/users" <<EOF
+alice Cleartext-Password := "$PW"
+EOF
+cat > "$WORK/fr/radiusd.conf" <<EOF
+prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = $WORK/fr
+raddbdir = $WORK/fr
+radacctdir = $WORK/fr
+name = freeradius
+confdir = $WORK/fr
+modconfdir = $WORK/fr
+run_dir = $WORK/fr
+db_dir = $WORK/fr
+libdir = /usr/lib/freeradius
+pidfile = $WORK/fr/radiusd.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 65536
+hostname_lookups = no
+log {
+  destination = files
+  file = $WORK/fr/radius.log
+}
+security {
+  allow_core_dumps = no
+  max_attributes = 200
+  reject_delay = 0
+  status_server = yes
+}
+thread pool {
+  start_servers = 4
+  max_servers = 8
+  min_spare_servers = 2
+  max_spare_servers = 8
+  max_requests_per_server = 0
+}
+modules {
+  files {
+    filename = $WORK/fr/users
+  }
+  pap {
+    normalise = yes
+  }
+}
+client bench {
+  ipaddr = 127.0.0.1
+  secret = $SECRET
+}
+server default {
+  listen {
+    type = auth
+    ipaddr = 127.0.0.1
+    port = $FR
+  }
+  authorize {
+    files
+    pap
+  }
+  authenticate {
+    Auth-Type PAP {
+      pap
+    }
+  }
+}
+EOF
+freeradius -f -d "$WORK/fr" -n radiusd >"$WORK/fr/stdout.log" 2>&1 & PIDS+=($!)
+sleep 1
+"$HA" load radius --server 127.0.0.1:$FR --secret "$SECRET" --user alice --password "$PW" --requests 10 --retransmit 1s,3 >/dev/null \
+  || { echo "FreeRADIUS did not answer"; cat "$WORK/fr/radius.log" "$WORK/fr/stdout.log"; exit 1; }
+
+# --- slapd: {ARGON2} at the same parameters, and cleartext ------------------------------------
+SL=$(free_port SOCK_STREAM)
+mkdir -p "$WORK/sl/db"
+cat > "$WORK/sl/slapd.conf" <<EOF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload argon2 m=$M t=$T p=$P
+pidfile $WORK/sl/slapd.pid
+password-hash {ARGON2}
+database mdb
+maxsize 104857600
+suffix "dc=contoso,dc=com"
+rootdn "cn=admin,dc=contoso,dc=com"
+directory $WORK/sl/db
+access to * by * read
+EOF
+ARGON=$(slappasswd -o module-load="argon2 m=$M t=$T p=$P" -h '{ARGON2}' -s "$PW")
+cat > "$WORK/sl/data.ldif" <<EOF
+dn: dc=contoso,dc=com
+objectClass: dcObject
+objectClass: organization
+o: contoso
+dc: contoso
+
+dn: cn=argon,dc=contoso,dc=com
+objectClass: inetOrgPerson
+cn: argon
+sn: argon
+userPassword: $ARGON
+
+dn: cn=clear,dc=contoso,dc=com
+objectClass: inetOrgPerson
+cn: clear
+sn: clear
+userPassword: $PW
+EOF
+slapadd -f "$WORK/sl/slapd.conf" -l "$WORK/sl/data.ldif" >/dev/null 2>&1
+slapd -f "$WORK/sl/slapd.conf" -h "ldap://127.0.0.1:$SL/" -d 0 >"$WORK/sl/slapd.log" 2>&1 & PIDS+=($!)
+wait_port "$SL"
+
+# --- the runs ------------------------------------------------------------------------------------
+load() { "$HA" load "$@" --json | json; }
+echo "== measuring ($REQUESTS requests per warm cell, $COLD per cold cell)"
+# Cold: the verified-secret cache must not help, so hybridauth restarts it by using wrong
+# passwords (never cached) for rejects and a fresh process per accept run.
+fresh_ha() { kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+  HYBRIDAUTH_HASHING__CACHE_TTL="$1" "$HA" --config "$WORK/hybridauth.toml" serve 2>"$WORK/ha.log" & PIDS[0]=$!
+  wait_log "$WORK/ha.log" "hybridauth ready"; }
+fresh_ha 0s
+HA_R_ACC=$(load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password "$PW" --requests $COLD --concurrency 16)
+HA_R_REJ=$(load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password wrong --requests $COLD --concurrency 16)
+HA_L_ACC=$(load ldap --server 127.0.0.1:$HL --bind-dn alice --password "$PW" --requests $COLD --concurrency 16)
+HA_L_REJ=$(load ldap --server 127.0.0.1:$HL --bind-dn alice --password wrong --requests $COLD --concurrency 16)
+SL_ARGON=$(load ldap --server 127.0.0.1:$SL --bind-dn cn=argon,dc=contoso,dc=com --password "$PW" --requests $COLD --concurrency 16)
+fresh_ha 5m
+HA_R_WARM=$(load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password "$PW" --requests $REQUESTS --concurrency 32)
+HA_L_WARM=$(load ldap --server 127.0.0.1:$HL --bind-dn alice --password "$PW" --requests $REQUESTS --concurrency 32)
+FR_CLEAR=$(load radius --server 127.0.0.1:$FR --secret $SECRET --user alice --password "$PW" --requests $REQUESTS --concurrency 32)
+SL_CLEAR=$(load ldap --server 127.0.0.1:$SL --bind-dn cn=clear,dc=contoso,dc=com --password "$PW" --requests $REQUESTS --concurrency 32)
+
+python3 - "$ARGON_MS" "$LIMIT" "$HA_R_ACC" "$HA_R_REJ" "$HA_L_ACC" "$HA_L_REJ" "$SL_ARGON" "$HA_R_WARM" "$HA_L_WARM" "$FR_CLEAR" "$SL_CLEAR" <<'EOF'
+import sys
+a = [float(x) for x in sys.argv[1:]]
+argon, limit, r_acc, r_rej, l_acc, l_rej, sl_argon, r_warm, l_warm, fr, sl = a
+print(f"\nArgon2id m=19456 KiB t=2 p=1, one thread: {argon:.1f} ms; cold limit ({int(round(limit * argon / 1000))} cores): {limit:.0f} verifications/s\n")
+rows = [
+    ("cold RADIUS accept", r_acc, "cold limit", limit),
+    ("cold RADIUS reject", r_rej, "cold limit", limit),
+    ("cold LDAP bind accept", l_acc, "cold limit", limit),
+    ("cold LDAP bind reject", l_rej, "cold limit", limit),
+    ("cold LDAP bind accept", l_acc, "slapd {ARGON2}", sl_argon),
+    ("warm RADIUS accept (cache)", r_warm, "FreeRADIUS cleartext", fr),
+    ("warm LDAP bind (cache)", l_warm, "slapd cleartext", sl),
+]
+print(f"{'hybridauth':<28} {'req/s':>9}   {'reference':<22} {'req/s':>9}   ratio")
+for name, v, ref, rv in rows:
+    print(f"{name:<28} {v:>9.1f}   {ref:<22} {rv:>9.1f}   {v / rv:5.2f}")
+EOF
