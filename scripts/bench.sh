@@ -214,10 +214,26 @@ HA_L_WARM=$(load ldap --server 127.0.0.1:$HL --bind-dn alice --password "$PW" --
 FR_CLEAR=$(load radius --server 127.0.0.1:$FR --secret $SECRET --user alice --password "$PW" --requests $REQUESTS --concurrency 32)
 SL_CLEAR=$(load ldap --server 127.0.0.1:$SL --bind-dn cn=clear,dc=contoso,dc=com --password "$PW" --requests $REQUESTS --concurrency 32)
 
-python3 - "$ARGON_MS" "$LIMIT" "$HA_R_ACC" "$HA_R_REJ" "$HA_L_ACC" "$HA_L_REJ" "$SL_ARGON" "$HA_R_WARM" "$HA_L_WARM" "$FR_CLEAR" "$SL_CLEAR" <<'EOF'
+# Overload: 10x the cold limit for 20 s, NAS-style (3 s timeout, 2 retransmissions), wrong
+# passwords so the cache cannot help; then one request 1 s after the flood, against one on the
+# idle server; RSS before and after.
+FLOOD_S=${FLOOD_S:-20}
+RSS() { awk '/VmRSS/ {print $2}' /proc/"${PIDS[0]}"/status; }
+IDLE=$("$HA" load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password wrong2 --requests 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["latency_ms"]["p50"])')
+RSS0=$(RSS)
+RATE=$(python3 -c "print(int($LIMIT * 10))")
+FLOOD=$("$HA" load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password wrong --rate "$RATE" --requests $((RATE * FLOOD_S)) --retransmit 3s,2 --json)
+RSS1=$(RSS)
+sleep 1
+AFTER=$("$HA" load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password wrong3 --requests 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["latency_ms"]["p50"])')
+IN_TIME=$(echo "$FLOOD" | python3 -c 'import json,sys; print(json.load(sys.stdin)["answered_in_time"])')
+DECISIONS=$(cat "$WORK"/ha/signin-onprem.jsonl | wc -l)
+
+python3 - "$ARGON_MS" "$LIMIT" "$HA_R_ACC" "$HA_R_REJ" "$HA_L_ACC" "$HA_L_REJ" "$SL_ARGON" "$HA_R_WARM" "$HA_L_WARM" "$FR_CLEAR" "$SL_CLEAR" "$IN_TIME" "$FLOOD_S" "$IDLE" "$AFTER" "$RSS0" "$RSS1" "$DECISIONS" "$RATE" <<'EOF'
 import sys
 a = [float(x) for x in sys.argv[1:]]
-argon, limit, r_acc, r_rej, l_acc, l_rej, sl_argon, r_warm, l_warm, fr, sl = a
+argon, limit, r_acc, r_rej, l_acc, l_rej, sl_argon, r_warm, l_warm, fr, sl = a[:11]
+in_time, flood_s, idle, after, rss0, rss1, decisions, rate = a[11:]
 print(f"\nArgon2id m=19456 KiB t=2 p=1, one thread: {argon:.1f} ms; cold limit ({int(round(limit * argon / 1000))} cores): {limit:.0f} verifications/s\n")
 rows = [
     ("cold RADIUS accept", r_acc, "cold limit", limit),
@@ -231,4 +247,8 @@ rows = [
 print(f"{'hybridauth':<28} {'req/s':>9}   {'reference':<22} {'req/s':>9}   ratio")
 for name, v, ref, rv in rows:
     print(f"{name:<28} {v:>9.1f}   {ref:<22} {rv:>9.1f}   {v / rv:5.2f}")
+print(f"\noverload: {rate:.0f} req/s (10x the cold limit) for {flood_s:.0f} s, 3 s timeout, 2 retransmissions")
+print(f"  answered within 3 s of the first transmission: {in_time:.0f} = {in_time / (limit * flood_s):.2f} of (cold limit x {flood_s:.0f} s)")
+print(f"  a request 1 s after the flood: {after:.1f} ms (idle server: {idle:.1f} ms, ratio {after / idle:.2f})")
+print(f"  RSS {rss0 / 1024:.1f} MiB -> {rss1 / 1024:.1f} MiB (+{(rss1 - rss0) / 1024:.1f} MiB); decisions logged in the whole run: {decisions:.0f}")
 EOF

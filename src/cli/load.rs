@@ -101,7 +101,7 @@ pub fn run(cmd: LoadCmd, out: &Out) -> Result<(), CliError> {
     let report = runtime.block_on(async {
         match cmd {
             LoadCmd::Radius(a) => {
-                let tally = Tally::new();
+                let tally = Tally::new(a.retransmit.0);
                 let planned = a.common.requests;
                 let progress = tokio::spawn(load::report::progress(tally.clone(), planned));
                 let t = load::radius::Target {
@@ -127,7 +127,7 @@ pub fn run(cmd: LoadCmd, out: &Out) -> Result<(), CliError> {
                 Ok(tally.report("radius", planned))
             }
             LoadCmd::Ldap(a) => {
-                let tally = Tally::new();
+                let tally = Tally::new(a.timeout);
                 let planned = a.common.requests;
                 let progress = tokio::spawn(load::report::progress(tally.clone(), planned));
                 let t = load::ldap::Target {

@@ -19,15 +19,18 @@ pub enum Outcome {
 /// Shared by every request task of a run.
 pub struct Tally {
     started: Instant,
+    /// Answers within this of the first transmission count as "in time".
+    in_time: Duration,
     done: AtomicU64,
     retransmissions: AtomicU64,
     inner: Mutex<(Vec<Duration>, BTreeMap<String, u64>, u64)>,
 }
 
 impl Tally {
-    pub fn new() -> Arc<Tally> {
+    pub fn new(in_time: Duration) -> Arc<Tally> {
         Arc::new(Tally {
             started: Instant::now(),
+            in_time,
             done: AtomicU64::new(0),
             retransmissions: AtomicU64::new(0),
             inner: Mutex::new((Vec::new(), BTreeMap::new(), 0)),
@@ -67,7 +70,10 @@ impl Tally {
             lat[i].as_secs_f64() * 1000.0
         };
         let answered = lat.len() as u64;
+        let in_time = lat.iter().filter(|l| **l <= self.in_time).count() as u64;
         Report {
+            answered_in_time: in_time,
+            in_time_ms: self.in_time.as_secs_f64() * 1000.0,
             door,
             requests: planned,
             answered,
@@ -99,6 +105,9 @@ pub struct Report {
     pub door: &'static str,
     pub requests: u64,
     pub answered: u64,
+    /// Answered within `in_time_ms` of the first transmission (a NAS's timeout).
+    pub answered_in_time: u64,
+    pub in_time_ms: f64,
     pub timeouts: u64,
     pub retransmissions: u64,
     pub duration_s: f64,
@@ -117,7 +126,7 @@ impl Report {
             .collect();
         format!(
             "{door}: {answered} answers in {d:.2} s = {rate:.1}/s; latency p50 {p50:.2} ms p90 {p90:.2} ms p99 {p99:.2} ms max {max:.2} ms\n\
-             answers: {answers}; timeouts {t}; retransmissions {r}",
+             answers: {answers}; {it} within {itms:.0} ms of the first transmission; timeouts {t}; retransmissions {r}",
             door = self.door,
             answered = self.answered,
             d = self.duration_s,
@@ -129,6 +138,8 @@ impl Report {
             answers = if answers.is_empty() { "none".into() } else { answers.join(", ") },
             t = self.timeouts,
             r = self.retransmissions,
+            it = self.answered_in_time,
+            itms = self.in_time_ms,
         )
     }
 }
