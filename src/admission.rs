@@ -23,13 +23,15 @@ use tokio::time::Instant;
 const MAX_WAITING: usize = 8192;
 
 struct Waiter {
+    /// When the request was first sent: the newest is served first.
+    priority: Instant,
     deadline: Instant,
     slot: oneshot::Sender<()>,
 }
 
 struct State {
     free: usize,
-    /// Oldest at the front, newest at the back.
+    /// By priority: oldest at the front, newest at the back.
     waiting: VecDeque<Waiter>,
 }
 
@@ -70,6 +72,12 @@ impl Admission {
 
     /// Waits for a slot until `arrived + max_wait`; `None` when the deadline passed first.
     pub async fn admit(&self, arrived: Instant) -> Option<Permit> {
+        self.admit_ranked(arrived, arrived).await
+    }
+
+    /// As `admit`, ranked by `first_sent` (a retransmission ranks by its first transmission,
+    /// so under overload it cannot crowd out requests that can still be answered in time).
+    pub async fn admit_ranked(&self, first_sent: Instant, arrived: Instant) -> Option<Permit> {
         let deadline = arrived + self.inner.max_wait;
         let mut rx = {
             let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -87,7 +95,15 @@ impl Admission {
                 st.waiting.pop_front();
             }
             let (tx, rx) = oneshot::channel();
-            st.waiting.push_back(Waiter { deadline, slot: tx });
+            let at = st.waiting.partition_point(|w| w.priority <= first_sent);
+            st.waiting.insert(
+                at,
+                Waiter {
+                    priority: first_sent,
+                    deadline,
+                    slot: tx,
+                },
+            );
             rx
         };
         match tokio::time::timeout_at(deadline, &mut rx).await {
@@ -117,12 +133,8 @@ impl Drop for Permit {
         let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         while let Some(w) = st.waiting.pop_back() {
-            if w.deadline <= now {
-                // Expired (its own timer counts the drop); an older one cannot be fresher.
-                st.waiting.clear();
-                break;
-            }
-            if w.slot.send(()).is_ok() {
+            // An expired waiter's own timer counts its drop; skip it.
+            if w.deadline > now && w.slot.send(()).is_ok() {
                 return;
             }
         }
@@ -163,6 +175,29 @@ mod tests {
         assert_eq!(a.dropped(), 2);
         // The slot came back: a fresh request is admitted at once.
         assert!(a.admit(Instant::now()).await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retransmission_ranks_by_its_first_transmission() {
+        let a = Admission::new(1, Duration::from_secs(2));
+        let held = a.admit(Instant::now()).await.unwrap();
+        let first_sent = Instant::now();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let now = Instant::now();
+        let fresh = {
+            let a = a.clone();
+            tokio::spawn(async move { a.admit_ranked(now, now).await.is_some() })
+        };
+        tokio::task::yield_now().await;
+        let retransmission = {
+            let a = a.clone();
+            tokio::spawn(async move { a.admit_ranked(first_sent, now).await })
+        };
+        tokio::task::yield_now().await;
+        drop(held);
+        assert!(fresh.await.unwrap(), "the fresh request is served first");
+        // With the slot back, the retransmission is served too (the server is idle again).
+        assert!(retransmission.await.unwrap().is_some());
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,6 +21,9 @@ pub enum Seen {
 pub struct Dedup {
     in_flight: Mutex<HashSet<Key>>,
     answered: Cache<Key, Arc<Vec<u8>>>,
+    /// When requests that were shed under overload were first received, so that their
+    /// retransmissions rank by their first transmission (see `admission`).
+    shed: Cache<Key, tokio::time::Instant>,
 }
 
 impl Dedup {
@@ -31,7 +34,22 @@ impl Dedup {
                 .max_capacity(100_000)
                 .time_to_live(window.max(Duration::from_millis(1)))
                 .build(),
+            shed: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
         }
+    }
+
+    /// The request was shed: no answer, and its first arrival is remembered.
+    pub fn shed(&self, key: Key, first_sent: tokio::time::Instant) {
+        self.shed.insert(key, first_sent);
+        self.finish(key, None);
+    }
+
+    /// When a request with this key was first received, if it was shed before.
+    pub fn first_sent(&self, key: &Key) -> Option<tokio::time::Instant> {
+        self.shed.get(key)
     }
 
     /// Classifies a request and, when it is new, marks it in flight.

@@ -54,6 +54,9 @@ pub struct RadiusServer {
     reject_delay: Duration,
 }
 
+/// The request was shed under overload (see `admission`).
+struct Shed;
+
 /// What a request's handling needs besides the datagram.
 pub(super) struct RequestCtx<'a> {
     from: SocketAddr,
@@ -262,7 +265,17 @@ impl RadiusServer {
             Seen::InFlight => return None,
             Seen::New => {}
         }
-        let reply = self.decide(raw, &client, from, ctx.arrived).await;
+        let first_sent = self.dedup.first_sent(&key).unwrap_or(ctx.arrived);
+        let reply = match self
+            .decide(raw, &client, from, first_sent, ctx.arrived)
+            .await
+        {
+            Err(Shed) => {
+                self.dedup.shed(key, first_sent);
+                return None;
+            }
+            Ok(reply) => reply,
+        };
         match reply {
             // An Access-Reject waits out the reject delay in the delay task's timer wheel,
             // still "in flight" for duplicate detection, so retransmissions are absorbed.
@@ -282,8 +295,9 @@ impl RadiusServer {
         raw: &RawPacket<'_>,
         client: &RadiusClientConfig,
         from: SocketAddr,
+        first_sent: tokio::time::Instant,
         arrived: tokio::time::Instant,
-    ) -> Option<Arc<Vec<u8>>> {
+    ) -> Result<Option<Arc<Vec<u8>>>, Shed> {
         let login = raw
             .value(radius::core::rfc2865::USER_NAME_TYPE)
             .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -330,24 +344,30 @@ impl RadiusServer {
             if let Ok(Err(e)) = recorded {
                 tracing::error!(error = %e, "cannot record the sign-in");
             }
-            return respond(false, Some(&why));
+            return Ok(respond(false, Some(&why)));
         }
         let pkt = match radius::core::packet::Packet::decode(raw.bytes, &client.secret) {
             Ok(p) => p,
-            Err(e) => return self.drop_packet(from, &format!("undecodable Access-Request: {e}")),
+            Err(e) => {
+                return Ok(self.drop_packet(from, &format!("undecodable Access-Request: {e}")))
+            }
         };
         let password = match radius::core::rfc2865::lookup_user_password(&pkt) {
             Some(Ok(p)) => p,
-            _ => return self.drop_packet(from, "undecodable User-Password"),
+            _ => return Ok(self.drop_packet(from, "undecodable User-Password")),
         };
         let attempt = Attempt {
             secret: Secret::new(password),
             ..base
         };
-        match self.verifier.decide_async(attempt, arrived).await {
+        match self
+            .verifier
+            .decide_ranked(attempt, first_sent, arrived)
+            .await
+        {
             Ok(d) => {
                 tracing::info!(client = %client.name, %from, user = ?d.user, outcome = ?d.outcome, rule = d.rule, nps = ?d.codes.nps, "access-request");
-                respond(d.accepted(), Some(&d.explanation))
+                Ok(respond(d.accepted(), Some(&d.explanation)))
             }
             Err(VerifyError::Overloaded) => {
                 // Shed: its NAS has given up by now; the count rides on the (limited) log line.
@@ -356,12 +376,12 @@ impl RadiusServer {
                     from,
                     "its hash work could not start within hashing.max_wait (overload)",
                 );
-                None
+                Err(Shed)
             }
             Err(e) => {
                 // No answer: the NAS retries or fails over, which beats a wrong reject.
                 tracing::error!(error = %e, "verification failed");
-                None
+                Ok(None)
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod hashing;
 pub mod lockout;
 pub mod onprem;
 pub mod recent_bad;
+pub mod workers;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -243,6 +244,7 @@ pub struct Verifier {
     hasher: Arc<Hasher>,
     signin: SigninLog,
     admission: Admission,
+    workers: workers::Workers,
     recent_bad: recent_bad::RecentBad,
 }
 
@@ -263,6 +265,7 @@ impl Verifier {
             hasher,
             signin,
             admission: Admission::new(max_concurrent, max_wait),
+            workers: workers::Workers::new(max_concurrent),
             recent_bad: recent_bad::RecentBad::default(),
         }
     }
@@ -297,19 +300,32 @@ impl Verifier {
         attempt: Attempt,
         arrived: tokio::time::Instant,
     ) -> Result<Decision, VerifyError> {
+        self.decide_ranked(attempt, arrived, arrived).await
+    }
+
+    /// As `decide_async` for a request first sent at `first_sent` (a RADIUS retransmission
+    /// of a request that was shed ranks by its first transmission).
+    pub async fn decide_ranked(
+        self: &Arc<Self>,
+        attempt: Attempt,
+        first_sent: tokio::time::Instant,
+        arrived: tokio::time::Instant,
+    ) -> Result<Decision, VerifyError> {
         let permit = self
             .admission
-            .admit(arrived)
+            .admit_ranked(first_sent, arrived)
             .await
             .ok_or(VerifyError::Overloaded)?;
         tracing::debug!(door = ?attempt.door, endpoint = attempt.endpoint.kind.as_str(), "verification started");
         let me = Arc::clone(self);
-        let decided = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            me.decide_committed(&attempt)
-        })
-        .await
-        .map_err(|_| VerifyError::Closed)??;
+        let decided = self
+            .workers
+            .run(move || {
+                let _permit = permit;
+                me.decide_committed(&attempt)
+            })
+            .await
+            .ok_or(VerifyError::Closed)??;
         // The hashing slot is free again; the decision's writes reach the disk before its
         // answer goes out, with one fsync shared by whatever else committed meanwhile.
         let store = Arc::clone(&self.store);

@@ -1,0 +1,86 @@
+//! The threads that run decisions (Argon2 and the store reads around it): exactly
+//! `hashing.max_concurrent` of them, made at start and kept. tokio's blocking pool would grow
+//! to hundreds of threads under load, and each thread that once ran Argon2 keeps its 19 MiB in
+//! its own malloc arena: a flood then costs gigabytes. With a fixed set, memory is bounded by
+//! `max_concurrent` × the Argon2 memory, and admission (one job per slot) means a job never
+//! waits for a thread. A panic inside a job is caught: the request fails, the thread goes on.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub struct Workers {
+    tx: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Workers {
+    pub fn new(threads: usize) -> Workers {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("hybridauth-verify-{i}"))
+                .spawn(move || loop {
+                    let job = {
+                        let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
+                        guard.recv()
+                    };
+                    match job {
+                        // The job's answer channel reports a panic as a dropped sender.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                        }
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a verification thread");
+            }
+        }
+        Workers { tx: Mutex::new(tx) }
+    }
+
+    /// Runs `f` on one of the threads; `None` if it panicked.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (done, answer) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(f());
+        });
+        self.tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .ok()?;
+        answer.await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_on_the_named_threads_and_a_panic_leaves_them_working() {
+        let w = Workers::new(2);
+        let name = w
+            .run(|| std::thread::current().name().map(str::to_string))
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("hybridauth-verify-"));
+        assert_eq!(
+            w.run(|| -> u8 { panic!("a bug in one request") }).await,
+            None
+        );
+        for i in 0..4 {
+            assert_eq!(w.run(move || i * 2).await, Some(i * 2));
+        }
+    }
+}
