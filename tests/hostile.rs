@@ -518,6 +518,7 @@ async fn large_messages_wait_for_the_shared_buffer_budget() {
     let d = Daemon::start_with_env(&[
         ("HYBRIDAUTH_LDAP__MAX_MESSAGE_BYTES", "65536"),
         ("HYBRIDAUTH_LDAP__MAX_BUFFERED_BYTES", "65536"),
+        ("HYBRIDAUTH_LOG", "info,hybridauth::ldap::framing=trace"),
     ]);
     // A stalls half-way through a 60,000-octet message: it holds 60,000 of the 65,536 octets.
     let mut a = TcpStream::connect(("127.0.0.1", d.ldap)).await.unwrap();
@@ -525,6 +526,12 @@ async fn large_messages_wait_for_the_shared_buffer_budget() {
     head.extend_from_slice(&(60_000u16 - 4).to_be_bytes());
     a.write_all(&head).await.unwrap();
     a.write_all(&vec![0x04; 30_000]).await.unwrap();
+    // Only once the server has granted A its budget does B send.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.log().contains("buffer budget granted bytes=60000") {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // B's 30,000-octet bind must wait for budget; a small bind (C) needs none.
     let mut b = connect(d.ldap).await;
     b.send(bind_msg(

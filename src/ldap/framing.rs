@@ -164,7 +164,13 @@ impl Reader {
         }
         let size = size as usize;
         let _borrowed = if size > INLINE_BYTES {
-            Some(self.budget.take(size).await.ok_or(ReadError::Malformed)?)
+            tracing::trace!(
+                bytes = size,
+                "message larger than the inline buffer: borrowing from ldap.max_buffered_bytes"
+            );
+            let permit = self.budget.take(size).await.ok_or(ReadError::Malformed)?;
+            tracing::trace!(bytes = size, "buffer budget granted");
+            Some(permit)
         } else {
             None
         };
