@@ -4,7 +4,7 @@
 //! replaced by a dummy hash made with the same parameters. These functions are blocking and
 //! slow by design; the verifier only calls them on the bounded blocking pool.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
@@ -141,10 +141,7 @@ impl Hasher {
         self.argon2_runs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::trace!(cached = cached.is_some(), "argon2 verification");
-        let ok = match PasswordHash::new(phc) {
-            Ok(parsed) => self.argon.verify_password(secret, &parsed).is_ok(),
-            Err(_) => false,
-        };
+        let ok = argon2_matches(phc, secret);
         if let (true, true, Some((c, id))) = (ok, real, cached) {
             c.entries.insert(id, ());
         }
@@ -167,6 +164,60 @@ impl Hasher {
     pub fn app_password_tag(&self, normalized: &str) -> String {
         hex::encode(&self.mac(&[b"app-password-tag", normalized.as_bytes()])[..2])
     }
+}
+
+thread_local! {
+    /// Argon2's working memory, kept by each thread that verifies (the fixed verification
+    /// threads, or the CLI's one). Allocating it afresh for every verification costs page
+    /// faults, and lets the allocator scatter 19 MiB blocks over many arenas under load.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `secret` hashes to the PHC string `phc`, computed with the parameters, salt and
+/// length the string records, in this thread's reusable memory; compared in constant time.
+fn argon2_matches(phc: &str, secret: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(recorded) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let expected = expected.as_bytes();
+    let Ok(params) = Params::new(
+        recorded.m_cost(),
+        recorded.t_cost(),
+        recorded.p_cost(),
+        Some(expected.len()),
+    ) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let computed = BLOCKS.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon.hash_password_into_with_memory(secret, salt, &mut out, &mut memory[..blocks])
+    });
+    computed.is_ok() && bool::from(out.ct_eq(expected))
 }
 
 pub const APP_PASSWORD_LEN: usize = 16;
@@ -246,6 +297,21 @@ mod tests {
         assert!(phc.starts_with("$argon2id$"));
         assert!(h.verify(Some(&phc), b"Winter2026!"));
         assert!(!h.verify(Some(&phc), b"winter2026!"));
+    }
+
+    #[test]
+    fn any_recorded_parameters_and_variant_are_honoured() {
+        // A hash made elsewhere (argon2i, other costs, a 16-byte output) still verifies.
+        let params = Params::new(32, 2, 1, Some(16)).unwrap();
+        let other = Argon2::new(Algorithm::Argon2i, Version::V0x13, params);
+        let phc = other
+            .hash_password(b"Winter2026!", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(phc.starts_with("$argon2i$"));
+        assert!(argon2_matches(&phc, b"Winter2026!"));
+        assert!(!argon2_matches(&phc, b"Winter2026?"));
+        assert!(!argon2_matches("$argon2id$garbage", b"Winter2026!"));
     }
 
     #[test]
