@@ -2,13 +2,17 @@
 //!
 //! A request that cannot start its hash work within `hashing.max_wait` of its arrival is
 //! dropped — a NAS has given up on it by then, and answering it would only delay the answers
-//! that can still arrive in time. Among the requests waiting, the **newest is served first**:
-//! under overload the server keeps answering fresh requests within milliseconds, while the
-//! oldest ones (whose NAS is about to retransmit or has failed over) expire; and when a flood
-//! stops, a new request is served at once instead of behind the backlog. Without overload the
-//! queue is empty and the order does not matter. (A first-in-first-out queue with the same
-//! deadline answers everything about `max_wait` late under overload, and keeps answering late
-//! for up to `max_wait` after it; per-client fairness is left to the NAS table for now.)
+//! that can still arrive in time.
+//!
+//! The order is adaptive. While the oldest waiter has waited less than half of `max_wait`, the
+//! server keeps up and serves first-in-first-out, so no request waits much longer than another
+//! (a busy but healthy server has short, fair waits). Once the oldest has waited longer, the
+//! server is overloaded and serves the **newest first**: fresh requests are answered within
+//! milliseconds while the oldest ones (whose NAS is about to retransmit or has failed over)
+//! expire, and when a flood stops a new request is served at once instead of behind the
+//! backlog. (Plain FIFO with the same deadline answers everything about `max_wait` late under
+//! overload and stays late for `max_wait` after it; plain LIFO lets a few requests of a healthy
+//! but busy server wait up to `max_wait`. Per-client fairness is left for later.)
 //! The number waiting is also capped, so memory stays bounded whatever the arrival rate.
 
 use std::collections::VecDeque;
@@ -23,8 +27,9 @@ use tokio::time::Instant;
 const MAX_WAITING: usize = 8192;
 
 struct Waiter {
-    /// When the request was first sent: the newest is served first.
+    /// When the request was first sent: under overload the newest is served first.
     priority: Instant,
+    arrived: Instant,
     deadline: Instant,
     slot: oneshot::Sender<()>,
 }
@@ -100,6 +105,7 @@ impl Admission {
                 at,
                 Waiter {
                     priority: first_sent,
+                    arrived,
                     deadline,
                     slot: tx,
                 },
@@ -132,7 +138,20 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        while let Some(w) = st.waiting.pop_back() {
+        let overloaded = |st: &State| {
+            st.waiting
+                .iter()
+                .map(|w| w.arrived)
+                .min()
+                .is_some_and(|oldest| now.duration_since(oldest) * 2 > self.inner.max_wait)
+        };
+        loop {
+            let next = if overloaded(&st) {
+                st.waiting.pop_back()
+            } else {
+                st.waiting.pop_front()
+            };
+            let Some(w) = next else { break };
             // An expired waiter's own timer counts its drop; skip it.
             if w.deadline > now && w.slot.send(()).is_ok() {
                 return;
@@ -162,8 +181,9 @@ mod tests {
             }));
             tokio::task::yield_now().await;
         }
+        // The oldest has now waited more than half of max_wait: overload, newest first.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         drop(held);
-        // The newest (i = 2) gets the slot; releasing it serves i = 1, and so on.
         let newest = waiters.pop().unwrap().await.unwrap().unwrap();
         assert_eq!(newest.0, 2);
         // Hold it past everyone else's deadline: the older two are dropped, not served late.
@@ -175,6 +195,32 @@ mod tests {
         assert_eq!(a.dropped(), 2);
         // The slot came back: a fresh request is admitted at once.
         assert!(a.admit(Instant::now()).await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_keeps_up_serves_first_come_first_served() {
+        let a = Admission::new(1, Duration::from_secs(2));
+        let held = a.admit(Instant::now()).await.unwrap();
+        let t0 = Instant::now();
+        let mut waiters = vec![];
+        for i in 0..3u64 {
+            let a = a.clone();
+            let arrived = t0 + Duration::from_millis(100 * i);
+            tokio::time::sleep_until(arrived).await;
+            waiters.push(tokio::spawn(async move {
+                a.admit(arrived).await.map(|p| (i, p))
+            }));
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        let (first, permit) = waiters.remove(0).await.unwrap().unwrap();
+        assert_eq!(first, 0, "the oldest, waiting 200 ms of 2 s, goes first");
+        drop(permit);
+        for (want, w) in waiters.into_iter().enumerate() {
+            let (i, p) = w.await.unwrap().unwrap();
+            assert_eq!(i, want as u64 + 1);
+            drop(p);
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -194,8 +240,12 @@ mod tests {
             tokio::spawn(async move { a.admit_ranked(first_sent, now).await })
         };
         tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         drop(held);
-        assert!(fresh.await.unwrap(), "the fresh request is served first");
+        assert!(
+            fresh.await.unwrap(),
+            "under overload the fresh request is served first"
+        );
         // With the slot back, the retransmission is served too (the server is idle again).
         assert!(retransmission.await.unwrap().is_some());
     }

@@ -99,6 +99,9 @@ impl Store for Counting {
     fn flush_durable(&self) -> StoreResult<()> {
         self.inner.flush_durable()
     }
+    fn unflushed(&self) -> bool {
+        self.inner.unflushed()
+    }
     fn ad_lockout(&self, id: i64) -> StoreResult<AdLockout> {
         self.inner.ad_lockout(id)
     }

@@ -843,6 +843,11 @@ impl Store for SqliteStore {
         Ok(state)
     }
 
+    fn unflushed(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.synced.load(Ordering::SeqCst) < self.committed.load(Ordering::SeqCst)
+    }
+
     fn flush_durable(&self) -> StoreResult<()> {
         use std::sync::atomic::Ordering;
         let target = self.committed.load(Ordering::SeqCst);

@@ -119,6 +119,12 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// Whether hot-path writes are committed but not yet made durable (cheap; lets a caller
+    /// skip the trip to a blocking thread when there is nothing to flush).
+    fn unflushed(&self) -> bool {
+        false
+    }
+
     fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout>;
     fn modify_ad_lockout(
         &self,

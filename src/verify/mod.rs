@@ -328,10 +328,12 @@ impl Verifier {
             .ok_or(VerifyError::Closed)??;
         // The hashing slot is free again; the decision's writes reach the disk before its
         // answer goes out, with one fsync shared by whatever else committed meanwhile.
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || store.flush_durable())
-            .await
-            .map_err(|_| VerifyError::Closed)??;
+        if self.store.unflushed() {
+            let store = Arc::clone(&self.store);
+            tokio::task::spawn_blocking(move || store.flush_durable())
+                .await
+                .map_err(|_| VerifyError::Closed)??;
+        }
         Ok(decided)
     }
 
