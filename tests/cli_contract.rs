@@ -889,3 +889,36 @@ fn load_drives_radius_and_ldap_and_reports_answers_latency_and_timeouts() {
         ])
         .contains("TIMEOUT,RETRIES"));
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    // `hybridauth load … | head -1`: stdout closes before the report is written.
+    let cli = Cli::new();
+    let silent = format!("127.0.0.1:{}", common::daemon::free_udp());
+    let mut child = cli
+        .command(&[
+            "load",
+            "radius",
+            "--server",
+            &silent,
+            "--secret",
+            "s",
+            "--user",
+            "u",
+            "--password",
+            "p",
+            "--requests",
+            "1",
+            "--retransmit",
+            "300ms,0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0));
+}

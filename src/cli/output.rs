@@ -63,14 +63,13 @@ pub fn time(t: Time) -> String {
 
 impl Out {
     /// Prints `json` with `--json`, else the human text.
+    /// A reader that went away (`| head -1`) is not an error worth a panic: the output is
+    /// simply not wanted any more.
     pub fn emit(&self, json: Value, human: impl FnOnce() -> String) {
-        if self.json {
-            println!("{json}");
-        } else {
-            let text = human();
-            if !text.is_empty() {
-                println!("{text}");
-            }
+        use std::io::Write;
+        let text = if self.json { json.to_string() } else { human() };
+        if !text.is_empty() {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
         }
     }
 
@@ -80,11 +79,13 @@ impl Out {
             CliError::Usage(_) => 2,
             CliError::Failure(_) => 3,
         };
-        if self.json {
-            eprintln!("{}", serde_json::json!({ "error": e.to_string() }));
+        use std::io::Write;
+        let line = if self.json {
+            serde_json::json!({ "error": e.to_string() }).to_string()
         } else {
-            eprintln!("hybridauth: {e}");
-        }
+            format!("hybridauth: {e}")
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
         code
     }
 }
