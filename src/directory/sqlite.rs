@@ -99,6 +99,17 @@ pub struct SqliteStore {
     synced: std::sync::atomic::AtomicU64,
 }
 
+/// One row of a statement kept in the connection's statement cache: decisions run the same few
+/// queries thousands of times a second, and parsing SQL each time showed in profiles.
+fn row<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn micros(t: Time) -> i64 {
     t.timestamp_micros()
 }
@@ -126,6 +137,7 @@ impl SqliteStore {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Db(format!("cannot open store {}: {e}", path.display())))?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -155,8 +167,8 @@ impl SqliteStore {
     /// The journal mode and `synchronous` level in force (`("wal", 2)` is WAL with FULL).
     pub fn durability(&self) -> StoreResult<(String, i64)> {
         let conn = self.lock()?;
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        let mode: String = row(&conn, "PRAGMA journal_mode", [], |r| r.get(0))?;
+        let sync: i64 = row(&conn, "PRAGMA synchronous", [], |r| r.get(0))?;
         Ok((mode, sync))
     }
 
@@ -179,8 +191,7 @@ impl SqliteStore {
     fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: usize =
-            tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+        let version: usize = row(&tx, "PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
         if version > MIGRATIONS.len() {
             return Err(StoreError::Db(format!(
                 "store schema version {version} is newer than this hybridauth ({}); upgrade hybridauth",
@@ -191,11 +202,13 @@ impl SqliteStore {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         }
-        let has_key: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'secret_key'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let has_key: Option<String> = row(
+            &tx,
+            "SELECT value FROM meta WHERE key = 'secret_key'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
         if has_key.is_none() {
             let mut key = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut key);
@@ -346,8 +359,7 @@ fn append_snapshot(
     snap: &SyncedSnapshot,
     now: Time,
 ) -> StoreResult<()> {
-    let last: Option<String> = tx
-        .query_row(
+    let last: Option<String> = row(&tx,
             "SELECT snapshot FROM history WHERE kind = 'user' AND user_id = ?1 ORDER BY seq DESC LIMIT 1",
             params![user_id],
             |r| r.get(0),
@@ -394,23 +406,29 @@ fn to_cloud(v: (i64, String, i64)) -> StoreResult<CloudUser> {
 impl Store for SqliteStore {
     fn tenant(&self) -> StoreResult<Tenant> {
         let conn = self.lock()?;
-        let v: String = conn.query_row("SELECT value FROM meta WHERE key = 'tenant'", [], |r| {
-            r.get(0)
-        })?;
+        let v: String = row(
+            &conn,
+            "SELECT value FROM meta WHERE key = 'tenant'",
+            [],
+            |r| r.get(0),
+        )?;
         serde_json::from_str(&v).map_err(db)
     }
 
     fn set_tenant(&self, tenant: &Tenant, now: Time) -> StoreResult<()> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let old: String = tx.query_row("SELECT value FROM meta WHERE key = 'tenant'", [], |r| {
-            r.get(0)
-        })?;
+        let old: String = row(
+            &tx,
+            "SELECT value FROM meta WHERE key = 'tenant'",
+            [],
+            |r| r.get(0),
+        )?;
         let old: Tenant = serde_json::from_str(&old).map_err(db)?;
         if old.object_sync_interval != tenant.object_sync_interval
             || old.password_hash_sync_interval != tenant.password_hash_sync_interval
         {
-            let has_any: i64 = tx.query_row("SELECT COUNT(*) FROM intervals", [], |r| r.get(0))?;
+            let has_any: i64 = row(&tx, "SELECT COUNT(*) FROM intervals", [], |r| r.get(0))?;
             if has_any == 0 {
                 // The schedule before the first change ran on the old intervals since forever.
                 tx.execute(
@@ -443,7 +461,7 @@ impl Store for SqliteStore {
     fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>> {
         let conn = self.lock()?;
         let mut st =
-            conn.prepare("SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq")?;
+            conn.prepare_cached("SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq")?;
         let rows = st.query_map([], |r| {
             let at: i64 = r.get(0)?;
             Ok(IntervalSegment {
@@ -461,7 +479,7 @@ impl Store for SqliteStore {
 
     fn users(&self) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
-        let mut st = conn.prepare(&format!(
+        let mut st = conn.prepare_cached(&format!(
             "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL ORDER BY sam_lc"
         ))?;
         let rows = st.query_map([], row_to_user)?;
@@ -479,7 +497,7 @@ impl Store for SqliteStore {
             placeholders(names.sams.len(), 1),
             placeholders(names.upns.len(), 1 + names.sams.len()),
         );
-        let mut st = conn.prepare(&sql)?;
+        let mut st = conn.prepare_cached(&sql)?;
         let rows = st.query_map(
             rusqlite::params_from_iter(names.sams.iter().chain(&names.upns)),
             row_to_user,
@@ -489,7 +507,8 @@ impl Store for SqliteStore {
 
     fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>> {
         let conn = self.lock()?;
-        conn.query_row(
+        row(
+            &conn,
             &format!("SELECT {USER_COLS} FROM users WHERE sam_lc = ?1 AND deleted_at IS NULL"),
             params![sam.to_lowercase()],
             row_to_user,
@@ -500,7 +519,8 @@ impl Store for SqliteStore {
 
     fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
         let conn = self.lock()?;
-        conn.query_row(
+        row(
+            &conn,
             &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
             params![id],
             row_to_user,
@@ -571,13 +591,13 @@ impl Store for SqliteStore {
     fn delete_user(&self, id: i64, now: Time) -> StoreResult<()> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let user: Option<User> = tx
-            .query_row(
-                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1 AND deleted_at IS NULL"),
-                params![id],
-                row_to_user,
-            )
-            .optional()?;
+        let user: Option<User> = row(
+            &tx,
+            &format!("SELECT {USER_COLS} FROM users WHERE id = ?1 AND deleted_at IS NULL"),
+            params![id],
+            row_to_user,
+        )
+        .optional()?;
         let Some(user) = user else {
             return Err(StoreError::NotFound(format!("no user with id {id}")));
         };
@@ -597,7 +617,7 @@ impl Store for SqliteStore {
 
     fn app_passwords(&self, user_id: i64) -> StoreResult<Vec<AppPassword>> {
         let conn = self.lock()?;
-        let mut st = conn.prepare(
+        let mut st = conn.prepare_cached(
             "SELECT user_id, name, created_at, last_used, hash, tag FROM app_passwords \
              WHERE user_id = ?1 ORDER BY created_at, name",
         )?;
@@ -617,7 +637,8 @@ impl Store for SqliteStore {
     fn insert_app_password(&self, ap: &AppPassword) -> StoreResult<()> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let count: i64 = tx.query_row(
+        let count: i64 = row(
+            &tx,
             "SELECT COUNT(*) FROM app_passwords WHERE user_id = ?1",
             params![ap.user_id],
             |r| r.get(0),
@@ -682,7 +703,7 @@ impl Store for SqliteStore {
 
     fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>> {
         let conn = self.lock()?;
-        conn.query_row(
+        row(&conn,
             "SELECT seq, at FROM history WHERE kind = 'sync' AND at <= ?1 ORDER BY seq DESC LIMIT 1",
             params![micros(at_or_before)],
             |r| {
@@ -722,7 +743,7 @@ impl Store for SqliteStore {
                 .chain(&names.mails)
                 .map(|n| Box::new(n.clone()) as Box<dyn rusqlite::ToSql>),
         );
-        let mut st = conn.prepare(&sql)?;
+        let mut st = conn.prepare_cached(&sql)?;
         let rows = st.query_map(
             rusqlite::params_from_iter(values.iter().map(|v| v.as_ref())),
             row_to_cloud,
@@ -734,14 +755,14 @@ impl Store for SqliteStore {
     fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>> {
         let conn = self.lock()?;
         let (t, s) = cutoff_params(cutoff);
-        let row = conn
-            .query_row(
-                "SELECT user_id, snapshot, at FROM history WHERE kind = 'user' AND user_id = ?1 \
+        let row = row(
+            &conn,
+            "SELECT user_id, snapshot, at FROM history WHERE kind = 'user' AND user_id = ?1 \
                  AND (at < ?2 OR seq < ?3) ORDER BY seq DESC LIMIT 1",
-                params![user_id, t, s],
-                row_to_cloud,
-            )
-            .optional()?;
+            params![user_id, t, s],
+            row_to_cloud,
+        )
+        .optional()?;
         row.map(to_cloud).transpose()
     }
 
@@ -757,7 +778,8 @@ impl Store for SqliteStore {
 
     fn latest_event_time(&self) -> StoreResult<Option<Time>> {
         let conn = self.lock()?;
-        let v: Option<i64> = conn.query_row(
+        let v: Option<i64> = row(
+            &conn,
             "SELECT MAX(at) FROM (SELECT MAX(at) AS at FROM history \
              UNION ALL SELECT MAX(at) FROM intervals WHERE at > ?1)",
             params![i64::MIN],
@@ -768,13 +790,13 @@ impl Store for SqliteStore {
 
     fn simulated_time(&self) -> StoreResult<Option<Time>> {
         let conn = self.lock()?;
-        let v: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'simulated_time'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let v: Option<String> = row(
+            &conn,
+            "SELECT value FROM meta WHERE key = 'simulated_time'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
         Ok(v.and_then(|s| s.parse::<i64>().ok()).map(from_micros))
     }
 
@@ -873,10 +895,12 @@ impl Store for SqliteStore {
 
     fn secret_key(&self) -> StoreResult<[u8; 32]> {
         let conn = self.lock()?;
-        let v: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'secret_key'", [], |r| {
-                r.get(0)
-            })?;
+        let v: String = row(
+            &conn,
+            "SELECT value FROM meta WHERE key = 'secret_key'",
+            [],
+            |r| r.get(0),
+        )?;
         let bytes = hex::decode(v).map_err(db)?;
         bytes
             .try_into()
@@ -885,30 +909,30 @@ impl Store for SqliteStore {
 }
 
 fn read_ad_lockout(conn: &Connection, user_id: i64) -> StoreResult<AdLockout> {
-    Ok(conn
-        .query_row(
-            "SELECT bad_count, last_bad_at, locked_at FROM ad_lockout WHERE user_id = ?1",
-            params![user_id],
-            |r| {
-                Ok(AdLockout {
-                    bad_count: r.get(0)?,
-                    last_bad_at: r.get::<_, Option<i64>>(1)?.map(from_micros),
-                    locked_at: r.get::<_, Option<i64>>(2)?.map(from_micros),
-                })
-            },
-        )
-        .optional()?
-        .unwrap_or_default())
+    Ok(row(
+        &conn,
+        "SELECT bad_count, last_bad_at, locked_at FROM ad_lockout WHERE user_id = ?1",
+        params![user_id],
+        |r| {
+            Ok(AdLockout {
+                bad_count: r.get(0)?,
+                last_bad_at: r.get::<_, Option<i64>>(1)?.map(from_micros),
+                locked_at: r.get::<_, Option<i64>>(2)?.map(from_micros),
+            })
+        },
+    )
+    .optional()?
+    .unwrap_or_default())
 }
 
 fn read_smart_lockout(conn: &Connection, user_id: i64) -> StoreResult<SmartLockout> {
-    let v: Option<String> = conn
-        .query_row(
-            "SELECT state FROM smart_lockout WHERE user_id = ?1",
-            params![user_id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let v: Option<String> = row(
+        &conn,
+        "SELECT state FROM smart_lockout WHERE user_id = ?1",
+        params![user_id],
+        |r| r.get(0),
+    )
+    .optional()?;
     match v {
         Some(s) => serde_json::from_str(&s).map_err(db),
         None => Ok(SmartLockout::default()),
