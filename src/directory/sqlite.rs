@@ -359,7 +359,7 @@ fn append_snapshot(
     snap: &SyncedSnapshot,
     now: Time,
 ) -> StoreResult<()> {
-    let last: Option<String> = row(&tx,
+    let last: Option<String> = row(tx,
             "SELECT snapshot FROM history WHERE kind = 'user' AND user_id = ?1 ORDER BY seq DESC LIMIT 1",
             params![user_id],
             |r| r.get(0),
@@ -910,7 +910,7 @@ impl Store for SqliteStore {
 
 fn read_ad_lockout(conn: &Connection, user_id: i64) -> StoreResult<AdLockout> {
     Ok(row(
-        &conn,
+        conn,
         "SELECT bad_count, last_bad_at, locked_at FROM ad_lockout WHERE user_id = ?1",
         params![user_id],
         |r| {
@@ -927,7 +927,7 @@ fn read_ad_lockout(conn: &Connection, user_id: i64) -> StoreResult<AdLockout> {
 
 fn read_smart_lockout(conn: &Connection, user_id: i64) -> StoreResult<SmartLockout> {
     let v: Option<String> = row(
-        &conn,
+        conn,
         "SELECT state FROM smart_lockout WHERE user_id = ?1",
         params![user_id],
         |r| r.get(0),
