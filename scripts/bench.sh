@@ -229,14 +229,27 @@ FLOOD=$("$HA" load radius --server 127.0.0.1:$HR --secret $SECRET --user alice -
 RSS1=$(RSS)
 sleep 1
 AFTER=$("$HA" load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password wrong3 --requests 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["latency_ms"]["p50"])')
+# Reject delay on: legitimate (cached) users alone, then beside 200 concurrent wrong-password
+# senders, each waiting out the 1 s reject delay.
+fresh_ha_env() { kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+  env "$@" "$HA" --config "$WORK/hybridauth.toml" serve 2>"$WORK/ha.log" & PIDS[0]=$!
+  wait_log "$WORK/ha.log" "hybridauth ready"; }
+fresh_ha_env HYBRIDAUTH_RADIUS__REJECT_DELAY=1s
+load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password "$PW" --requests 20 >/dev/null
+LEGIT_ALONE=$(load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password "$PW" --requests 3000 --concurrency 16)
+"$HA" load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password guess --requests 3000 --concurrency 200 --retransmit 10s,0 >/dev/null 2>&1 & ATTACK=$!
+sleep 2
+LEGIT_ATTACKED=$(load radius --server 127.0.0.1:$HR --secret $SECRET --user alice --password "$PW" --requests 3000 --concurrency 16)
+kill $ATTACK 2>/dev/null || true; wait $ATTACK 2>/dev/null || true
+
 IN_TIME=$(echo "$FLOOD" | python3 -c 'import json,sys; print(json.load(sys.stdin)["answered_in_time"])')
 DECISIONS=$(cat "$WORK"/ha/signin-onprem.jsonl | wc -l)
 
-python3 - "$ARGON_MS" "$LIMIT" "$HA_R_ACC" "$HA_R_REJ" "$HA_L_ACC" "$HA_L_REJ" "$SL_ARGON" "$HA_R_WARM" "$HA_L_WARM" "$FR_CLEAR" "$SL_CLEAR" "$IN_TIME" "$FLOOD_S" "$IDLE" "$AFTER" "$RSS0" "$RSS1" "$DECISIONS" "$RATE" <<'EOF'
+python3 - "$ARGON_MS" "$LIMIT" "$HA_R_ACC" "$HA_R_REJ" "$HA_L_ACC" "$HA_L_REJ" "$SL_ARGON" "$HA_R_WARM" "$HA_L_WARM" "$FR_CLEAR" "$SL_CLEAR" "$IN_TIME" "$FLOOD_S" "$IDLE" "$AFTER" "$RSS0" "$RSS1" "$DECISIONS" "$RATE" "$LEGIT_ALONE" "$LEGIT_ATTACKED" <<'EOF'
 import sys
 a = [float(x) for x in sys.argv[1:]]
 argon, limit, r_acc, r_rej, l_acc, l_rej, sl_argon, r_warm, l_warm, fr, sl = a[:11]
-in_time, flood_s, idle, after, rss0, rss1, decisions, rate = a[11:]
+in_time, flood_s, idle, after, rss0, rss1, decisions, rate, legit_alone, legit_attacked = a[11:]
 print(f"\nArgon2id m=19456 KiB t=2 p=1, one thread: {argon:.1f} ms; cold limit ({int(round(limit * argon / 1000))} cores): {limit:.0f} verifications/s\n")
 rows = [
     ("cold RADIUS accept", r_acc, "cold limit", limit),
@@ -254,4 +267,5 @@ print(f"\noverload: {rate:.0f} req/s (10x the cold limit) for {flood_s:.0f} s, 3
 print(f"  answered within 3 s of the first transmission: {in_time:.0f} = {in_time / (limit * flood_s):.2f} of (cold limit x {flood_s:.0f} s)")
 print(f"  a request 1 s after the flood: {after:.1f} ms (idle server: {idle:.1f} ms, ratio {after / idle:.2f})")
 print(f"  RSS {rss0 / 1024:.1f} MiB -> {rss1 / 1024:.1f} MiB (+{(rss1 - rss0) / 1024:.1f} MiB); decisions logged in the whole run: {decisions:.0f}")
+print(f"\nreject delay 1 s: legitimate users {legit_alone:.0f}/s alone, {legit_attacked:.0f}/s beside 200 wrong-password senders ({legit_attacked / legit_alone:.2f})")
 EOF
