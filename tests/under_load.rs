@@ -245,3 +245,48 @@ async fn hashing_cache_ttl_decides_whether_a_repeated_bind_runs_argon2_again() {
         assert_eq!(seen, runs, "cache_ttl {ttl}: {}", d.log());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_secret_does_not_wait_behind_argon2_work() {
+    let mut env = SLOW.to_vec();
+    env.push(("HYBRIDAUTH_LOG", "info,hybridauth::verify=debug"));
+    let d = Daemon::start_with_env(&env);
+    d.cli_with_env(
+        &["user", "add", "alice", "--password", "Winter2026!"],
+        &SLOW,
+    );
+    let mut legit = connect(d.ldap).await;
+    // First sign-in: Argon2, then the secret is cached.
+    assert_eq!(
+        bind(&mut legit, 1, "alice", "Winter2026!").await.code,
+        LdapResultCode::Success
+    );
+    // Three guesses hold the one hashing slot for about a second...
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..3 {
+        let port = d.ldap;
+        guesses.spawn(async move {
+            let mut c = connect(port).await;
+            bind(&mut c, 1, "alice", &format!("guess-{i}")).await;
+            Instant::now()
+        });
+    }
+    // Once a guess holds the slot (its hash work has started: the second such line)...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.log().matches("verification started").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...the legitimate user, whose secret is cached, is answered before any of them.
+    assert_eq!(
+        bind(&mut legit, 2, "alice", "Winter2026!").await.code,
+        LdapResultCode::Success
+    );
+    let answered = Instant::now();
+    while let Some(done) = guesses.join_next().await {
+        assert!(
+            answered < done.unwrap(),
+            "the cached bind waited behind a guess"
+        );
+    }
+}

@@ -113,6 +113,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         .store
         .app_passwords(copy.map_or(NOBODY, |c| c.user_id))?;
     let m = match_secret(ctx, synced_hash.as_deref(), &app_passwords, &attempt.secret);
+    super::stop_if_probe_needs_argon2()?;
 
     // Rule 1: not in the cloud copy.
     let (Some(copy), Some(live)) = (copy, live.as_ref()) else {

@@ -109,6 +109,11 @@ impl Hasher {
         })
     }
 
+    /// Whether the verified-secret cache is on.
+    pub fn caches(&self) -> bool {
+        self.verified.is_some()
+    }
+
     /// How many Argon2 verifications this hasher has run (the cache's hits are not counted).
     pub fn argon2_runs(&self) -> u64 {
         self.argon2_runs.load(std::sync::atomic::Ordering::Relaxed)
@@ -138,6 +143,10 @@ impl Hasher {
                 return true;
             }
         }
+        if PROBE.with(|p| p.get()) {
+            NEEDS_ARGON2.with(|n| n.set(true));
+            return false;
+        }
         self.argon2_runs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::trace!(cached = cached.is_some(), "argon2 verification");
@@ -164,6 +173,28 @@ impl Hasher {
     pub fn app_password_tag(&self, normalized: &str) -> String {
         hex::encode(&self.mac(&[b"app-password-tag", normalized.as_bytes()])[..2])
     }
+}
+
+thread_local! {
+    /// Set while a decision is only probing (see `Verifier::decide_ranked`): a verification
+    /// the cache cannot answer is not run, and `NEEDS_ARGON2` records that one was needed.
+    static PROBE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static NEEDS_ARGON2: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with verifications limited to the cache; returns its result and whether any
+/// verification needed Argon2 (then `f`'s answer must be discarded).
+pub fn probing<T>(f: impl FnOnce() -> T) -> (T, bool) {
+    PROBE.with(|p| p.set(true));
+    NEEDS_ARGON2.with(|n| n.set(false));
+    let out = f();
+    PROBE.with(|p| p.set(false));
+    (out, NEEDS_ARGON2.with(|n| n.replace(false)))
+}
+
+/// Whether a verification in the current probe needed Argon2.
+pub fn probe_needs_argon2() -> bool {
+    PROBE.with(|p| p.get()) && NEEDS_ARGON2.with(|n| n.get())
 }
 
 thread_local! {

@@ -173,6 +173,9 @@ pub enum VerifyError {
     /// The hash work could not start within `hashing.max_wait`: the request is shed.
     #[error("overloaded: the request could not start within hashing.max_wait")]
     Overloaded,
+    /// A probing decision needs Argon2 (internal: the decision is then made for real).
+    #[error("the secret needs an Argon2 verification")]
+    NeedsArgon2,
 }
 
 /// Store id that stands in for "no such user": an unknown user costs the same store reads and
@@ -237,6 +240,15 @@ pub(crate) fn match_secret(
     SecretMatch { domain, app }
 }
 
+/// After `match_secret`, before any side effect: a probing decision stops here when the
+/// verified-secret cache could not answer.
+pub(crate) fn stop_if_probe_needs_argon2() -> Result<(), VerifyError> {
+    if hashing::probe_needs_argon2() {
+        return Err(VerifyError::NeedsArgon2);
+    }
+    Ok(())
+}
+
 pub struct Verifier {
     store: Arc<dyn Store>,
     clock: Clock,
@@ -245,6 +257,9 @@ pub struct Verifier {
     signin: SigninLog,
     admission: Admission,
     workers: workers::Workers,
+    /// Threads for probes (decisions the cache may answer without Argon2), apart from the
+    /// hashing threads so that a probe never waits behind Argon2 work.
+    probes: workers::Workers,
     recent_bad: recent_bad::RecentBad,
 }
 
@@ -266,6 +281,9 @@ impl Verifier {
             signin,
             admission: Admission::new(max_concurrent, max_wait),
             workers: workers::Workers::new(max_concurrent),
+            probes: workers::Workers::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             recent_bad: recent_bad::RecentBad::default(),
         }
     }
@@ -311,6 +329,25 @@ impl Verifier {
         first_sent: tokio::time::Instant,
         arrived: tokio::time::Instant,
     ) -> Result<Decision, VerifyError> {
+        // First a probe without a hashing slot: a secret the verified-secret cache knows needs
+        // no Argon2, so it must not wait behind those who do (an online guesser's requests,
+        // say). The probe stops before any side effect when Argon2 is needed.
+        if self.hasher.caches() {
+            let (me, probe) = (Arc::clone(self), attempt.clone());
+            let probed = self
+                .probes
+                .run(move || hashing::probing(|| me.decide_committed(&probe)))
+                .await
+                .ok_or(VerifyError::Closed)?;
+            match probed {
+                (Err(VerifyError::NeedsArgon2), _) | (_, true) => {}
+                (decided, false) => {
+                    let decided = decided?;
+                    self.flush_if_needed().await?;
+                    return Ok(decided);
+                }
+            }
+        }
         let permit = self
             .admission
             .admit_ranked(first_sent, arrived)
@@ -328,13 +365,18 @@ impl Verifier {
             .ok_or(VerifyError::Closed)??;
         // The hashing slot is free again; the decision's writes reach the disk before its
         // answer goes out, with one fsync shared by whatever else committed meanwhile.
+        self.flush_if_needed().await?;
+        Ok(decided)
+    }
+
+    async fn flush_if_needed(&self) -> Result<(), VerifyError> {
         if self.store.unflushed() {
             let store = Arc::clone(&self.store);
             tokio::task::spawn_blocking(move || store.flush_durable())
                 .await
                 .map_err(|_| VerifyError::Closed)??;
         }
-        Ok(decided)
+        Ok(())
     }
 
     /// Decides one attempt, appends it to the sign-in log(s) and makes its writes durable.

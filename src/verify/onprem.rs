@@ -42,6 +42,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         &app_passwords,
         &attempt.secret,
     );
+    super::stop_if_probe_needs_argon2()?;
 
     // Rule 1: unknown (or ambiguous) user.
     let Some(user) = user else {
