@@ -138,15 +138,15 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let overloaded = |st: &State| {
-            st.waiting
-                .iter()
-                .map(|w| w.arrived)
-                .min()
-                .is_some_and(|oldest| now.duration_since(oldest) * 2 > self.inner.max_wait)
-        };
+        // Decided once per release (a scan of the waiters), not once per expired waiter skipped.
+        let overloaded = st
+            .waiting
+            .iter()
+            .map(|w| w.arrived)
+            .min()
+            .is_some_and(|oldest| now.duration_since(oldest) * 2 > self.inner.max_wait);
         loop {
-            let next = if overloaded(&st) {
+            let next = if overloaded {
                 st.waiting.pop_back()
             } else {
                 st.waiting.pop_front()

@@ -371,11 +371,11 @@ impl RadiusServer {
             }
             Err(VerifyError::Overloaded) => {
                 // Shed: its NAS has given up by now; the count rides on the (limited) log line.
-                self.shed.warn(
-                    "request dropped",
-                    from,
-                    "its hash work could not start within hashing.max_wait (overload)",
+                let why = format!(
+                    "its hash work could not start within hashing.max_wait (overload; {} shed since start)",
+                    self.verifier.shed()
                 );
+                self.shed.warn("request dropped", from, &why);
                 Err(Shed)
             }
             Err(e) => {
