@@ -5,6 +5,7 @@ pub mod conditional_access;
 pub mod model;
 pub mod service;
 pub mod sqlite;
+mod sqlite_readers;
 pub mod store;
 pub mod tenant;
 

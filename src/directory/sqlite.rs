@@ -11,6 +11,7 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
+use super::sqlite_readers::Readers;
 use super::store::*;
 use super::tenant::Tenant;
 use super::Candidates;
@@ -86,7 +87,10 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub struct SqliteStore {
+    /// The writer: every change but the hot path's.
     conn: Mutex<Connection>,
+    /// Read connections (see `sqlite_readers`): reads never queue behind a write.
+    readers: Readers,
     /// The hot path's writes (lockout counters, last-used times), one per decision: committed
     /// with synchronous = NORMAL (no fsync under the lock), then made durable by
     /// [`Store::flush_durable`], an fsync of the WAL outside every lock, which concurrent
@@ -94,10 +98,20 @@ pub struct SqliteStore {
     hot: Mutex<Connection>,
     wal: Mutex<Option<std::fs::File>>,
     wal_path: std::path::PathBuf,
+    path: std::path::PathBuf,
     /// Hot writes committed so far, and how many of them are known to be on disk.
     committed: std::sync::atomic::AtomicU64,
     synced: std::sync::atomic::AtomicU64,
+    /// Copies the WAL back into the database (a checkpoint) every `CHECKPOINT_EVERY` hot
+    /// writes, from `flush_durable`, outside every lock a decision waits on. The hot connection
+    /// never checkpoints itself: SQLite would run the checkpoint, with its fsyncs, inside the
+    /// commit that crossed the threshold, under the hot lock every other decision needs.
+    checkpointer: Mutex<Option<Connection>>,
+    checkpointed: std::sync::atomic::AtomicU64,
 }
+
+/// Hot writes between two checkpoints: about SQLite's default of 1000 WAL pages.
+const CHECKPOINT_EVERY: u64 = 1000;
 
 /// One row of a statement kept in the connection's statement cache: decisions run the same few
 /// queries thousands of times a second, and parsing SQL each time showed in profiles.
@@ -147,15 +161,20 @@ impl SqliteStore {
         hot.busy_timeout(Duration::from_secs(10))?;
         hot.pragma_update(None, "synchronous", "NORMAL")?;
         hot.pragma_update(None, "secure_delete", "ON")?;
+        hot.pragma_update(None, "wal_autocheckpoint", 0)?;
         let mut wal_path = path.as_os_str().to_owned();
         wal_path.push("-wal");
         let store = SqliteStore {
             conn: Mutex::new(conn),
+            readers: Readers::new(path),
             hot: Mutex::new(hot),
             wal: Mutex::new(None),
             wal_path: wal_path.into(),
+            path: path.to_path_buf(),
             committed: std::sync::atomic::AtomicU64::new(0),
             synced: std::sync::atomic::AtomicU64::new(0),
+            checkpointer: Mutex::new(None),
+            checkpointed: std::sync::atomic::AtomicU64::new(0),
         };
         store.migrate()?;
         // The WAL and shared-memory files exist now; SQLite gives them the database's mode,
@@ -170,6 +189,25 @@ impl SqliteStore {
         let mode: String = row(&conn, "PRAGMA journal_mode", [], |r| r.get(0))?;
         let sync: i64 = row(&conn, "PRAGMA synchronous", [], |r| r.get(0))?;
         Ok((mode, sync))
+    }
+
+    /// A passive checkpoint (it never waits for readers or writers), on a connection of its
+    /// own; skipped when another thread is already checkpointing.
+    fn checkpoint(&self, upto: u64) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        let Ok(mut g) = self.checkpointer.try_lock() else {
+            return Ok(());
+        };
+        if g.is_none() {
+            let c = Connection::open(&self.path).map_err(db)?;
+            c.busy_timeout(Duration::from_secs(10))?;
+            *g = Some(c);
+        }
+        if let Some(c) = g.as_ref() {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        self.checkpointed.fetch_max(upto, Ordering::SeqCst);
+        Ok(())
     }
 
     fn lock_hot(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -405,14 +443,15 @@ fn to_cloud(v: (i64, String, i64)) -> StoreResult<CloudUser> {
 
 impl Store for SqliteStore {
     fn tenant(&self) -> StoreResult<Tenant> {
-        let conn = self.lock()?;
-        let v: String = row(
-            &conn,
-            "SELECT value FROM meta WHERE key = 'tenant'",
-            [],
-            |r| r.get(0),
-        )?;
-        serde_json::from_str(&v).map_err(db)
+        self.readers.read(|conn| {
+            let v: String = row(
+                &conn,
+                "SELECT value FROM meta WHERE key = 'tenant'",
+                [],
+                |r| r.get(0),
+            )?;
+            serde_json::from_str(&v).map_err(db)
+        })
     }
 
     fn set_tenant(&self, tenant: &Tenant, now: Time) -> StoreResult<()> {
@@ -459,74 +498,79 @@ impl Store for SqliteStore {
     }
 
     fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>> {
-        let conn = self.lock()?;
-        let mut st =
-            conn.prepare_cached("SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq")?;
-        let rows = st.query_map([], |r| {
-            let at: i64 = r.get(0)?;
-            Ok(IntervalSegment {
-                at: if at == i64::MIN {
-                    chrono::DateTime::<Utc>::MIN_UTC
-                } else {
-                    from_micros(at)
-                },
-                object_secs: r.get::<_, i64>(1)? as u64,
-                phs_secs: r.get::<_, i64>(2)? as u64,
-            })
-        })?;
-        rows.collect::<Result<_, _>>().map_err(Into::into)
+        self.readers.read(|conn| {
+            let mut st = conn
+                .prepare_cached("SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq")?;
+            let rows = st.query_map([], |r| {
+                let at: i64 = r.get(0)?;
+                Ok(IntervalSegment {
+                    at: if at == i64::MIN {
+                        chrono::DateTime::<Utc>::MIN_UTC
+                    } else {
+                        from_micros(at)
+                    },
+                    object_secs: r.get::<_, i64>(1)? as u64,
+                    phs_secs: r.get::<_, i64>(2)? as u64,
+                })
+            })?;
+            rows.collect::<Result<_, _>>().map_err(Into::into)
+        })
     }
 
     fn users(&self) -> StoreResult<Vec<User>> {
-        let conn = self.lock()?;
-        let mut st = conn.prepare_cached(&format!(
-            "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL ORDER BY sam_lc"
-        ))?;
-        let rows = st.query_map([], row_to_user)?;
-        rows.collect::<Result<_, _>>().map_err(Into::into)
+        self.readers.read(|conn| {
+            let mut st = conn.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL ORDER BY sam_lc"
+            ))?;
+            let rows = st.query_map([], row_to_user)?;
+            rows.collect::<Result<_, _>>().map_err(Into::into)
+        })
     }
 
     fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>> {
         if names.sams.is_empty() && names.upns.is_empty() {
             return Ok(vec![]);
         }
-        let conn = self.lock()?;
-        let sql = format!(
-            "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL AND \
+        self.readers.read(|conn| {
+            let sql = format!(
+                "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL AND \
              (sam_lc IN ({}) OR upn_lc IN ({}))",
-            placeholders(names.sams.len(), 1),
-            placeholders(names.upns.len(), 1 + names.sams.len()),
-        );
-        let mut st = conn.prepare_cached(&sql)?;
-        let rows = st.query_map(
-            rusqlite::params_from_iter(names.sams.iter().chain(&names.upns)),
-            row_to_user,
-        )?;
-        rows.collect::<Result<_, _>>().map_err(Into::into)
+                placeholders(names.sams.len(), 1),
+                placeholders(names.upns.len(), 1 + names.sams.len()),
+            );
+            let mut st = conn.prepare_cached(&sql)?;
+            let rows = st.query_map(
+                rusqlite::params_from_iter(names.sams.iter().chain(&names.upns)),
+                row_to_user,
+            )?;
+            rows.collect::<Result<_, _>>().map_err(Into::into)
+        })
     }
 
     fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>> {
-        let conn = self.lock()?;
-        row(
-            &conn,
-            &format!("SELECT {USER_COLS} FROM users WHERE sam_lc = ?1 AND deleted_at IS NULL"),
-            params![sam.to_lowercase()],
-            row_to_user,
-        )
-        .optional()
-        .map_err(Into::into)
+        self.readers.read(|conn| {
+            row(
+                &conn,
+                &format!("SELECT {USER_COLS} FROM users WHERE sam_lc = ?1 AND deleted_at IS NULL"),
+                params![sam.to_lowercase()],
+                row_to_user,
+            )
+            .optional()
+            .map_err(Into::into)
+        })
     }
 
     fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
-        let conn = self.lock()?;
-        row(
-            &conn,
-            &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
-            params![id],
-            row_to_user,
-        )
-        .optional()
-        .map_err(Into::into)
+        self.readers.read(|conn| {
+            row(
+                &conn,
+                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+                params![id],
+                row_to_user,
+            )
+            .optional()
+            .map_err(Into::into)
+        })
     }
 
     fn insert_user(&self, u: &User, now: Time) -> StoreResult<User> {
@@ -616,22 +660,23 @@ impl Store for SqliteStore {
     }
 
     fn app_passwords(&self, user_id: i64) -> StoreResult<Vec<AppPassword>> {
-        let conn = self.lock()?;
-        let mut st = conn.prepare_cached(
-            "SELECT user_id, name, created_at, last_used, hash, tag FROM app_passwords \
+        self.readers.read(|conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT user_id, name, created_at, last_used, hash, tag FROM app_passwords \
              WHERE user_id = ?1 ORDER BY created_at, name",
-        )?;
-        let rows = st.query_map(params![user_id], |r| {
-            Ok(AppPassword {
-                user_id: r.get(0)?,
-                name: r.get(1)?,
-                created_at: from_micros(r.get(2)?),
-                last_used: r.get::<_, Option<i64>>(3)?.map(from_micros),
-                hash: r.get(4)?,
-                tag: r.get(5)?,
-            })
-        })?;
-        rows.collect::<Result<_, _>>().map_err(Into::into)
+            )?;
+            let rows = st.query_map(params![user_id], |r| {
+                Ok(AppPassword {
+                    user_id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: from_micros(r.get(2)?),
+                    last_used: r.get::<_, Option<i64>>(3)?.map(from_micros),
+                    hash: r.get(4)?,
+                    tag: r.get(5)?,
+                })
+            })?;
+            rows.collect::<Result<_, _>>().map_err(Into::into)
+        })
     }
 
     fn insert_app_password(&self, ap: &AppPassword) -> StoreResult<()> {
@@ -702,7 +747,7 @@ impl Store for SqliteStore {
     }
 
     fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>> {
-        let conn = self.lock()?;
+        self.readers.read(|conn| {
         row(&conn,
             "SELECT seq, at FROM history WHERE kind = 'sync' AND at <= ?1 ORDER BY seq DESC LIMIT 1",
             params![micros(at_or_before)],
@@ -715,13 +760,14 @@ impl Store for SqliteStore {
         )
         .optional()
         .map_err(Into::into)
+        })
     }
 
     fn cloud_users_named(&self, cutoff: Cutoff, names: &Candidates) -> StoreResult<Vec<CloudUser>> {
         if names.sams.is_empty() && names.upns.is_empty() && names.mails.is_empty() {
             return Ok(vec![]);
         }
-        let conn = self.lock()?;
+        self.readers.read(|conn| {
         let (t, s) = cutoff_params(cutoff);
         let sql = format!(
             "SELECT h.user_id, h.snapshot, h.at FROM history h JOIN \
@@ -750,20 +796,22 @@ impl Store for SqliteStore {
         )?;
         let raw: Vec<_> = rows.collect::<Result<_, _>>()?;
         raw.into_iter().map(to_cloud).collect()
+        })
     }
 
     fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>> {
-        let conn = self.lock()?;
-        let (t, s) = cutoff_params(cutoff);
-        let row = row(
-            &conn,
-            "SELECT user_id, snapshot, at FROM history WHERE kind = 'user' AND user_id = ?1 \
+        self.readers.read(|conn| {
+            let (t, s) = cutoff_params(cutoff);
+            let row = row(
+                &conn,
+                "SELECT user_id, snapshot, at FROM history WHERE kind = 'user' AND user_id = ?1 \
                  AND (at < ?2 OR seq < ?3) ORDER BY seq DESC LIMIT 1",
-            params![user_id, t, s],
-            row_to_cloud,
-        )
-        .optional()?;
-        row.map(to_cloud).transpose()
+                params![user_id, t, s],
+                row_to_cloud,
+            )
+            .optional()?;
+            row.map(to_cloud).transpose()
+        })
     }
 
     fn latest_snapshot(&self, user_id: i64) -> StoreResult<Option<CloudUser>> {
@@ -777,27 +825,29 @@ impl Store for SqliteStore {
     }
 
     fn latest_event_time(&self) -> StoreResult<Option<Time>> {
-        let conn = self.lock()?;
-        let v: Option<i64> = row(
-            &conn,
-            "SELECT MAX(at) FROM (SELECT MAX(at) AS at FROM history \
+        self.readers.read(|conn| {
+            let v: Option<i64> = row(
+                &conn,
+                "SELECT MAX(at) FROM (SELECT MAX(at) AS at FROM history \
              UNION ALL SELECT MAX(at) FROM intervals WHERE at > ?1)",
-            params![i64::MIN],
-            |r| r.get(0),
-        )?;
-        Ok(v.map(from_micros))
+                params![i64::MIN],
+                |r| r.get(0),
+            )?;
+            Ok(v.map(from_micros))
+        })
     }
 
     fn simulated_time(&self) -> StoreResult<Option<Time>> {
-        let conn = self.lock()?;
-        let v: Option<String> = row(
-            &conn,
-            "SELECT value FROM meta WHERE key = 'simulated_time'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-        Ok(v.and_then(|s| s.parse::<i64>().ok()).map(from_micros))
+        self.readers.read(|conn| {
+            let v: Option<String> = row(
+                &conn,
+                "SELECT value FROM meta WHERE key = 'simulated_time'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+            Ok(v.and_then(|s| s.parse::<i64>().ok()).map(from_micros))
+        })
     }
 
     fn set_simulated_time(&self, t: Time) -> StoreResult<()> {
@@ -811,8 +861,7 @@ impl Store for SqliteStore {
     }
 
     fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout> {
-        let conn = self.lock()?;
-        read_ad_lockout(&conn, user_id)
+        self.readers.read(|conn| read_ad_lockout(&conn, user_id))
     }
 
     fn modify_ad_lockout(
@@ -841,8 +890,7 @@ impl Store for SqliteStore {
     }
 
     fn smart_lockout(&self, user_id: i64) -> StoreResult<SmartLockout> {
-        let conn = self.lock()?;
-        read_smart_lockout(&conn, user_id)
+        self.readers.read(|conn| read_smart_lockout(&conn, user_id))
     }
 
     fn modify_smart_lockout(
@@ -863,6 +911,10 @@ impl Store for SqliteStore {
         tx.commit()?;
         self.hot_committed();
         Ok(state)
+    }
+
+    fn read_scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
+        self.readers.scope(f)
     }
 
     fn unflushed(&self) -> bool {
@@ -890,21 +942,25 @@ impl Store for SqliteStore {
         };
         file.sync_data().map_err(db)?;
         self.synced.fetch_max(target, Ordering::SeqCst);
+        if target >= self.checkpointed.load(Ordering::SeqCst) + CHECKPOINT_EVERY {
+            self.checkpoint(target)?;
+        }
         Ok(())
     }
 
     fn secret_key(&self) -> StoreResult<[u8; 32]> {
-        let conn = self.lock()?;
-        let v: String = row(
-            &conn,
-            "SELECT value FROM meta WHERE key = 'secret_key'",
-            [],
-            |r| r.get(0),
-        )?;
-        let bytes = hex::decode(v).map_err(db)?;
-        bytes
-            .try_into()
-            .map_err(|_| StoreError::Db("secret key has the wrong length".into()))
+        self.readers.read(|conn| {
+            let v: String = row(
+                &conn,
+                "SELECT value FROM meta WHERE key = 'secret_key'",
+                [],
+                |r| r.get(0),
+            )?;
+            let bytes = hex::decode(v).map_err(db)?;
+            bytes
+                .try_into()
+                .map_err(|_| StoreError::Db("secret key has the wrong length".into()))
+        })
     }
 }
 

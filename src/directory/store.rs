@@ -111,6 +111,15 @@ pub trait Store: Send + Sync {
     fn simulated_time(&self) -> StoreResult<Option<Time>>;
     fn set_simulated_time(&self, t: Time) -> StoreResult<()>;
 
+    /// Runs `f` with every read this thread makes through the store seeing one state of it
+    /// (one read transaction), as one decision should. Writes inside `f` commit at once but
+    /// reads inside `f` do not see them. Keep `f` short and free of slow work (no hashing): an
+    /// open read holds back the reclaiming of old versions.
+    fn read_scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
+        f();
+        Ok(())
+    }
+
     /// The hot path's writes — `modify_ad_lockout`, `modify_smart_lockout` and
     /// `touch_app_password`, one per decision — are committed (visible to every reader at once)
     /// but reach the disk only by `flush_durable`, which a caller runs before it acknowledges

@@ -336,7 +336,7 @@ impl Verifier {
             let (me, probe) = (Arc::clone(self), attempt.clone());
             let probed = self
                 .probes
-                .run(move || hashing::probing(|| me.decide_committed(&probe)))
+                .run(move || hashing::probing(|| me.decide_in_one_read(&probe)))
                 .await
                 .ok_or(VerifyError::Closed)?;
             match probed {
@@ -385,6 +385,15 @@ impl Verifier {
         let d = self.decide_committed(attempt)?;
         self.store.flush_durable()?;
         Ok(d)
+    }
+
+    /// `decide_committed` with all its reads in one read transaction: for probes, which stop
+    /// before any Argon2 work, so the transaction stays short.
+    fn decide_in_one_read(&self, attempt: &Attempt) -> Result<Decision, VerifyError> {
+        let mut out = None;
+        self.store
+            .read_scope(&mut || out = Some(self.decide_committed(attempt)))?;
+        out.unwrap_or(Err(VerifyError::Closed))
     }
 
     /// Decides and commits, without waiting for the disk (see `Store::flush_durable`).

@@ -1,0 +1,140 @@
+//! Read connections for the SQLite store: a small pool, so that reads never wait for the writer
+//! (WAL lets readers and one writer work at once), and read scopes, so that all the reads of one
+//! decision share one read transaction — one consistent state of the directory, and one pair of
+//! lock calls instead of one per query (each query outside a transaction is its own
+//! transaction, with its own `fcntl` locks; a decision makes five to eight of them).
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::store::{StoreError, StoreResult};
+
+/// How many read connections a store keeps. Reads are short (indexed lookups), so a few serve
+/// the verification threads, the probes and the LDAP front door; a reader beyond them waits.
+const READERS: usize = 4;
+
+static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The read connection of the scope this thread is in, if any, with its pool's id (a
+    /// thread could use two stores, as tests do).
+    static SCOPE: RefCell<Option<(u64, Connection)>> = const { RefCell::new(None) };
+}
+
+pub(crate) struct Readers {
+    id: u64,
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    opened: Mutex<usize>,
+    returned: Condvar,
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Db(format!("cannot open store {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    // A reader never writes: a bug that tried would fail loudly instead of racing the writer.
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
+impl Readers {
+    pub(crate) fn new(path: &Path) -> Readers {
+        Readers {
+            id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+            opened: Mutex::new(0),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// An idle reader, a new one while fewer than `READERS` exist, or the next one returned.
+    fn take(&self) -> StoreResult<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(c) = idle.pop() {
+                return Ok(c);
+            }
+            {
+                let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+                if *opened < READERS {
+                    *opened += 1;
+                    drop(opened);
+                    drop(idle);
+                    return open_reader(&self.path).inspect_err(|_| {
+                        *self.opened.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+                    });
+                }
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        // A reader left inside a transaction (a panic mid-scope) would pin an old state.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        self.returned.notify_one();
+    }
+
+    /// Runs `f` on this thread's scoped reader when it is in a scope of this pool, else on a
+    /// pooled reader for this one call.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut f = Some(f);
+        let scoped = SCOPE.with(|s| match &*s.borrow() {
+            Some((id, conn)) if *id == self.id => f.take().map(|f| f(conn)),
+            _ => None,
+        });
+        if let Some(r) = scoped {
+            return r;
+        }
+        let conn = self.take()?;
+        let r = match f.take() {
+            Some(f) => f(&conn),
+            None => Err(StoreError::Db("reader scope misuse".into())),
+        };
+        self.give_back(conn);
+        r
+    }
+
+    /// Runs `f` with every `read` of this thread inside one read transaction. Nested scopes
+    /// join the outer one.
+    pub(crate) fn scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
+        let nested = SCOPE.with(|s| s.borrow().is_some());
+        if nested {
+            f();
+            return Ok(());
+        }
+        let conn = self.take()?;
+        if let Err(e) = conn.execute_batch("BEGIN DEFERRED") {
+            self.give_back(conn);
+            return Err(e.into());
+        }
+        SCOPE.with(|s| *s.borrow_mut() = Some((self.id, conn)));
+        // Put the reader back even if `f` panics, so the pool never shrinks.
+        struct Restore<'a>(&'a Readers);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                if let Some((_, conn)) = SCOPE.with(|s| s.borrow_mut().take()) {
+                    let _ = conn.execute_batch("COMMIT");
+                    self.0.give_back(conn);
+                }
+            }
+        }
+        let _restore = Restore(self);
+        f();
+        Ok(())
+    }
+}
