@@ -445,7 +445,7 @@ impl Store for SqliteStore {
     fn tenant(&self) -> StoreResult<Tenant> {
         self.readers.read(|conn| {
             let v: String = row(
-                &conn,
+                conn,
                 "SELECT value FROM meta WHERE key = 'tenant'",
                 [],
                 |r| r.get(0),
@@ -550,7 +550,7 @@ impl Store for SqliteStore {
     fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>> {
         self.readers.read(|conn| {
             row(
-                &conn,
+                conn,
                 &format!("SELECT {USER_COLS} FROM users WHERE sam_lc = ?1 AND deleted_at IS NULL"),
                 params![sam.to_lowercase()],
                 row_to_user,
@@ -563,7 +563,7 @@ impl Store for SqliteStore {
     fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
         self.readers.read(|conn| {
             row(
-                &conn,
+                conn,
                 &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
                 params![id],
                 row_to_user,
@@ -748,7 +748,7 @@ impl Store for SqliteStore {
 
     fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>> {
         self.readers.read(|conn| {
-        row(&conn,
+        row(conn,
             "SELECT seq, at FROM history WHERE kind = 'sync' AND at <= ?1 ORDER BY seq DESC LIMIT 1",
             params![micros(at_or_before)],
             |r| {
@@ -803,7 +803,7 @@ impl Store for SqliteStore {
         self.readers.read(|conn| {
             let (t, s) = cutoff_params(cutoff);
             let row = row(
-                &conn,
+                conn,
                 "SELECT user_id, snapshot, at FROM history WHERE kind = 'user' AND user_id = ?1 \
                  AND (at < ?2 OR seq < ?3) ORDER BY seq DESC LIMIT 1",
                 params![user_id, t, s],
@@ -827,7 +827,7 @@ impl Store for SqliteStore {
     fn latest_event_time(&self) -> StoreResult<Option<Time>> {
         self.readers.read(|conn| {
             let v: Option<i64> = row(
-                &conn,
+                conn,
                 "SELECT MAX(at) FROM (SELECT MAX(at) AS at FROM history \
              UNION ALL SELECT MAX(at) FROM intervals WHERE at > ?1)",
                 params![i64::MIN],
@@ -840,7 +840,7 @@ impl Store for SqliteStore {
     fn simulated_time(&self) -> StoreResult<Option<Time>> {
         self.readers.read(|conn| {
             let v: Option<String> = row(
-                &conn,
+                conn,
                 "SELECT value FROM meta WHERE key = 'simulated_time'",
                 [],
                 |r| r.get(0),
@@ -861,7 +861,7 @@ impl Store for SqliteStore {
     }
 
     fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout> {
-        self.readers.read(|conn| read_ad_lockout(&conn, user_id))
+        self.readers.read(|conn| read_ad_lockout(conn, user_id))
     }
 
     fn modify_ad_lockout(
@@ -890,7 +890,7 @@ impl Store for SqliteStore {
     }
 
     fn smart_lockout(&self, user_id: i64) -> StoreResult<SmartLockout> {
-        self.readers.read(|conn| read_smart_lockout(&conn, user_id))
+        self.readers.read(|conn| read_smart_lockout(conn, user_id))
     }
 
     fn modify_smart_lockout(
@@ -951,7 +951,7 @@ impl Store for SqliteStore {
     fn secret_key(&self) -> StoreResult<[u8; 32]> {
         self.readers.read(|conn| {
             let v: String = row(
-                &conn,
+                conn,
                 "SELECT value FROM meta WHERE key = 'secret_key'",
                 [],
                 |r| r.get(0),
