@@ -49,3 +49,36 @@ mod tests {
         assert_eq!(lim.rlim_cur, lim.rlim_max);
     }
 }
+
+/// Lowers the calling thread's scheduling priority by `nice` steps (Linux schedules threads
+/// separately; elsewhere this does nothing). The Argon2 threads run at a lower priority than
+/// the reactor and the cache probes: hashing still takes every idle cycle, but a request the
+/// cache can answer in microseconds, or a packet to read, no longer waits for the scheduler to
+/// take a core from a 40 ms hash. Raising one's nice value needs no privilege.
+pub fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id changes only the
+    // scheduling weight of this thread, and a failure (reported by its return value) is harmless.
+    unsafe {
+        let tid = libc::gettid();
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        let lowered = now.saturating_add(nice).min(19);
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, lowered) != 0 {
+            tracing::debug!("cannot lower the priority of a verification thread");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+/// The calling thread's nice value (Linux), for tests and diagnostics.
+pub fn thread_priority() -> Option<i32> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: as above; getpriority only reads.
+    unsafe {
+        let tid = libc::gettid();
+        return Some(libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t));
+    }
+    #[allow(unreachable_code)]
+    None
+}

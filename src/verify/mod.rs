@@ -280,9 +280,10 @@ impl Verifier {
             hasher,
             signin,
             admission: Admission::new(max_concurrent, max_wait),
-            workers: workers::Workers::new(max_concurrent),
+            workers: workers::Workers::new(max_concurrent, workers::HASHING_NICE),
             probes: workers::Workers::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
+                0,
             ),
             recent_bad: recent_bad::RecentBad::default(),
         }

@@ -15,18 +15,26 @@ use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The nice value of the Argon2 threads (see `process::lower_thread_priority`): at 10, the
+/// scheduler gives a runnable reactor or probe thread about nine tenths of a shared core.
+pub const HASHING_NICE: i32 = 10;
+
 pub struct Workers {
     tx: crossbeam_channel::Sender<Job>,
 }
 
 impl Workers {
-    pub fn new(threads: usize) -> Workers {
+    /// `threads` threads at scheduling priority `nice` (0 leaves it as inherited).
+    pub fn new(threads: usize, nice: i32) -> Workers {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         for i in 0..threads.max(1) {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("hybridauth-verify-{i}"))
                 .spawn(move || loop {
+                    if nice != 0 {
+                        crate::process::lower_thread_priority(nice);
+                    }
                     match rx.recv() {
                         // The job's answer channel reports a panic as a dropped sender.
                         Ok(job) => {
@@ -60,9 +68,18 @@ impl Workers {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_below_the_reactor_s_priority() {
+        let base = crate::process::thread_priority().unwrap();
+        let w = Workers::new(1, HASHING_NICE);
+        let nice = w.run(crate::process::thread_priority).await.unwrap();
+        assert_eq!(nice, Some((base + HASHING_NICE).min(19)));
+    }
+
     #[tokio::test]
     async fn jobs_run_on_the_named_threads_and_a_panic_leaves_them_working() {
-        let w = Workers::new(2);
+        let w = Workers::new(2, 0);
         let name = w
             .run(|| std::thread::current().name().map(str::to_string))
             .await
