@@ -34,21 +34,6 @@ pub fn raise_nofile_limit() -> Option<u64> {
     Some(lim.rlim_cur)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn nofile_soft_limit_reaches_the_hard_limit() {
-        let soft = super::raise_nofile_limit().unwrap();
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-        assert_eq!(soft, lim.rlim_cur);
-        assert_eq!(lim.rlim_cur, lim.rlim_max);
-    }
-}
 
 /// Lowers the calling thread's scheduling priority by `nice` steps (Linux schedules threads
 /// separately; elsewhere this does nothing). The Argon2 threads run at a lower priority than
@@ -81,4 +66,20 @@ pub fn thread_priority() -> Option<i32> {
     }
     #[allow(unreachable_code)]
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nofile_soft_limit_reaches_the_hard_limit() {
+        let soft = super::raise_nofile_limit().unwrap();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(soft, lim.rlim_cur);
+        assert_eq!(lim.rlim_cur, lim.rlim_max);
+    }
 }
