@@ -2,7 +2,8 @@
 //!
 //! A request that cannot start its hash work within `hashing.max_wait` of its arrival is
 //! dropped — a NAS has given up on it by then, and answering it would only delay the answers
-//! that can still arrive in time.
+//! that can still arrive in time. A RADIUS retransmission of a dropped request keeps the
+//! deadline of its first transmission, so it is dropped too (see `admit_ranked`).
 //!
 //! The order is adaptive. While the oldest waiter has waited less than half of `max_wait`, the
 //! server keeps up and serves first-in-first-out, so no request waits much longer than another
@@ -29,7 +30,6 @@ const MAX_WAITING: usize = 8192;
 struct Waiter {
     /// When the request was first sent: under overload the newest is served first.
     priority: Instant,
-    arrived: Instant,
     deadline: Instant,
     slot: oneshot::Sender<()>,
 }
@@ -80,12 +80,27 @@ impl Admission {
         self.admit_ranked(arrived, arrived).await
     }
 
-    /// As `admit`, ranked by `first_sent` (a retransmission ranks by its first transmission,
-    /// so under overload it cannot crowd out requests that can still be answered in time).
+    /// Drops (and counts) the retransmission of a request that was shed, when the deadline of
+    /// its first transmission has passed: at once, before any work, even with a slot free —
+    /// under overload a slot is free only for an instant, and a fresh request needs it.
+    pub fn drop_if_expired(&self, first_sent: Instant, arrived: Instant) -> bool {
+        let expired = first_sent < arrived && Instant::now() >= first_sent + self.inner.max_wait;
+        if expired {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        expired
+    }
+
+    /// As `admit`, for a request first seen at `first_sent`: a retransmission of a request
+    /// that was shed ranks by its first transmission, and its deadline runs from it too. The
+    /// request could not start in time once; hashing it now would take a slot from a fresh
+    /// request that can still be answered in time, for an answer that comes a timeout late.
+    /// Its NAS fails over or its user tries again, as with any shed request.
     pub async fn admit_ranked(&self, first_sent: Instant, arrived: Instant) -> Option<Permit> {
-        let deadline = arrived + self.inner.max_wait;
+        let deadline = first_sent.min(arrived) + self.inner.max_wait;
         let mut rx = {
             let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            // A free slot means nobody waits: serving even a late request costs no one.
             if st.free > 0 {
                 st.free -= 1;
                 return Some(self.permit());
@@ -105,7 +120,6 @@ impl Admission {
                 at,
                 Waiter {
                     priority: first_sent,
-                    arrived,
                     deadline,
                     slot: tx,
                 },
@@ -138,13 +152,12 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        // Decided once per release (a scan of the waiters), not once per expired waiter skipped.
+        // Decided once per release, not once per expired waiter skipped. The front waiter is
+        // the one first sent longest ago (a retransmission counts from its first transmission).
         let overloaded = st
             .waiting
-            .iter()
-            .map(|w| w.arrived)
-            .min()
-            .is_some_and(|oldest| now.duration_since(oldest) * 2 > self.inner.max_wait);
+            .front()
+            .is_some_and(|oldest| now.duration_since(oldest.priority) * 2 > self.inner.max_wait);
         loop {
             let next = if overloaded {
                 st.waiting.pop_back()
@@ -227,27 +240,48 @@ mod tests {
     async fn a_retransmission_ranks_by_its_first_transmission() {
         let a = Admission::new(1, Duration::from_secs(2));
         let held = a.admit(Instant::now()).await.unwrap();
-        let first_sent = Instant::now();
-        tokio::time::advance(Duration::from_secs(3)).await;
+        let t0 = Instant::now();
+        // A request first sent at t0, retransmitted at t0 + 1.2 s; a fresh one comes with it.
+        tokio::time::advance(Duration::from_millis(1200)).await;
         let now = Instant::now();
-        let fresh = {
-            let a = a.clone();
-            tokio::spawn(async move { a.admit_ranked(now, now).await.is_some() })
-        };
-        tokio::task::yield_now().await;
         let retransmission = {
             let a = a.clone();
-            tokio::spawn(async move { a.admit_ranked(first_sent, now).await })
+            tokio::spawn(async move { a.admit_ranked(t0, now).await })
         };
         tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let fresh = {
+            let a = a.clone();
+            tokio::spawn(async move { a.admit_ranked(now, now).await })
+        };
+        tokio::task::yield_now().await;
         drop(held);
+        // The retransmission, waiting since its first transmission 1.2 s ago, marks overload:
+        // the fresh request is served first ...
+        let fresh = fresh.await.unwrap();
         assert!(
-            fresh.await.unwrap(),
+            fresh.is_some(),
             "under overload the fresh request is served first"
         );
-        // With the slot back, the retransmission is served too (the server is idle again).
-        assert!(retransmission.await.unwrap().is_some());
+        // ... and the retransmission is not served past its first transmission's deadline.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(fresh);
+        assert!(retransmission.await.unwrap().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retransmission_of_a_request_past_its_deadline_is_dropped_even_with_a_free_slot() {
+        let a = Admission::new(1, Duration::from_secs(2));
+        let t0 = Instant::now();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let now = Instant::now();
+        assert!(
+            !a.drop_if_expired(now, now),
+            "a first transmission is never dropped early"
+        );
+        assert!(a.drop_if_expired(t0, now));
+        assert_eq!(a.dropped(), 1);
+        // The slot was not taken: a fresh request gets it at once.
+        assert!(a.admit_ranked(now, now).await.is_some());
     }
 
     #[tokio::test(start_paused = true)]

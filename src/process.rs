@@ -34,7 +34,6 @@ pub fn raise_nofile_limit() -> Option<u64> {
     Some(lim.rlim_cur)
 }
 
-
 /// Lowers the calling thread's scheduling priority by `nice` steps (Linux schedules threads
 /// separately; elsewhere this does nothing). The Argon2 threads run at a lower priority than
 /// the reactor and the cache probes: hashing still takes every idle cycle, but a request the

@@ -120,6 +120,62 @@ fn a_delayed_reject_holds_no_slot_and_its_retransmissions_are_absorbed() {
     assert_eq!(rejects, 1, "one decision for three transmissions");
 }
 
+#[test]
+fn a_retransmission_of_a_shed_request_is_shed_again_not_answered_late() {
+    let mut env = SLOW.to_vec();
+    env.push(("HYBRIDAUTH_HASHING__MAX_WAIT", "20ms"));
+    let d = Daemon::start_with_env(&env);
+    d.cli_with_env(
+        &["user", "add", "alice", "--password", "Winter2026!"],
+        &SLOW,
+    );
+    let (nas, c) = (client("127.0.0.1"), client("127.0.0.1"));
+    let req_a = access_request(1, [1; 16], "alice", b"guess-a", SECRET, true, &[]);
+    let req_b = access_request(2, [2; 16], "alice", b"guess-b", SECRET, true, &[]);
+    let req_c = access_request(3, [3; 16], "alice", b"Winter2026!", SECRET, true, &[]);
+    // One of A and B takes the one slot for a hash of 0.1 s or more; the other cannot start
+    // within 20 ms: shed.
+    nas.send_to(&req_a, ("127.0.0.1", d.radius)).unwrap();
+    nas.send_to(&req_b, ("127.0.0.1", d.radius)).unwrap();
+    let mut buf = [0u8; 4096];
+    nas.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    nas.recv_from(&mut buf).unwrap();
+    assert_eq!(buf[0], 3, "the first is rejected");
+    let shed = if buf[1] == 1 { &req_b } else { &req_a };
+    assert!(
+        d.log().contains("(overload; 1 shed since start)"),
+        "one was shed"
+    );
+    // The slot is free again. The NAS retransmits the shed one: shed again at once, the slot
+    // left free ...
+    nas.send_to(shed, ("127.0.0.1", d.radius)).unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !d.log().contains("(overload; 2 shed since start)") {
+        assert!(Instant::now() < until, "the retransmission was not shed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ... for C, a fresh request.
+    c.send_to(&req_c, ("127.0.0.1", d.radius)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.recv_from(&mut buf).unwrap();
+    assert_eq!(buf[0], 2, "C is accepted");
+    nas.set_nonblocking(true).unwrap();
+    assert!(
+        nas.recv_from(&mut buf).is_err(),
+        "the shed request was answered late"
+    );
+    let decided: Vec<_> = d
+        .signin_log("onprem")
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        decided,
+        ["reject", "accept"],
+        "only the first and C were decided"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ldap_answers_failed_binds_at_once_unless_ldap_reject_delay_is_set() {
     let d = Daemon::start_with_env(&[("HYBRIDAUTH_LDAP__REJECT_DELAY", "1s")]);

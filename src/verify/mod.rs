@@ -333,6 +333,10 @@ impl Verifier {
         // First a probe without a hashing slot: a secret the verified-secret cache knows needs
         // no Argon2, so it must not wait behind those who do (an online guesser's requests,
         // say). The probe stops before any side effect when Argon2 is needed.
+        // A retransmission of a request shed earlier: shed again before any work.
+        if self.admission.drop_if_expired(first_sent, arrived) {
+            return Err(VerifyError::Overloaded);
+        }
         if self.hasher.caches() {
             let (me, probe) = (Arc::clone(self), attempt.clone());
             let probed = self
