@@ -128,7 +128,7 @@ impl Store for Counting {
 }
 
 struct Rig {
-    _lab: Lab,
+    lab: Lab,
     store: Arc<Counting>,
     ctx: ConnCtx,
 }
@@ -166,6 +166,9 @@ fn rig(configure: impl FnOnce(&mut LdapConfig)) -> Rig {
     ));
     let ctx = ConnCtx {
         verifier,
+        reader: Arc::new(hybridauth::directory::reader::DirectoryReader::new(
+            store.clone(),
+        )),
         endpoint: Endpoint {
             kind: EndpointKind::OnPrem,
             admin_actions: false,
@@ -176,11 +179,7 @@ fn rig(configure: impl FnOnce(&mut LdapConfig)) -> Rig {
         peer: "127.0.0.1:40000".parse().unwrap(),
         log_limit: Arc::new(SourceLimiter::default()),
     };
-    Rig {
-        _lab: lab,
-        store,
-        ctx,
-    }
+    Rig { lab, store, ctx }
 }
 
 fn search() -> LdapMsg {
@@ -266,4 +265,94 @@ async fn an_unlisted_account_costs_one_indexed_lookup_and_a_listed_one_reads_on(
         done_code(session(svc).handle(search(), &r.ctx).await),
         LdapResultCode::Success
     );
+}
+
+fn search_for(base: &str, filter: LdapFilter) -> LdapMsg {
+    LdapMsg {
+        msgid: 4,
+        op: LdapOp::SearchRequest(LdapSearchRequest {
+            base: base.into(),
+            scope: LdapSearchScope::Subtree,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter,
+            attrs: vec![],
+        }),
+        ctrl: vec![],
+    }
+}
+
+fn entries(a: Action) -> Vec<String> {
+    let Action::Reply(msgs) = a else {
+        panic!("expected a reply")
+    };
+    msgs.iter()
+        .filter_map(|m| match &m.op {
+            LdapOp::SearchResultEntry(e) => Some(e.dn.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_search_or_compare_naming_an_account_reads_it_by_index_not_the_whole_directory() {
+    let r = rig(|_| {});
+    r.lab.add(
+        "bob",
+        "Winter2026!",
+        hybridauth::directory::MfaState::Disabled,
+    );
+    let svc = || {
+        session(Identity::User {
+            sam: "svc".into(),
+            dn: "CN=svc,CN=Users,DC=contoso,DC=com".into(),
+        })
+    };
+    let eq = |a: &str, v: &str| LdapFilter::Equality(a.into(), v.into());
+    let base = "DC=contoso,DC=com";
+    let found = entries(
+        svc()
+            .handle(search_for(base, eq("sAMAccountName", "ALICE")), &r.ctx)
+            .await,
+    );
+    assert_eq!(found, ["CN=alice,CN=Users,DC=contoso,DC=com"]);
+    let and = LdapFilter::And(vec![
+        eq("objectClass", "user"),
+        eq("userPrincipalName", "bob@contoso.com"),
+    ]);
+    let found = entries(svc().handle(search_for(base, and), &r.ctx).await);
+    assert_eq!(found, ["CN=bob,CN=Users,DC=contoso,DC=com"]);
+    // A user as the base of a search whose filter matches nobody: found, so an empty success.
+    let code = done_code(
+        svc()
+            .handle(
+                search_for(
+                    "CN=bob,CN=Users,DC=contoso,DC=com",
+                    eq("sAMAccountName", "alice"),
+                ),
+                &r.ctx,
+            )
+            .await,
+    );
+    assert_eq!(code, LdapResultCode::Success);
+    // The compare finds alice by her DN (she has no mail: the attribute is absent).
+    assert_eq!(
+        done_code(svc().handle(compare(), &r.ctx).await),
+        LdapResultCode::UnwillingToPerform
+    );
+    assert_eq!(
+        r.store.whole_directory.load(Ordering::SeqCst),
+        0,
+        "no full read"
+    );
+    // A filter naming no account still reads everyone (alice, bob and svc).
+    let all = entries(
+        svc()
+            .handle(search_for(base, eq("objectClass", "user")), &r.ctx)
+            .await,
+    );
+    assert_eq!(all.len(), 3);
+    assert_eq!(r.store.whole_directory.load(Ordering::SeqCst), 1);
 }

@@ -140,8 +140,11 @@ fn opening_an_older_store_drops_its_wrong_password_fingerprints() {
         )
         .unwrap();
         // Undo the later migrations' schema changes so that this stands as a version-2 store.
-        db.execute_batch("DROP INDEX history_mail; ALTER TABLE history DROP COLUMN mail_lc;")
-            .unwrap();
+        db.execute_batch(
+            "DROP INDEX history_mail; ALTER TABLE history DROP COLUMN mail_lc; \
+             DROP INDEX users_mail; DROP INDEX history_sync;",
+        )
+        .unwrap();
         db.pragma_update(None, "user_version", 2).unwrap();
     }
     let store = hybridauth::directory::sqlite::SqliteStore::open(&path).unwrap();

@@ -3,6 +3,7 @@
 pub mod cloud_names;
 pub mod conditional_access;
 pub mod model;
+pub mod reader;
 pub mod service;
 pub mod sqlite;
 mod sqlite_readers;
@@ -71,7 +72,7 @@ pub fn normalize_dn(dn: &str) -> String {
 
 /// The sAMAccountNames and UPNs (lower-case) a login could name, so the store can fetch just
 /// those accounts; [`resolve`] then decides among them with the full rules.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Candidates {
     pub sams: Vec<String>,
     pub upns: Vec<String>,

@@ -81,7 +81,8 @@ pub trait Store: Send + Sync {
     fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>>;
 
     fn users(&self) -> StoreResult<Vec<User>>;
-    /// The live users answering to any of these lower-case sAMAccountNames or UPNs.
+    /// The live users answering to any of these lower-case sAMAccountNames, UPNs or mails
+    /// (indexed: the cost does not grow with the number of users).
     fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>>;
     fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>>;
     fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;

@@ -4,6 +4,7 @@
 pub mod ad_errors;
 pub mod entries;
 pub mod framing;
+pub mod lookup;
 pub mod ops;
 pub mod server;
 pub mod session;

@@ -8,7 +8,9 @@ use ldap3_proto::proto::*;
 
 use super::ad_errors;
 use super::entries::{self, Entry};
+use super::lookup;
 use crate::config::{LdapConfig, TlsMode};
+use crate::directory::reader::{DirectoryReader, Lookup};
 use crate::directory::{resolve, Names, Resolution, User};
 use crate::logging::SourceLimiter;
 use crate::verify::{Attempt, Door, Endpoint, Secret, Verifier, VerifyError};
@@ -35,6 +37,8 @@ pub enum Action {
 
 pub struct ConnCtx {
     pub verifier: Arc<Verifier>,
+    /// Searches and compares read through this, never the store itself.
+    pub reader: Arc<DirectoryReader>,
     pub endpoint: Endpoint,
     pub tls: TlsMode,
     /// Simple binds need TLS on this listener (`require_tls`).
@@ -286,9 +290,9 @@ impl Session {
             // As in AD: every authenticated user may read the user tree.
             return Some(true);
         }
-        let store = ctx.verifier.store().clone();
+        let reader = ctx.reader.clone();
         let sam = sam.clone();
-        let me = match tokio::task::spawn_blocking(move || store.user_by_sam(&sam)).await {
+        let me = match tokio::task::spawn_blocking(move || reader.user_by_sam(&sam)).await {
             Ok(Ok(Some(u))) => u,
             Ok(Ok(None)) => return Some(false),
             _ => return None,
@@ -314,9 +318,10 @@ impl Session {
         )
     }
 
-    async fn load_users(ctx: &ConnCtx) -> Option<Vec<User>> {
-        let store = ctx.verifier.store().clone();
-        match tokio::task::spawn_blocking(move || store.users()).await {
+    /// The users a search or compare must test: by index when `lookup` names accounts.
+    async fn load_users(ctx: &ConnCtx, lookup: Lookup) -> Option<Vec<User>> {
+        let reader = ctx.reader.clone();
+        match tokio::task::spawn_blocking(move || reader.users(&lookup)).await {
             Ok(Ok(u)) => Some(u),
             _ => None,
         }
@@ -355,12 +360,6 @@ impl Session {
                 )])
             }
         }
-        let Some(users) = Self::load_users(ctx).await else {
-            return Action::Reply(vec![done(
-                LdapResultCode::Unavailable,
-                "the directory is unavailable",
-            )]);
-        };
         let dir = ctx.verifier.directory();
         if entries::depth_below(&req.base, &dir.base_dn).is_none() {
             return Action::Reply(vec![done(
@@ -368,6 +367,24 @@ impl Session {
                 "the base is outside this directory's naming context",
             )]);
         }
+        // The users the filter can match, plus the base entry when it is a user (it must be
+        // found to tell an empty result from noSuchObject).
+        let base_is_container = entries::container_entries(dir)
+            .iter()
+            .any(|e| entries::depth_below(&e.dn, &req.base) == Some(0));
+        let base_lookup = match lookup::sam_of_dn(&req.base, dir) {
+            _ if base_is_container => Lookup::none(),
+            Some(Some(sam)) => Lookup::sam(&sam),
+            Some(None) => Lookup::none(),
+            None => Lookup::All,
+        };
+        let wanted = lookup::plan(&req.filter, dir).union(base_lookup);
+        let Some(users) = Self::load_users(ctx, wanted).await else {
+            return Action::Reply(vec![done(
+                LdapResultCode::Unavailable,
+                "the directory is unavailable",
+            )]);
+        };
         let all: Vec<Entry> = entries::container_entries(dir)
             .into_iter()
             .chain(users.iter().map(|u| entries::user_entry(dir, u)))
@@ -421,10 +438,15 @@ impl Session {
             }
             None => return reply(LdapResultCode::Unavailable, "the directory is unavailable"),
         }
-        let Some(users) = Self::load_users(ctx).await else {
+        let dir = ctx.verifier.directory();
+        let lookup = match lookup::sam_of_dn(&req.dn, dir) {
+            Some(Some(sam)) => Lookup::sam(&sam),
+            Some(None) => Lookup::none(),
+            None => Lookup::All,
+        };
+        let Some(users) = Self::load_users(ctx, lookup).await else {
             return reply(LdapResultCode::Unavailable, "the directory is unavailable");
         };
-        let dir = ctx.verifier.directory();
         let Some(entry) = users
             .iter()
             .map(|u| entries::user_entry(dir, u))

@@ -38,6 +38,7 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Shared {
     pub verifier: Arc<Verifier>,
+    reader: Arc<crate::directory::reader::DirectoryReader>,
     pub config: Arc<LdapConfig>,
     connections: Arc<Semaphore>,
     refusals: Arc<Semaphore>,
@@ -48,6 +49,9 @@ pub struct Shared {
 impl Shared {
     pub fn new(verifier: Arc<Verifier>, config: LdapConfig) -> Shared {
         Shared {
+            reader: Arc::new(crate::directory::reader::DirectoryReader::new(
+                verifier.store().clone(),
+            )),
             verifier,
             connections: Arc::new(Semaphore::new(config.max_connections)),
             refusals: Arc::new(Semaphore::new(REFUSAL_SLOTS)),
@@ -180,6 +184,7 @@ impl BoundListener {
             };
             let ctx = ConnCtx {
                 verifier: shared.verifier.clone(),
+                reader: shared.reader.clone(),
                 endpoint: self.config.endpoint,
                 tls: self.config.tls,
                 require_tls: self.config.require_tls,

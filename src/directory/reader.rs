@@ -1,0 +1,120 @@
+//! The directory read layer for LDAP searches and compares (kanidm's `idm/ldap.rs` split): the
+//! front door translates a request into a [`Lookup`] and encodes what comes back; this layer
+//! decides how to find the entries — by index when the request names an account, by a full
+//! read only when it does not. It never decides who may search (the front door's listener
+//! policy does that, before anything is read).
+
+use std::sync::Arc;
+
+use super::model::User;
+use super::store::{Store, StoreResult};
+use super::Candidates;
+
+/// How a search can find its candidate users. Names are matched case-insensitively, as AD
+/// compares these attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Users answering to any of these names (sAMAccountName, UPN or mail): one indexed
+    /// lookup each, whatever the size of the directory.
+    Named(Candidates),
+    /// Every user: the request names no account (e.g. `(objectClass=user)`).
+    All,
+}
+
+impl Lookup {
+    pub fn sam(v: &str) -> Lookup {
+        Lookup::Named(Candidates {
+            sams: vec![v.to_lowercase()],
+            ..Default::default()
+        })
+    }
+
+    pub fn upn(v: &str) -> Lookup {
+        Lookup::Named(Candidates {
+            upns: vec![v.to_lowercase()],
+            ..Default::default()
+        })
+    }
+
+    pub fn mail(v: &str) -> Lookup {
+        Lookup::Named(Candidates {
+            mails: vec![v.to_lowercase()],
+            ..Default::default()
+        })
+    }
+
+    /// Nothing can match (e.g. a DN outside the users container).
+    pub fn none() -> Lookup {
+        Lookup::Named(Candidates::default())
+    }
+
+    /// Either lookup's users (an `|` of two indexed terms stays indexed).
+    pub fn union(self, other: Lookup) -> Lookup {
+        match (self, other) {
+            (Lookup::Named(mut a), Lookup::Named(b)) => {
+                a.sams.extend(b.sams);
+                a.upns.extend(b.upns);
+                a.mails.extend(b.mails);
+                Lookup::Named(a)
+            }
+            _ => Lookup::All,
+        }
+    }
+
+    /// The narrower of two lookups that must both hold (an `&` needs only one indexed term).
+    pub fn narrower(self, other: Lookup) -> Lookup {
+        match (self, other) {
+            (Lookup::All, x) | (x, Lookup::All) => x,
+            (Lookup::Named(a), Lookup::Named(b)) => {
+                let size = |c: &Candidates| c.sams.len() + c.upns.len() + c.mails.len();
+                Lookup::Named(if size(&b) < size(&a) { b } else { a })
+            }
+        }
+    }
+}
+
+pub struct DirectoryReader {
+    store: Arc<dyn Store>,
+}
+
+impl DirectoryReader {
+    pub fn new(store: Arc<dyn Store>) -> DirectoryReader {
+        DirectoryReader { store }
+    }
+
+    /// The live users a search or compare must look at, in sAMAccountName order. Blocking.
+    pub fn users(&self, lookup: &Lookup) -> StoreResult<Vec<User>> {
+        match lookup {
+            Lookup::All => self.store.users(),
+            Lookup::Named(c) => {
+                let mut users = self.store.users_named(c)?;
+                users.sort_by_key(|u| u.sam.to_lowercase());
+                Ok(users)
+            }
+        }
+    }
+
+    /// The live user with this sAMAccountName (the caller of a restricted search). Blocking.
+    pub fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>> {
+        self.store.user_by_sam(sam)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn and_keeps_one_indexed_term_or_needs_all_indexed() {
+        let sam = Lookup::sam("Alice");
+        assert_eq!(sam.clone().narrower(Lookup::All), sam);
+        assert_eq!(Lookup::All.narrower(sam.clone()), sam);
+        assert_eq!(sam.clone().union(Lookup::All), Lookup::All);
+        let both = sam.union(Lookup::mail("Bob@Contoso.com"));
+        let Lookup::Named(c) = both else {
+            panic!("an | of indexed terms is indexed")
+        };
+        assert_eq!(c.sams, ["alice"]);
+        assert_eq!(c.mails, ["bob@contoso.com"]);
+    }
+}
