@@ -39,6 +39,12 @@ impl Store for Counting {
         self.whole_directory.fetch_add(1, Ordering::SeqCst);
         self.inner.users()
     }
+    fn users_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+        if after.is_none() {
+            self.whole_directory.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.users_after(after, limit)
+    }
     fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>> {
         self.user_lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.users_named(names)

@@ -73,6 +73,17 @@ impl Lookup {
     }
 }
 
+/// One page of a scan: what `pick` kept, and where the next page starts (`None`: the scan
+/// reached the end).
+pub struct Scan<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<String>,
+    pub timed_out: bool,
+}
+
+/// Rows read from the store per round trip while scanning every user.
+const SCAN_BATCH: usize = 256;
+
 pub struct DirectoryReader {
     store: Arc<dyn Store>,
 }
@@ -90,6 +101,64 @@ impl DirectoryReader {
                 let mut users = self.store.users_named(c)?;
                 users.sort_by_key(|u| u.sam.to_lowercase());
                 Ok(users)
+            }
+        }
+    }
+
+    /// Streams the lookup's users in lower-case sAMAccountName order, after `after`, through
+    /// `pick` (the front door's filter), until `want` were kept, the users run out, or
+    /// `deadline` passes. Memory holds one batch and the kept items, whatever the directory's
+    /// size. Blocking.
+    pub fn scan<T>(
+        &self,
+        lookup: &Lookup,
+        after: Option<&str>,
+        want: usize,
+        deadline: Option<std::time::Instant>,
+        mut pick: impl FnMut(&User) -> Option<T>,
+    ) -> StoreResult<Scan<T>> {
+        let mut items = Vec::new();
+        let mut cursor = after.map(str::to_string);
+        loop {
+            let batch = match lookup {
+                Lookup::All => self.store.users_after(cursor.as_deref(), SCAN_BATCH)?,
+                Lookup::Named(_) => {
+                    let mut v = self.users(lookup)?;
+                    if let Some(a) = after {
+                        v.retain(|u| u.sam.to_lowercase().as_str() > a);
+                    }
+                    v
+                }
+            };
+            let exhausted = matches!(lookup, Lookup::Named(_)) || batch.len() < SCAN_BATCH;
+            for u in &batch {
+                let key = u.sam.to_lowercase();
+                if items.len() >= want {
+                    // Full: the next page starts after the last user looked at.
+                    return Ok(Scan {
+                        items,
+                        next_after: cursor,
+                        timed_out: false,
+                    });
+                }
+                if let Some(item) = pick(u) {
+                    items.push(item);
+                }
+                cursor = Some(key);
+            }
+            if exhausted {
+                return Ok(Scan {
+                    items,
+                    next_after: None,
+                    timed_out: false,
+                });
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok(Scan {
+                    items,
+                    next_after: cursor,
+                    timed_out: true,
+                });
             }
         }
     }

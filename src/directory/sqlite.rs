@@ -130,6 +130,12 @@ fn row<T, P: rusqlite::Params>(
     conn.prepare_cached(sql)?.query_row(params, f)
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
 fn micros(t: Time) -> i64 {
     t.timestamp_micros()
 }
@@ -529,6 +535,18 @@ impl Store for SqliteStore {
                 "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL ORDER BY sam_lc"
             ))?;
             let rows = st.query_map([], row_to_user)?;
+            rows.collect::<Result<_, _>>().map_err(Into::into)
+        })
+    }
+
+    fn users_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>> {
+        self.readers.read(|conn| {
+            let mut st = conn.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL AND sam_lc > ?1 \
+                 ORDER BY sam_lc LIMIT ?2"
+            ))?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = st.query_map(params![after.unwrap_or(""), limit], row_to_user)?;
             rows.collect::<Result<_, _>>().map_err(Into::into)
         })
     }

@@ -21,12 +21,6 @@ pub enum StoreError {
     NotFound(String),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(e.to_string())
-    }
-}
-
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Which on-prem history a sync cycle has carried: the events strictly before a periodic
@@ -74,41 +68,91 @@ pub struct SmartLockout {
     pub locked_until: Option<Time>,
 }
 
+/// The store contract. Every backend (the embedded SQLite file today, a server database shared
+/// by several hybridauth nodes next) must keep these rules; `tests/store_contract.rs` checks
+/// them against every backend through `dyn Store`.
+///
+/// - **Blocking.** Every method may block on I/O; async callers use a blocking thread.
+/// - **Shared.** Several processes may use one store at once (the daemon and the CLI today,
+///   several nodes later). A method's change is visible to every other handle as soon as it
+///   returns; nothing may be cached across calls on the assumption of one process.
+/// - **Durable.** A change is durable when the method returns, except the hot-path writes
+///   (`modify_ad_lockout`, `modify_smart_lockout`, `touch_app_password`), which are durable once
+///   `flush_durable` returns (see there).
+/// - **Atomic.** Each method is one transaction: a failure changes nothing.
+/// - **Names.** sAMAccountName, UPN and mail compare case-insensitively (lookups take
+///   lower-case names). Among live users, sAMAccountNames and UPNs are unique.
+/// - **Ids.** User ids are positive and never reused, even after deletion. Id 0 (the
+///   verifier's `NOBODY`) names no user: lockout reads and writes on it behave as on any id
+///   with no row (an unknown user's decision costs the same store work as a known one's).
+/// - **History.** Every change to a user's synced fields appends one snapshot to the on-prem
+///   history (none when nothing synced changed), stamped with the change's time and a sequence
+///   number that grows with every history entry, manual syncs included. Deletion appends a
+///   tombstone (`exists = false`); the deleted user's row stays, hidden from on-prem lookups.
+/// - **Cycle boundary.** The cloud copy at a [`Cutoff`] holds, per user, the newest snapshot
+///   with `at < before_time` (strictly: a change at the very instant of a periodic cycle
+///   misses it) **or** `seq < before_seq` (a manual `sync now` carries every change recorded
+///   before it, even at the same simulated instant). A `None` bound admits nothing.
+/// - **Errors.** [`StoreError`] names no backend: `Db` is a failure of the store itself,
+///   `Refused` a change the directory's rules forbid, `NotFound` a missing object.
 pub trait Store: Send + Sync {
+    /// The tenant's settings (a default tenant in a new store).
     fn tenant(&self) -> StoreResult<Tenant>;
     /// Saves the tenant; a change of a sync interval is recorded as a new schedule segment.
     fn set_tenant(&self, tenant: &Tenant, now: Time) -> StoreResult<()>;
+    /// The sync-interval schedule, oldest segment first; empty while never changed (the
+    /// tenant's intervals then hold since forever). The first recorded segment starts at
+    /// `DateTime::MIN_UTC`.
     fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>>;
 
+    /// Every live (not deleted) user, by lower-case sAMAccountName.
     fn users(&self) -> StoreResult<Vec<User>>;
-    /// The live users answering to any of these lower-case sAMAccountNames, UPNs or mails
-    /// (indexed: the cost does not grow with the number of users).
+    /// Up to `limit` live users whose lower-case sAMAccountName sorts after `after` (from the
+    /// first when `None`), in that order: a directory read in pages, each costing
+    /// O(log users + limit), never the whole table at once.
+    fn users_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>>;
+    /// The live users answering to any of these lower-case sAMAccountNames, UPNs or mails,
+    /// in no particular order (indexed: the cost does not grow with the number of users).
     fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>>;
+    /// The live user with this sAMAccountName (any case).
     fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>>;
+    /// The user with this id, deleted or not (the cloud keeps deleted objects until a sync).
     fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     /// Inserts a new user (its `id` is ignored and assigned) and records its snapshot.
+    /// `Refused` when a live user has the sAMAccountName or UPN.
     fn insert_user(&self, user: &User, now: Time) -> StoreResult<User>;
     /// Saves the live user and, when the synced fields changed, a new history snapshot.
+    /// `Refused` on a UPN clash, `NotFound` for a deleted or unknown user.
     fn update_user(&self, user: &User, now: Time) -> StoreResult<()>;
+    /// Soft-deletes: hides the user from on-prem lookups, clears its AD lockout, appends a
+    /// tombstone. `NotFound` when not live.
     fn delete_user(&self, id: i64, now: Time) -> StoreResult<()>;
 
+    /// A user's app passwords, oldest first (then by name).
     fn app_passwords(&self, user_id: i64) -> StoreResult<Vec<AppPassword>>;
-    /// Refuses a duplicate name and the 41st password inside one transaction.
+    /// Refuses a duplicate name and the 41st password inside one transaction (two nodes adding
+    /// the 40th at once: one is refused).
     fn insert_app_password(&self, ap: &AppPassword) -> StoreResult<()>;
+    /// Whether a password of that name existed (and is now gone).
     fn delete_app_password(&self, user_id: i64, name: &str) -> StoreResult<bool>;
+    /// Sets an app password's last-used time (a hot-path write; nothing if it is gone).
     fn touch_app_password(&self, user_id: i64, name: &str, now: Time) -> StoreResult<()>;
 
+    /// Records a manual `sync now` at `now`; its `seq` orders it among history entries.
     fn record_manual_sync(&self, now: Time) -> StoreResult<ManualSync>;
+    /// The newest manual sync at or before `at_or_before` (by sequence).
     fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>>;
     /// The cloud copy, at the cutoff, of every user that answered to one of these names at
     /// some point before it (the caller resolves among them).
     fn cloud_users_named(&self, cutoff: Cutoff, names: &Candidates) -> StoreResult<Vec<CloudUser>>;
+    /// One user's cloud copy at the cutoff; `None` before its first snapshot crossed it.
     fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>>;
     /// The newest on-prem snapshot of a user (a tombstone after deletion).
     fn latest_snapshot(&self, user_id: i64) -> StoreResult<Option<CloudUser>>;
 
     /// The time of the newest recorded on-prem change, sync or schedule change.
     fn latest_event_time(&self) -> StoreResult<Option<Time>>;
+    /// The simulated clock's time, when it was ever set.
     fn simulated_time(&self) -> StoreResult<Option<Time>>;
     fn set_simulated_time(&self, t: Time) -> StoreResult<()>;
 
@@ -135,19 +179,25 @@ pub trait Store: Send + Sync {
         false
     }
 
+    /// A user's AD lockout state (the default when none was recorded).
     fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout>;
+    /// Reads, changes with `f` and writes a user's AD lockout state atomically: concurrent
+    /// calls (from any process) never lose a count. Returns the state written.
     fn modify_ad_lockout(
         &self,
         user_id: i64,
         f: &mut dyn FnMut(&mut AdLockout),
     ) -> StoreResult<AdLockout>;
+    /// A user's Entra smart-lockout state (the default when none was recorded).
     fn smart_lockout(&self, user_id: i64) -> StoreResult<SmartLockout>;
+    /// As `modify_ad_lockout`, for smart lockout.
     fn modify_smart_lockout(
         &self,
         user_id: i64,
         f: &mut dyn FnMut(&mut SmartLockout),
     ) -> StoreResult<SmartLockout>;
 
-    /// A random key generated with the store, used for keyed tags of secrets.
+    /// A random key generated with the store, used for keyed tags of secrets; the same for
+    /// every handle on the store, for its whole life.
     fn secret_key(&self) -> StoreResult<[u8; 32]>;
 }

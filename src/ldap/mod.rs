@@ -6,6 +6,7 @@ pub mod entries;
 pub mod framing;
 pub mod lookup;
 pub mod ops;
+pub mod search;
 pub mod server;
 pub mod session;
 pub mod tls;

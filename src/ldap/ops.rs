@@ -9,6 +9,7 @@ use ldap3_proto::proto::*;
 use super::ad_errors;
 use super::entries::{self, Entry};
 use super::lookup;
+use super::search;
 use crate::config::{LdapConfig, TlsMode};
 use crate::directory::reader::{DirectoryReader, Lookup};
 use crate::directory::{resolve, Names, Resolution, User};
@@ -127,7 +128,7 @@ impl Session {
         match m.op {
             LdapOp::BindRequest(req) => self.bind(id, req, ctx).await,
             LdapOp::UnbindRequest => Action::Close,
-            LdapOp::SearchRequest(req) => self.search(id, req, ctx).await,
+            LdapOp::SearchRequest(req) => self.search(id, req, &m.ctrl, ctx).await,
             LdapOp::ExtendedRequest(req) => self.extended(id, req, ctx),
             LdapOp::AbandonRequest(_) => Action::Reply(vec![]),
             LdapOp::CompareRequest(req) => self.compare(id, req, ctx).await,
@@ -327,7 +328,13 @@ impl Session {
         }
     }
 
-    async fn search(&mut self, id: i32, req: LdapSearchRequest, ctx: &ConnCtx) -> Action {
+    async fn search(
+        &mut self,
+        id: i32,
+        req: LdapSearchRequest,
+        ctrl: &[ldap3_proto::control::LdapControl],
+        ctx: &ConnCtx,
+    ) -> Action {
         let done = |code: LdapResultCode, message: &str| {
             msg(id, LdapOp::SearchResultDone(result(code, message)))
         };
@@ -360,68 +367,7 @@ impl Session {
                 )])
             }
         }
-        let dir = ctx.verifier.directory();
-        if entries::depth_below(&req.base, &dir.base_dn).is_none() {
-            return Action::Reply(vec![done(
-                LdapResultCode::NoSuchObject,
-                "the base is outside this directory's naming context",
-            )]);
-        }
-        // The users the filter can match, plus the base entry when it is a user (it must be
-        // found to tell an empty result from noSuchObject).
-        let base_is_container = entries::container_entries(dir)
-            .iter()
-            .any(|e| entries::depth_below(&e.dn, &req.base) == Some(0));
-        let base_lookup = match lookup::sam_of_dn(&req.base, dir) {
-            _ if base_is_container => Lookup::none(),
-            Some(Some(sam)) => Lookup::sam(&sam),
-            Some(None) => Lookup::none(),
-            None => Lookup::All,
-        };
-        let wanted = lookup::plan(&req.filter, dir).union(base_lookup);
-        let Some(users) = Self::load_users(ctx, wanted).await else {
-            return Action::Reply(vec![done(
-                LdapResultCode::Unavailable,
-                "the directory is unavailable",
-            )]);
-        };
-        let all: Vec<Entry> = entries::container_entries(dir)
-            .into_iter()
-            .chain(users.iter().map(|u| entries::user_entry(dir, u)))
-            .collect();
-        if !all
-            .iter()
-            .any(|e| entries::depth_below(&e.dn, &req.base) == Some(0))
-        {
-            return Action::Reply(vec![done(LdapResultCode::NoSuchObject, "no such object")]);
-        }
-        let mut out = Vec::new();
-        let limit = usize::try_from(req.sizelimit).unwrap_or(0);
-        for e in &all {
-            let in_scope = match (entries::depth_below(&e.dn, &req.base), &req.scope) {
-                (Some(0), LdapSearchScope::Base) => true,
-                (Some(1), LdapSearchScope::OneLevel) => true,
-                (Some(_), LdapSearchScope::Subtree) => true,
-                (Some(d), LdapSearchScope::Children) => d > 0,
-                _ => false,
-            };
-            if !in_scope || !entries::matches(e, &req.filter) {
-                continue;
-            }
-            if limit > 0 && out.len() >= limit {
-                out.push(done(
-                    LdapResultCode::SizeLimitExceeded,
-                    "size limit exceeded",
-                ));
-                return Action::Reply(out);
-            }
-            out.push(msg(
-                id,
-                LdapOp::SearchResultEntry(entries::to_result(e, &req.attrs, req.typesonly)),
-            ));
-        }
-        out.push(done(LdapResultCode::Success, ""));
-        Action::Reply(out)
+        Action::Reply(search::run(id, req, ctrl, ctx).await)
     }
 
     async fn compare(&mut self, id: i32, req: LdapCompareRequest, ctx: &ConnCtx) -> Action {

@@ -297,6 +297,26 @@ def main():
         ldap3.Connection(server, user="dora@contoso.com", password="Dora-pass-1", auto_bind=True).unbind()
         assert "DC=contoso,DC=com" in str(server.info.naming_contexts), server.info
 
+    def ldapsearch_and_ldap3_read_the_directory_in_pages():
+        # RFC 2696 paged results (1.2.840.113556.1.4.319), as AD sync tools read a directory.
+        for i in range(12):
+            lab.cli("user", "add", f"page{i:02d}", "--password", "Page-pass-1")
+        auth = ["-x", "-LLL", "-H", L, "-D", "svc-app", "-w", "Svc-pass-1", "-b", "DC=contoso,DC=com"]
+        p = run(["ldapsearch", *auth, "-E", "pr=5/noprompt", "(sAMAccountName=page*)", "dn"])
+        dns = [l for l in p.stdout.splitlines() if l.startswith("dn: ")]
+        assert p.returncode == 0 and len(dns) == 12 and len(set(dns)) == 12, (p.returncode, dns, p.stderr)
+        assert p.stdout.count("pagedresults") >= 3, p.stdout  # ldapsearch prints each page's control
+        # Without paging, the client's size limit: 3 entries, then sizeLimitExceeded (4).
+        p = run(["ldapsearch", *auth, "-z", "3", "(sAMAccountName=page*)", "dn"])
+        assert p.returncode == 4 and p.stdout.count("dn: ") == 3, (p.returncode, p.stdout, p.stderr)
+        import ldap3
+        conn = ldap3.Connection(ldap3.Server("127.0.0.1", port=lab.ldap), user="svc-app", password="Svc-pass-1", auto_bind=True)
+        one = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731 - no schema: values come as lists
+        names = [one(e["attributes"]["sAMAccountName"]) for e in conn.extend.standard.paged_search(
+            "DC=contoso,DC=com", "(objectClass=user)", attributes=["sAMAccountName"], paged_size=4, generator=True)]
+        assert len(names) == len(set(names)) and {f"page{i:02d}" for i in range(12)} <= set(names), names
+        assert "dora" in names and "svc-app" in names, names
+
     for fn in [radtest_accept_and_reject_on_prem, radclient_app_password_rejected_on_prem_accepted_by_cloud_over_ipv6,
                radclient_without_message_authenticator_gets_no_answer, radclient_wrong_secret_gets_no_answer,
                unknown_client_gets_no_answer, pyrad_accept_with_message_authenticator_and_retransmission,
@@ -305,7 +325,7 @@ def main():
                ldap_app_password_refused_on_prem_accepted_on_cloud_listener, ldaps_and_starttls,
                starttls_listener_refuses_a_cleartext_simple_bind, radclient_proxy_state_comes_back_in_order,
                ldapsearch_root_dse_anonymously, ldapsearch_search_then_bind, ldap3_search_then_bind_flow,
-               ldap3_default_get_info_reads_root_dse]:
+               ldap3_default_get_info_reads_root_dse, ldapsearch_and_ldap3_read_the_directory_in_pages]:
         case(fn)
     lab.stop()
     passed = sum(1 for _, ok, _ in results if ok)

@@ -1,0 +1,295 @@
+//! LDAP search, as a domain controller answers it: candidates come from the directory read
+//! layer (by index when the filter or base names an account, else a scan in pages), every
+//! candidate is tested against the whole filter as it streams past, and no reply holds more
+//! than AD's `MaxPageSize` (1000) entries. With the simple paged results control (RFC 2696,
+//! 1.2.840.113556.1.4.319) a client reads everything page by page; without it, a search
+//! matching more than 1000 entries gets the first 1000 and sizeLimitExceeded, as from AD.
+//! Authorisation happens before this (ops.rs): nothing here runs for a refused caller.
+
+use std::time::{Duration, Instant};
+
+use ldap3_proto::control::LdapControl;
+use ldap3_proto::proto::*;
+
+use super::entries::{self, Entry};
+use super::lookup;
+use super::ops::ConnCtx;
+use crate::directory::reader::Lookup;
+
+/// AD's default `MaxPageSize`: the most entries one reply carries.
+pub const MAX_PAGE_SIZE: usize = 1000;
+/// AD's default `MaxQueryDuration`: a search stops (timeLimitExceeded) after this, whatever
+/// the client asked.
+const MAX_QUERY_DURATION: Duration = Duration::from_secs(120);
+
+const COOKIE_TAG: &str = "hybridauth-page-1";
+
+/// Where a paged search resumes: entries sent so far (for the client's size limit) and the
+/// lower-case sAMAccountName of the last user looked at. Opaque to the client; a forged
+/// cookie can only move the caller's own, already authorised, search.
+#[derive(Debug, PartialEq, Eq)]
+struct Cursor {
+    sent: usize,
+    after: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> Vec<u8> {
+        format!("{COOKIE_TAG}:{}:{}", self.sent, hex::encode(&self.after)).into_bytes()
+    }
+
+    fn decode(raw: &[u8]) -> Option<Cursor> {
+        let s = std::str::from_utf8(raw).ok()?;
+        let mut parts = s.splitn(3, ':');
+        if parts.next()? != COOKIE_TAG {
+            return None;
+        }
+        let sent = parts.next()?.parse().ok()?;
+        let after = String::from_utf8(hex::decode(parts.next()?).ok()?).ok()?;
+        Some(Cursor { sent, after })
+    }
+}
+
+fn result(code: LdapResultCode, message: &str) -> LdapResult {
+    LdapResult {
+        code,
+        matcheddn: String::new(),
+        message: message.to_string(),
+        referral: vec![],
+    }
+}
+
+fn in_scope(dn: &str, base: &str, scope: &LdapSearchScope) -> bool {
+    match (entries::depth_below(dn, base), scope) {
+        (Some(0), LdapSearchScope::Base) => true,
+        (Some(1), LdapSearchScope::OneLevel) => true,
+        (Some(_), LdapSearchScope::Subtree) => true,
+        (Some(d), LdapSearchScope::Children) => d > 0,
+        _ => false,
+    }
+}
+
+/// Answers an authorised search below the naming context.
+pub async fn run(
+    id: i32,
+    req: LdapSearchRequest,
+    ctrl: &[LdapControl],
+    ctx: &ConnCtx,
+) -> Vec<LdapMsg> {
+    let done = |code: LdapResultCode, message: &str, ctrl: Vec<LdapControl>| LdapMsg {
+        msgid: id,
+        op: LdapOp::SearchResultDone(result(code, message)),
+        ctrl,
+    };
+    let dir = ctx.verifier.directory().clone();
+    if entries::depth_below(&req.base, &dir.base_dn).is_none() {
+        return vec![done(
+            LdapResultCode::NoSuchObject,
+            "the base is outside this directory's naming context",
+            vec![],
+        )];
+    }
+    let paged = ctrl.iter().find_map(|c| match c {
+        LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.clone())),
+        _ => None,
+    });
+    let page_ctrl = |cookie: Vec<u8>| {
+        if paged.is_some() {
+            vec![LdapControl::SimplePagedResults { size: 0, cookie }]
+        } else {
+            vec![]
+        }
+    };
+    let cursor = match &paged {
+        Some((_, c)) if !c.is_empty() => match Cursor::decode(c) {
+            Some(cur) => Some(cur),
+            None => {
+                return vec![done(
+                    LdapResultCode::UnwillingToPerform,
+                    "00002040: the paged results cookie is not one this server issued",
+                    vec![],
+                )]
+            }
+        },
+        _ => None,
+    };
+    // RFC 2696 §3: a page size of 0 with a cookie abandons the paged search.
+    if matches!(&paged, Some((0, c)) if !c.is_empty()) {
+        return vec![done(LdapResultCode::Success, "", page_ctrl(vec![]))];
+    }
+
+    // Where the base is: a container, a user, or nothing.
+    let containers = entries::container_entries(&dir);
+    let base_is_container = containers
+        .iter()
+        .any(|e| entries::depth_below(&e.dn, &req.base) == Some(0));
+    let filter_lookup = lookup::plan(&req.filter, &dir);
+    let wanted = if base_is_container {
+        filter_lookup
+    } else {
+        // Users are leaves: every entry in scope is the base user itself.
+        match lookup::sam_of_dn(&req.base, &dir) {
+            Some(Some(sam)) => filter_lookup.narrower(Lookup::sam(&sam)),
+            Some(None) => {
+                return vec![done(LdapResultCode::NoSuchObject, "no such object", vec![])]
+            }
+            None => filter_lookup,
+        }
+    };
+    if !base_is_container && !base_user_exists(&req.base, ctx).await {
+        return vec![done(LdapResultCode::NoSuchObject, "no such object", vec![])];
+    }
+
+    // How many entries this reply may carry.
+    let sent_before = cursor.as_ref().map_or(0, |c| c.sent);
+    let client_limit = usize::try_from(req.sizelimit).ok().filter(|&l| l > 0);
+    let page = match &paged {
+        Some((size, _)) if *size > 0 => usize::try_from(*size)
+            .unwrap_or(MAX_PAGE_SIZE)
+            .min(MAX_PAGE_SIZE),
+        _ => MAX_PAGE_SIZE,
+    };
+    let room = client_limit.map_or(usize::MAX, |l| l.saturating_sub(sent_before));
+    let want = page.min(room);
+    let time_limit = match u64::try_from(req.timelimit) {
+        Ok(s) if s > 0 => Duration::from_secs(s).min(MAX_QUERY_DURATION),
+        _ => MAX_QUERY_DURATION,
+    };
+    let deadline = Instant::now() + time_limit;
+
+    let mut out: Vec<LdapMsg> = Vec::new();
+    let entry_msg = |e: &Entry| LdapMsg {
+        msgid: id,
+        op: LdapOp::SearchResultEntry(entries::to_result(e, &req.attrs, req.typesonly)),
+        ctrl: vec![],
+    };
+    // The two containers come first, on the first page only.
+    if cursor.is_none() {
+        for e in &containers {
+            if in_scope(&e.dn, &req.base, &req.scope) && entries::matches(e, &req.filter) {
+                out.push(entry_msg(e));
+            }
+        }
+    }
+    // One more than the room, to tell "exactly this many" from "more than this".
+    let take = want.saturating_sub(out.len()).saturating_add(1);
+    let reader = ctx.reader.clone();
+    let after = cursor.map(|c| c.after);
+    let (base, scope, filter, attrs, typesonly) = (
+        req.base.clone(),
+        req.scope.clone(),
+        req.filter.clone(),
+        req.attrs.clone(),
+        req.typesonly,
+    );
+    let scanned = tokio::task::spawn_blocking(move || {
+        reader.scan(&wanted, after.as_deref(), take, Some(deadline), |u| {
+            let e = entries::user_entry(&dir, u);
+            (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter)).then(|| {
+                (
+                    u.sam.to_lowercase(),
+                    entries::to_result(&e, &attrs, typesonly),
+                )
+            })
+        })
+    })
+    .await;
+    let mut scan = match scanned {
+        Ok(Ok(s)) => s,
+        _ => {
+            return vec![done(
+                LdapResultCode::Unavailable,
+                "the directory is unavailable",
+                vec![],
+            )]
+        }
+    };
+    // The extra entry, if found, stays for the next page: resume after the last one sent.
+    let more = scan.items.len() >= take;
+    if more {
+        scan.items.truncate(take - 1);
+    }
+    let last_sent = scan.items.last().map(|(k, _)| k.clone());
+    let sent_now = out.len() + scan.items.len();
+    out.extend(scan.items.into_iter().map(|(_, e)| LdapMsg {
+        msgid: id,
+        op: LdapOp::SearchResultEntry(e),
+        ctrl: vec![],
+    }));
+    let next = |after: Option<String>| {
+        Cursor {
+            sent: sent_before + sent_now,
+            after: after.unwrap_or_default(),
+        }
+        .encode()
+    };
+    if scan.timed_out {
+        let cookie = if paged.is_some() {
+            next(scan.next_after)
+        } else {
+            vec![]
+        };
+        out.push(done(
+            LdapResultCode::TimeLimitExceeded,
+            "time limit exceeded",
+            page_ctrl(cookie),
+        ));
+        return out;
+    }
+    let remains = more || scan.next_after.is_some();
+    let client_full = client_limit.is_some_and(|l| sent_before + sent_now >= l);
+    if remains && (client_full || paged.is_none()) {
+        // Over the client's size limit, or over MaxPageSize without paging.
+        out.push(done(
+            LdapResultCode::SizeLimitExceeded,
+            "size limit exceeded",
+            page_ctrl(vec![]),
+        ));
+        return out;
+    }
+    let cookie = if remains {
+        next(if more { last_sent } else { scan.next_after })
+    } else {
+        vec![]
+    };
+    out.push(done(LdapResultCode::Success, "", page_ctrl(cookie)));
+    out
+}
+
+/// Whether a user DN names a live user (a search based on a missing entry is noSuchObject).
+async fn base_user_exists(base: &str, ctx: &ConnCtx) -> bool {
+    let dir = ctx.verifier.directory().clone();
+    let reader = ctx.reader.clone();
+    let base = base.to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        let lookup = match lookup::sam_of_dn(&base, &dir) {
+            Some(Some(sam)) => Lookup::sam(&sam),
+            Some(None) => return Ok(false),
+            None => Lookup::All,
+        };
+        reader
+            .scan(&lookup, None, 1, None, |u| {
+                (entries::depth_below(&crate::directory::user_dn(&dir, &u.sam), &base) == Some(0))
+                    .then_some(())
+            })
+            .map(|s| !s.items.is_empty())
+    })
+    .await;
+    matches!(found, Ok(Ok(true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cookie_round_trips_and_a_foreign_one_is_refused() {
+        let c = Cursor {
+            sent: 1000,
+            after: "bob:smith".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode(b"something else"), None);
+        assert_eq!(Cursor::decode(b"hybridauth-page-1:x:00"), None);
+    }
+}
