@@ -13,6 +13,7 @@ pub mod logfile;
 pub mod logging;
 pub mod net;
 pub mod process;
+pub mod progress;
 pub mod radius;
 pub mod server;
 pub mod shutdown;

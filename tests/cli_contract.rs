@@ -300,6 +300,7 @@ const EXERCISED: &[(&str, &[&str])] = &[
             "--groups",
         ],
     ),
+    ("user import", &["--format"]),
     ("user disable", &[]),
     ("user enable", &[]),
     ("user delete", &[]),
@@ -921,4 +922,119 @@ fn a_reader_that_goes_away_is_not_a_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn user_import_takes_csv_and_ldif_all_or_nothing_and_names_each_bad_line() {
+    let cli = Cli::new();
+    cli.ok(&["clock", "set", "2026-01-05T10:00:00Z"]);
+    cli.ok(&["user", "add", "taken", "--password", "p"]);
+    let dir = cli.dir.path();
+    // An Argon2id hash made elsewhere (another hybridauth, or any Argon2 tool).
+    let other = Cli::new();
+    other.ok(&["user", "add", "x", "--password", "Hashed-1"]);
+    let hash =
+        hybridauth::directory::sqlite::SqliteStore::open(&other.dir.path().join("s.sqlite3"))
+            .and_then(|s| hybridauth::directory::Store::user_by_sam(&s, "x"))
+            .unwrap()
+            .unwrap()
+            .password_hash;
+    // A bad file: every bad line is named, and nothing is imported.
+    std::fs::write(
+        dir.join("bad.csv"),
+        "sam,password,password_hash,mfa\nann,Ann-pass-1,,\nTAKEN,x,,\nann,y,,\nbea,,not-a-hash,\ncid,z,,often\n",
+    )
+    .unwrap();
+    let out = cli.run(&["user", "import", "bad.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in ["bad.csv:3:", "bad.csv:4:", "bad.csv:5:", "bad.csv:6:"] {
+        assert!(err.contains(line), "{line} in {err}");
+    }
+    assert!(!err.contains("bad.csv:2:"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(
+        cli.run(&["user", "show", "ann"]).status.code() == Some(1),
+        "all or nothing"
+    );
+    // A good CSV: plaintext and pre-hashed passwords, groups, MFA, disabled accounts.
+    std::fs::write(
+        dir.join("users.csv"),
+        format!(
+            "sam,upn,password,password_hash,display_name,mail,groups,mfa,admin,enabled\n\
+             ann,ann@contoso.com,Ann-pass-1,,Ann A,ann@contoso.com,VPN Users;staff,enforced,false,true\n\
+             bea,,,\"{hash}\",,,,,true,\n\
+             cid,,Cid-pass-1,,,,,,,false\n"
+        ),
+    )
+    .unwrap();
+    let summary = cli.ok(&["user", "import", "users.csv", "--json"]);
+    assert_eq!(
+        summary,
+        serde_json::json!({"imported": 3, "hashed": 2, "prehashed": 1, "without_password": 0})
+    );
+    let ann = cli.ok(&["user", "show", "ann", "--json"]);
+    assert_eq!(ann["groups"], serde_json::json!(["VPN Users", "staff"]));
+    assert_eq!(ann["mfa"], "enforced");
+    let check = |user: &str, pw: &str| {
+        cli.ok(&[
+            "check",
+            "--endpoint",
+            "on-prem",
+            "--user",
+            user,
+            "--password",
+            pw,
+            "--json",
+        ])["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(check("ann", "Ann-pass-1"), "accept");
+    assert_eq!(
+        check("bea", "Hashed-1"),
+        "accept",
+        "the given hash is used as it is"
+    );
+    assert_eq!(check("cid", "Cid-pass-1"), "reject", "imported disabled");
+    // Imported users reach the cloud at the next object-sync cycle, like any creation.
+    let cloud = |user: &str, pw: &str| {
+        cli.ok(&[
+            "check",
+            "--endpoint",
+            "cloud",
+            "--user",
+            user,
+            "--password",
+            pw,
+            "--json",
+        ])["rule"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(cloud("bea@contoso.com", "Hashed-1"), "cloud.unknown-user");
+    cli.ok(&["sync", "now"]);
+    assert_eq!(
+        cloud("bea@contoso.com", "Hashed-1"),
+        "cloud.password.accept"
+    );
+    // LDIF as AD exports it (--format, since the name does not say): no passwords.
+    std::fs::write(
+        dir.join("export.txt"),
+        "dn: CN=Dan,CN=Users,DC=contoso,DC=com\nobjectClass: user\nsAMAccountName: dan\n\
+         userPrincipalName: dan@contoso.com\nmemberOf: CN=VPN Users,CN=Users,DC=contoso,DC=com\n\
+         userAccountControl: 512\n",
+    )
+    .unwrap();
+    let summary = cli.ok(&["user", "import", "export.txt", "--format", "ldif", "--json"]);
+    assert_eq!(summary["without_password"], 1);
+    assert_eq!(
+        cli.ok(&["user", "show", "dan", "--json"])["groups"],
+        serde_json::json!(["VPN Users"])
+    );
+    assert_eq!(check("dan", ""), "reject");
+    cli.ok(&["user", "reset-password", "dan", "--password", "Dan-pass-1"]);
+    assert_eq!(check("dan", "Dan-pass-1"), "accept");
 }

@@ -60,6 +60,9 @@ impl Store for Counting {
     fn insert_user(&self, u: &User, now: Time) -> StoreResult<User> {
         self.inner.insert_user(u, now)
     }
+    fn insert_users(&self, users: &[User], now: Time) -> StoreResult<usize> {
+        self.inner.insert_users(users, now)
+    }
     fn update_user(&self, u: &User, now: Time) -> StoreResult<()> {
         self.inner.update_user(u, now)
     }

@@ -114,6 +114,15 @@ pub enum UserCmd {
         sam: String,
     },
     List,
+    /// Import users, all or none: a CSV file with a header (columns sam, upn, password or
+    /// password_hash — an Argon2id PHC string —, display_name, mail, groups separated by `;`,
+    /// mfa disabled|enabled|enforced, admin, enabled) or an LDIF export of AD user objects.
+    Import {
+        file: std::path::PathBuf,
+        /// csv|ldif; by default from the file name (`.ldif`, else csv).
+        #[arg(long, value_parser = ["csv", "ldif"])]
+        format: Option<String>,
+    },
 }
 
 fn user_json(app: &App, u: &User, detail: bool) -> Result<serde_json::Value, CliError> {
@@ -280,6 +289,31 @@ pub fn run(cmd: UserCmd, app: &App, out: &Out) -> Result<(), CliError> {
             let v = user_json(app, &u, true)?;
             let text = human(&v);
             out.emit(v, || text);
+        }
+        UserCmd::Import { file, format } => {
+            let name = file.display().to_string();
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Usage(format!("cannot read {name}: {e}")))?;
+            let ldif = match format.as_deref() {
+                Some(f) => f == "ldif",
+                None => file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("ldif")),
+            };
+            let parsed = if ldif {
+                crate::directory::import::parse_ldif(&text)
+            } else {
+                crate::directory::import::parse_csv(&text)
+            };
+            let bar = crate::progress::Bar::new("hashing passwords", !out.json);
+            let summary = d.import_users(&name, parsed, &|done, total| bar.show(done, total))?;
+            bar.finish();
+            out.emit(json!(summary), || {
+                format!(
+                    "imported {} users ({} passwords hashed here, {} given as Argon2id hashes, {} without a password)",
+                    summary.imported, summary.hashed, summary.prehashed, summary.without_password
+                )
+            });
         }
         UserCmd::List => {
             let users = d.list()?;

@@ -4,12 +4,26 @@
 
 use std::sync::Arc;
 
+use super::import::{ImportRow, Parsed};
 use super::model::{AppPassword, MfaState, Time, User};
 use super::store::{ManualSync, Store, StoreError};
 use super::tenant::Tenant;
+use super::Candidates;
 use crate::clock::Clock;
 use crate::config::DirectoryConfig;
 use crate::verify::hashing::{generate_app_password, HashError, Hasher, Secret};
+
+/// What an import did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ImportSummary {
+    pub imported: usize,
+    /// Rows whose plaintext password was hashed here.
+    pub hashed: usize,
+    /// Rows that came with an Argon2id hash.
+    pub prehashed: usize,
+    /// Rows with neither (LDIF: AD exports no passwords).
+    pub without_password: usize,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -194,6 +208,182 @@ impl Directory {
             deleted_at: None,
         };
         Ok(self.store.insert_user(&user, now)?)
+    }
+
+    /// Imports users all or none: every row is checked first (names, duplicates in the file
+    /// and against the directory, password hashes), every problem reported as
+    /// `SOURCE:LINE: message`; then plaintext passwords are hashed on every core and all rows
+    /// are inserted in one transaction. Each enters the history like any creation, so the
+    /// cloud sees them at the next object-sync cycle. `progress(done, total)` follows the
+    /// hashing.
+    pub fn import_users(
+        &self,
+        source: &str,
+        parsed: Parsed,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> ServiceResult<ImportSummary> {
+        let rows = parsed.rows;
+        let mut problems: Vec<(usize, String)> = parsed
+            .errors
+            .into_iter()
+            .map(|e| (e.line, e.message))
+            .collect();
+        let mut seen_sam = std::collections::HashMap::new();
+        let mut seen_upn = std::collections::HashMap::new();
+        let upn_of = |r: &ImportRow| {
+            r.upn
+                .clone()
+                .unwrap_or_else(|| format!("{}@{}", r.sam.to_lowercase(), self.dir.upn_suffix))
+        };
+        for r in &rows {
+            if let Err(e) = validate_sam(&r.sam) {
+                problems.push((r.line, e.to_string()));
+            }
+            let upn = upn_of(r);
+            if let Err(e) = validate_upn(&upn) {
+                problems.push((r.line, e.to_string()));
+            }
+            if let Some(p) = &r.password {
+                if let Err(e) = validate_password(p) {
+                    problems.push((r.line, e.to_string()));
+                }
+            }
+            if let Some(h) = &r.password_hash {
+                let argon2id = argon2::password_hash::PasswordHash::new(h)
+                    .is_ok_and(|p| p.algorithm.as_str() == "argon2id");
+                if !argon2id {
+                    problems.push((
+                        r.line,
+                        "password_hash is not an Argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)".into(),
+                    ));
+                }
+            }
+            if let Some(first) = seen_sam.insert(r.sam.to_lowercase(), r.line) {
+                problems.push((r.line, format!("sam {:?} is also on line {first}", r.sam)));
+            }
+            if let Some(first) = seen_upn.insert(upn.to_lowercase(), r.line) {
+                problems.push((r.line, format!("upn {upn:?} is also on line {first}")));
+            }
+        }
+        for chunk in rows.chunks(400) {
+            let names = Candidates {
+                sams: chunk.iter().map(|r| r.sam.to_lowercase()).collect(),
+                upns: chunk.iter().map(|r| upn_of(r).to_lowercase()).collect(),
+                mails: vec![],
+            };
+            for u in self.store.users_named(&names)? {
+                for r in chunk {
+                    if r.sam.eq_ignore_ascii_case(&u.sam) || upn_of(r).eq_ignore_ascii_case(&u.upn)
+                    {
+                        problems.push((
+                            r.line,
+                            format!("a user {:?} ({}) already exists", u.sam, u.upn),
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            problems.sort();
+            let text: Vec<String> = problems
+                .iter()
+                .map(|(line, m)| format!("{source}:{line}: {m}"))
+                .collect();
+            return Err(ServiceError::Invalid(format!(
+                "{}\nnothing was imported",
+                text.join("\n")
+            )));
+        }
+        let now = self.now()?;
+        let to_hash = rows.iter().filter(|r| r.password.is_some()).count();
+        let hashes = self.hash_all(&rows, to_hash, progress)?;
+        let mut summary = ImportSummary::default();
+        let users: Vec<User> = rows
+            .iter()
+            .zip(hashes)
+            .map(|(r, hashed)| {
+                let hash = hashed.or_else(|| r.password_hash.clone());
+                match (&r.password, &hash) {
+                    (Some(_), _) => summary.hashed += 1,
+                    (None, Some(_)) => summary.prehashed += 1,
+                    (None, None) => summary.without_password += 1,
+                }
+                User {
+                    id: 0,
+                    sam: r.sam.clone(),
+                    upn: upn_of(r),
+                    display_name: r.display_name.clone().unwrap_or_else(|| r.sam.clone()),
+                    mail: r.mail.clone(),
+                    groups: r.groups.clone(),
+                    enabled: r.enabled,
+                    account_expires: None,
+                    // An account without a password has no hash any secret can match.
+                    password_hash: hash.clone().unwrap_or_default(),
+                    syncable_hash: hash,
+                    password_set_at: now,
+                    password_expired: false,
+                    must_change: false,
+                    admin: r.admin,
+                    mfa: r.mfa,
+                    modern_auth_only: false,
+                    created_at: now,
+                    enabled_changed_at: now,
+                    ever_had_app_password: false,
+                    deleted_at: None,
+                }
+            })
+            .collect();
+        summary.imported = self.store.insert_users(&users, now)?;
+        Ok(summary)
+    }
+
+    /// Argon2 for every row with a plaintext password, spread over the machine's cores.
+    fn hash_all(
+        &self,
+        rows: &[ImportRow],
+        total: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> ServiceResult<Vec<Option<String>>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let per = rows.len().div_ceil(threads).max(1);
+        let parts: Vec<Result<Vec<Option<String>>, HashError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = rows
+                .chunks(per)
+                .map(|chunk| {
+                    let done = &done;
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|r| {
+                                r.password
+                                    .as_ref()
+                                    .map(|p| {
+                                        let h = self.hasher.hash(p.expose());
+                                        let n =
+                                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                        progress(n + 1, total);
+                                        h
+                                    })
+                                    .transpose()
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(HashError("a hashing thread panicked".into())))
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
     }
 
     pub fn set_user(&self, sam: &str, c: UserChanges) -> ServiceResult<User> {

@@ -403,6 +403,31 @@ fn unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
+/// Inserts one user and its first snapshot inside the caller's transaction.
+fn insert_user_in(tx: &rusqlite::Transaction<'_>, u: &User, now: Time) -> StoreResult<User> {
+    let cols = user_columns(u);
+    let sql = format!(
+        "INSERT INTO users ({}) VALUES ({})",
+        cols.iter().map(column).collect::<Vec<_>>().join(", "),
+        cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+    );
+    let res = tx.prepare_cached(&sql)?.execute(named(&cols).as_slice());
+    match res {
+        Err(e) if unique_violation(&e) => {
+            return Err(StoreError::Refused(format!(
+                "a user with sAMAccountName {:?} or UPN {:?} already exists",
+                u.sam, u.upn
+            )))
+        }
+        r => r?,
+    };
+    let id = tx.last_insert_rowid();
+    let mut created = u.clone();
+    created.id = id;
+    append_snapshot(tx, id, &created.snapshot(), now)?;
+    Ok(created)
+}
+
 fn append_snapshot(
     tx: &rusqlite::Transaction<'_>,
     user_id: i64,
@@ -603,28 +628,20 @@ impl Store for SqliteStore {
     fn insert_user(&self, u: &User, now: Time) -> StoreResult<User> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let cols = user_columns(u);
-        let sql = format!(
-            "INSERT INTO users ({}) VALUES ({})",
-            cols.iter().map(column).collect::<Vec<_>>().join(", "),
-            cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
-        );
-        let res = tx.execute(&sql, named(&cols).as_slice());
-        match res {
-            Err(e) if unique_violation(&e) => {
-                return Err(StoreError::Refused(format!(
-                    "a user with sAMAccountName {:?} or UPN {:?} already exists",
-                    u.sam, u.upn
-                )))
-            }
-            r => r?,
-        };
-        let id = tx.last_insert_rowid();
-        let mut created = u.clone();
-        created.id = id;
-        append_snapshot(&tx, id, &created.snapshot(), now)?;
+        let created = insert_user_in(&tx, u, now)?;
         tx.commit()?;
         Ok(created)
+    }
+
+    fn insert_users(&self, users: &[User], now: Time) -> StoreResult<usize> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for u in users {
+            insert_user_in(&tx, u, now)?;
+        }
+        // Dropping the transaction on any error above rolls every row back.
+        tx.commit()?;
+        Ok(users.len())
     }
 
     fn update_user(&self, u: &User, now: Time) -> StoreResult<()> {

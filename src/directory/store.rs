@@ -121,6 +121,9 @@ pub trait Store: Send + Sync {
     /// Inserts a new user (its `id` is ignored and assigned) and records its snapshot.
     /// `Refused` when a live user has the sAMAccountName or UPN.
     fn insert_user(&self, user: &User, now: Time) -> StoreResult<User>;
+    /// Inserts many users, all or none (one transaction): an import. Each enters the history
+    /// as `insert_user` would. `Refused` (and nothing inserted) on the first name clash.
+    fn insert_users(&self, users: &[User], now: Time) -> StoreResult<usize>;
     /// Saves the live user and, when the synced fields changed, a new history snapshot.
     /// `Refused` on a UPN clash, `NotFound` for a deleted or unknown user.
     fn update_user(&self, user: &User, now: Time) -> StoreResult<()>;

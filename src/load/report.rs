@@ -151,13 +151,7 @@ pub async fn progress(tally: Arc<Tally>, planned: u64) {
     }
     loop {
         let done = tally.done();
-        let width = 30u64;
-        let filled = (done * width).checked_div(planned).unwrap_or(0).min(width) as usize;
-        eprint!(
-            "\r[{}{}] {done}/{planned}",
-            "#".repeat(filled),
-            "-".repeat(width as usize - filled)
-        );
+        eprint!("\r{}", crate::progress::line(done, planned));
         if done >= planned {
             eprintln!();
             return;

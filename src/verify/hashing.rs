@@ -76,7 +76,7 @@ impl VerifiedCache {
 
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
-pub struct HashError(String);
+pub struct HashError(pub String);
 
 impl Hasher {
     /// `key` is the store's random key, used for tags (not for password hashes).
