@@ -45,6 +45,12 @@ impl Store for Counting {
         }
         self.inner.users_after(after, limit)
     }
+    fn groups(&self, names: Option<&[String]>) -> StoreResult<Vec<(String, Vec<String>)>> {
+        if names.is_none() {
+            self.whole_directory.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.groups(names)
+    }
     fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>> {
         self.user_lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.users_named(names)

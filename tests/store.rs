@@ -142,7 +142,7 @@ fn opening_an_older_store_drops_its_wrong_password_fingerprints() {
         // Undo the later migrations' schema changes so that this stands as a version-2 store.
         db.execute_batch(
             "DROP INDEX history_mail; ALTER TABLE history DROP COLUMN mail_lc; \
-             DROP INDEX users_mail; DROP INDEX history_sync;",
+             DROP INDEX users_mail; DROP INDEX history_sync; DROP TABLE memberships;",
         )
         .unwrap();
         db.pragma_update(None, "user_version", 2).unwrap();
@@ -236,4 +236,44 @@ fn the_wal_stays_bounded_under_a_stream_of_decision_writes() {
     eprintln!("largest WAL: {} KiB", largest / 1024);
     assert!(largest < 8 << 20, "WAL grew to {largest} bytes");
     assert_eq!(store.smart_lockout(7).unwrap().failures, 120);
+}
+
+#[test]
+fn opening_a_version_5_store_fills_in_the_group_memberships() {
+    use hybridauth::directory::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    drop(hybridauth::directory::sqlite::SqliteStore::open(&path).unwrap());
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch("DROP TABLE memberships;").unwrap();
+        db.pragma_update(None, "user_version", 5).unwrap();
+        // Users as version 5 kept them: groups newline-separated in users.groups.
+        for (sam, groups, deleted) in [
+            ("ann", "VPN Users\nstaff", None),
+            ("bob", "vpn users", None),
+            ("gone", "staff", Some(1i64)),
+        ] {
+            db.execute(
+                "INSERT INTO users (sam, sam_lc, upn, upn_lc, display_name, groups, enabled, \
+                 password_hash, password_set_at, password_expired, must_change, admin, mfa, \
+                 modern_auth_only, created_at, enabled_changed_at, ever_had_app_password, deleted_at) \
+                 VALUES (?1, ?1, ?1 || '@x.com', ?1 || '@x.com', ?1, ?2, 1, '', 0, 0, 0, 0, 'disabled', 0, 0, 0, 0, ?3)",
+                rusqlite::params![sam, groups, deleted],
+            )
+            .unwrap();
+        }
+    }
+    let store = hybridauth::directory::sqlite::SqliteStore::open(&path).unwrap();
+    let groups = store.groups(None).unwrap();
+    assert_eq!(
+        groups,
+        vec![
+            ("staff".to_string(), vec!["ann".to_string()]),
+            (
+                "VPN Users".to_string(),
+                vec!["ann".to_string(), "bob".to_string()]
+            ),
+        ]
+    );
 }

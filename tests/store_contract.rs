@@ -290,3 +290,33 @@ fn a_read_scope_sees_one_state_while_another_handle_writes() {
         assert_eq!(a.smart_lockout(3).unwrap().failures, 2);
     });
 }
+
+#[test]
+fn groups_follow_their_members_through_changes_and_deletion() {
+    each(|a, b| {
+        let ann = a.insert_user(&user("ann"), t(0)).unwrap();
+        let mut bob = user("bob");
+        bob.groups = vec!["vpn users".into(), "Staff".into()];
+        let bob = a.insert_user(&bob, t(0)).unwrap();
+        let all = b.groups(None).unwrap();
+        assert_eq!(
+            all,
+            vec![
+                ("Staff".to_string(), vec!["bob".to_string()]),
+                (
+                    "VPN Users".to_string(),
+                    vec!["ann".to_string(), "bob".to_string()]
+                ),
+            ]
+        );
+        let named = b.groups(Some(&["staff".to_string()])).unwrap();
+        assert_eq!(named, vec![("Staff".to_string(), vec!["bob".to_string()])]);
+        assert!(b.groups(Some(&[])).unwrap().is_empty());
+        // Leaving a group, and deletion, take effect at once.
+        let mut ann2 = ann.clone();
+        ann2.groups = vec![];
+        a.update_user(&ann2, t(1)).unwrap();
+        a.delete_user(bob.id, t(2)).unwrap();
+        assert!(b.groups(None).unwrap().is_empty());
+    });
+}

@@ -2,6 +2,7 @@
 
 pub mod cloud_names;
 pub mod conditional_access;
+pub mod ids;
 pub mod import;
 pub mod model;
 pub mod reader;

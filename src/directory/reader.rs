@@ -163,6 +163,15 @@ impl DirectoryReader {
         }
     }
 
+    /// The groups a lookup names (its `sams` are group names here), or every group, each
+    /// with its members' sAMAccountNames, by lower-case name. Blocking.
+    pub fn groups(&self, lookup: &Lookup) -> StoreResult<Vec<(String, Vec<String>)>> {
+        match lookup {
+            Lookup::All => self.store.groups(None),
+            Lookup::Named(c) => self.store.groups(Some(&c.sams)),
+        }
+    }
+
     /// The live user with this sAMAccountName (the caller of a restricted search). Blocking.
     pub fn user_by_sam(&self, sam: &str) -> StoreResult<Option<User>> {
         self.store.user_by_sam(sam)

@@ -90,6 +90,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX users_mail ON users (lower(mail)) WHERE deleted_at IS NULL;
     CREATE INDEX history_sync ON history (at, seq) WHERE kind = 'sync';
     "#,
+    // 6: group memberships as rows, so that a group is found by name through an index and
+    // listing groups reads memberships, not every user. Backfilled from users.groups
+    // (newline-separated) of live users.
+    r#"
+    CREATE TABLE memberships (
+        group_lc TEXT NOT NULL, group_name TEXT NOT NULL, user_id INTEGER NOT NULL,
+        PRIMARY KEY (group_lc, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX memberships_user ON memberships (user_id);
+    WITH RECURSIVE split(user_id, g, rest) AS (
+        SELECT id, '', groups || char(10) FROM users WHERE deleted_at IS NULL
+        UNION ALL
+        SELECT user_id, substr(rest, 1, instr(rest, char(10)) - 1),
+               substr(rest, instr(rest, char(10)) + 1)
+        FROM split WHERE rest != ''
+    )
+    INSERT OR IGNORE INTO memberships (group_lc, group_name, user_id)
+        SELECT lower(g), g, user_id FROM split WHERE g != '';
+    "#,
 ];
 
 pub struct SqliteStore {
@@ -424,8 +443,26 @@ fn insert_user_in(tx: &rusqlite::Transaction<'_>, u: &User, now: Time) -> StoreR
     let id = tx.last_insert_rowid();
     let mut created = u.clone();
     created.id = id;
+    set_memberships(tx, id, &u.groups)?;
     append_snapshot(tx, id, &created.snapshot(), now)?;
     Ok(created)
+}
+
+/// Replaces a user's rows in `memberships` (inside the caller's transaction).
+fn set_memberships(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    groups: &[String],
+) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM memberships WHERE user_id = ?1")?
+        .execute(params![user_id])?;
+    let mut st = tx.prepare_cached(
+        "INSERT OR IGNORE INTO memberships (group_lc, group_name, user_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for g in groups.iter().filter(|g| !g.is_empty()) {
+        st.execute(params![g.to_lowercase(), g, user_id])?;
+    }
+    Ok(())
 }
 
 fn append_snapshot(
@@ -576,6 +613,32 @@ impl Store for SqliteStore {
         })
     }
 
+    fn groups(&self, names: Option<&[String]>) -> StoreResult<Vec<(String, Vec<String>)>> {
+        if names.is_some_and(|n| n.is_empty()) {
+            return Ok(vec![]);
+        }
+        self.readers.read(|conn| {
+            let only = names.map_or(String::new(), |n| {
+                format!(" AND m.group_lc IN ({})", placeholders(n.len(), 1))
+            });
+            let mut st = conn.prepare_cached(&format!(
+                "SELECT m.group_lc, m.group_name, u.sam FROM memberships m \
+                 JOIN users u ON u.id = m.user_id WHERE u.deleted_at IS NULL{only} \
+                 ORDER BY m.group_lc, u.sam_lc"
+            ))?;
+            let mut rows = st.query(rusqlite::params_from_iter(names.unwrap_or(&[])))?;
+            let mut out: Vec<(String, String, Vec<String>)> = vec![];
+            while let Some(r) = rows.next()? {
+                let (lc, name, sam): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                match out.last_mut() {
+                    Some((last, _, members)) if *last == lc => members.push(sam),
+                    _ => out.push((lc, name, vec![sam])),
+                }
+            }
+            Ok(out.into_iter().map(|(_, name, m)| (name, m)).collect())
+        })
+    }
+
     fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>> {
         if names.sams.is_empty() && names.upns.is_empty() && names.mails.is_empty() {
             return Ok(vec![]);
@@ -671,6 +734,7 @@ impl Store for SqliteStore {
         if n == 0 {
             return Err(StoreError::NotFound(format!("no user {:?}", u.sam)));
         }
+        set_memberships(&tx, u.id, &u.groups)?;
         append_snapshot(&tx, u.id, &u.snapshot(), now)?;
         tx.commit()?;
         Ok(())
@@ -696,6 +760,7 @@ impl Store for SqliteStore {
             params![id, micros(now)],
         )?;
         tx.execute("DELETE FROM ad_lockout WHERE user_id = ?1", params![id])?;
+        tx.execute("DELETE FROM memberships WHERE user_id = ?1", params![id])?;
         let mut tomb = user.snapshot();
         tomb.exists = false;
         append_snapshot(&tx, id, &tomb, now)?;

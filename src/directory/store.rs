@@ -111,6 +111,10 @@ pub trait Store: Send + Sync {
     /// first when `None`), in that order: a directory read in pages, each costing
     /// O(log users + limit), never the whole table at once.
     fn users_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>>;
+    /// The groups some live user is a member of (all, or those with these lower-case
+    /// names), each with its members' sAMAccountNames, by lower-case group name. Groups exist
+    /// through their members, as users' memberOf names them; a named lookup is indexed.
+    fn groups(&self, names: Option<&[String]>) -> StoreResult<Vec<(String, Vec<String>)>>;
     /// The live users answering to any of these lower-case sAMAccountNames, UPNs or mails,
     /// in no particular order (indexed: the cost does not grow with the number of users).
     fn users_named(&self, names: &Candidates) -> StoreResult<Vec<User>>;

@@ -7,12 +7,15 @@ use ldap3_proto::proto::{
 };
 
 use crate::config::DirectoryConfig;
-use crate::directory::{normalize_dn, user_dn, User};
+use crate::directory::{ids, normalize_dn, user_dn, User};
 
 pub struct Entry {
     pub dn: String,
     /// (attribute name as AD spells it, values)
     pub attrs: Vec<(&'static str, Vec<String>)>,
+    /// Binary attributes (objectGUID, objectSid): returned as they are; a filter can only
+    /// test their presence (ldap3_proto refuses filter values that are not UTF-8).
+    pub binary: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl Entry {
@@ -34,8 +37,9 @@ impl Entry {
                         .is_some_and(|cn| cn.eq_ignore_ascii_case(value))
             }));
         }
-        let dn_valued =
-            name.eq_ignore_ascii_case("memberOf") || name.eq_ignore_ascii_case("distinguishedName");
+        let dn_valued = name.eq_ignore_ascii_case("memberOf")
+            || name.eq_ignore_ascii_case("member")
+            || name.eq_ignore_ascii_case("distinguishedName");
         Some(vals.iter().any(|v| {
             if dn_valued {
                 normalize_dn(v) == normalize_dn(value)
@@ -93,7 +97,54 @@ pub fn user_entry(dir: &DirectoryConfig, u: &User) -> Entry {
         attrs.push(("mail", vec![m.clone()]));
     }
     attrs.retain(|(_, v)| !v.is_empty());
-    Entry { dn, attrs }
+    Entry {
+        dn,
+        attrs,
+        binary: vec![
+            ("objectGUID", ids::user_guid(&dir.base_dn, u.id)),
+            (
+                "objectSid",
+                ids::sid_bytes(&dir.base_dn, ids::user_rid(u.id)),
+            ),
+        ],
+    }
+}
+
+/// A group entry, `CN=<group>,<users container>`, listing the DNs of its members (the users
+/// whose memberOf names it), as AD's global security groups look.
+pub fn group_entry(dir: &DirectoryConfig, name: &str, member_sams: &[String]) -> Entry {
+    let dn = group_dn(dir, name);
+    let rid = ids::group_rid(name);
+    Entry {
+        attrs: vec![
+            ("objectClass", vec!["top".into(), "group".into()]),
+            (
+                "objectCategory",
+                vec![format!(
+                    "CN=Group,CN=Schema,CN=Configuration,{}",
+                    dir.base_dn
+                )],
+            ),
+            ("cn", vec![name.to_string()]),
+            ("sAMAccountName", vec![name.to_string()]),
+            ("name", vec![name.to_string()]),
+            ("distinguishedName", vec![dn.clone()]),
+            // ADS_GROUP_TYPE_GLOBAL_GROUP | ADS_GROUP_TYPE_SECURITY_ENABLED
+            ("groupType", vec!["-2147483646".into()]),
+            (
+                "member",
+                member_sams.iter().map(|s| user_dn(dir, s)).collect(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, v): &(&str, Vec<String>)| !v.is_empty())
+        .collect(),
+        binary: vec![
+            ("objectGUID", ids::group_guid(&dir.base_dn, name)),
+            ("objectSid", ids::sid_bytes(&dir.base_dn, rid)),
+        ],
+        dn,
+    }
 }
 
 /// The domain object and the users container, so that base and one-level searches on them work.
@@ -114,6 +165,7 @@ pub fn container_entries(dir: &DirectoryConfig) -> Vec<Entry> {
                 ),
                 ("distinguishedName", vec![dir.base_dn.clone()]),
             ],
+            binary: vec![("objectSid", ids::domain_sid_bytes(&dir.base_dn))],
         },
         Entry {
             dn: users_dn.clone(),
@@ -122,6 +174,7 @@ pub fn container_entries(dir: &DirectoryConfig) -> Vec<Entry> {
                 ("cn", vec![cn]),
                 ("distinguishedName", vec![users_dn]),
             ],
+            binary: vec![],
         },
     ]
 }
@@ -157,7 +210,9 @@ pub fn matches(e: &Entry, f: &LdapFilter) -> bool {
         LdapFilter::Or(fs) => fs.iter().any(|f| matches(e, f)),
         LdapFilter::Not(f) => !matches(e, f),
         LdapFilter::Equality(a, v) => e.has_value(a, v).unwrap_or(false),
-        LdapFilter::Present(a) => e.get(a).is_some(),
+        LdapFilter::Present(a) => {
+            e.get(a).is_some() || e.binary.iter().any(|(n, _)| n.eq_ignore_ascii_case(a))
+        }
         LdapFilter::Substring(a, sf) => e
             .get(a)
             .is_some_and(|vals| vals.iter().any(|v| substring_match(v, sf))),
@@ -199,23 +254,26 @@ fn extensible(e: &Entry, m: &LdapMatchingRuleAssertion) -> bool {
 pub fn to_result(e: &Entry, requested: &[String], types_only: bool) -> LdapSearchResultEntry {
     let all = requested.is_empty() || requested.iter().any(|a| a == "*");
     let none = !all && requested.iter().all(|a| a == "1.1" || a == "+");
-    let attributes = e
+    let wanted =
+        |name: &str| !none && (all || requested.iter().any(|r| r.eq_ignore_ascii_case(name)));
+    let values = |vals: Vec<Vec<u8>>| if types_only { vec![] } else { vals };
+    let text = e
         .attrs
         .iter()
-        .filter(|(name, vals)| {
-            !vals.is_empty()
-                && !none
-                && (all || requested.iter().any(|r| r.eq_ignore_ascii_case(name)))
-        })
+        .filter(|(name, vals)| !vals.is_empty() && wanted(name))
         .map(|(name, vals)| LdapPartialAttribute {
             atype: name.to_string(),
-            vals: if types_only {
-                vec![]
-            } else {
-                vals.iter().map(|v| v.as_bytes().to_vec()).collect()
-            },
-        })
-        .collect();
+            vals: values(vals.iter().map(|v| v.as_bytes().to_vec()).collect()),
+        });
+    let binary = e
+        .binary
+        .iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(name, val)| LdapPartialAttribute {
+            atype: name.to_string(),
+            vals: values(vec![val.clone()]),
+        });
+    let attributes = text.chain(binary).collect();
     LdapSearchResultEntry {
         dn: e.dn.clone(),
         attributes,

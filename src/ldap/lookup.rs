@@ -15,6 +15,8 @@ pub fn plan(f: &LdapFilter, dir: &DirectoryConfig) -> Lookup {
             "samaccountname" | "cn" | "uid" => Lookup::sam(value),
             "userprincipalname" => Lookup::upn(value),
             "mail" => Lookup::mail(value),
+            // Only groups are groups.
+            "objectclass" | "objectcategory" if is_group_class(value) => Lookup::none(),
             "distinguishedname" => sam_of_dn(value, dir).map_or(Lookup::All, |s| {
                 s.map_or_else(Lookup::none, |sam| Lookup::sam(&sam))
             }),
@@ -27,6 +29,65 @@ pub fn plan(f: &LdapFilter, dir: &DirectoryConfig) -> Lookup {
         // An empty `(|)` is false: no user.
         LdapFilter::Or(fs) => {
             let mut terms = fs.iter().map(|f| plan(f, dir));
+            match terms.next() {
+                None => Lookup::none(),
+                Some(first) => terms.fold(first, Lookup::union),
+            }
+        }
+        _ => Lookup::All,
+    }
+}
+
+fn is_group_class(v: &str) -> bool {
+    let v = v.to_ascii_lowercase();
+    v == "group" || v.starts_with("cn=group,")
+}
+
+/// Attributes only user entries carry.
+fn user_only(attr: &str) -> bool {
+    matches!(
+        attr.to_ascii_lowercase().as_str(),
+        "userprincipalname" | "mail" | "uid" | "useraccountcontrol" | "memberof" | "displayname"
+    )
+}
+
+/// Which groups a filter could match, by name (a group's sAMAccountName, cn and name are its
+/// name) when it says, none when it requires what only users have — so that a search for
+/// users never reads the memberships, and `(sAMAccountName=x)` costs two index lookups.
+pub fn plan_groups(f: &LdapFilter, dir: &DirectoryConfig) -> Lookup {
+    match f {
+        LdapFilter::Equality(a, v) => match a.to_ascii_lowercase().as_str() {
+            "objectclass" => {
+                if matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "user" | "person" | "organizationalperson"
+                ) {
+                    Lookup::none()
+                } else {
+                    Lookup::All
+                }
+            }
+            "objectcategory" => {
+                let v = v.to_ascii_lowercase();
+                if v == "person" || v.starts_with("cn=person,") {
+                    Lookup::none()
+                } else {
+                    Lookup::All
+                }
+            }
+            "samaccountname" | "cn" | "name" => Lookup::sam(v),
+            "distinguishedname" => sam_of_dn(v, dir).map_or(Lookup::All, |s| {
+                s.map_or_else(Lookup::none, |name| Lookup::sam(&name))
+            }),
+            attr if user_only(attr) => Lookup::none(),
+            _ => Lookup::All,
+        },
+        LdapFilter::Present(a) | LdapFilter::Substring(a, _) if user_only(a) => Lookup::none(),
+        LdapFilter::And(fs) => fs
+            .iter()
+            .fold(Lookup::All, |acc, f| acc.narrower(plan_groups(f, dir))),
+        LdapFilter::Or(fs) => {
+            let mut terms = fs.iter().map(|f| plan_groups(f, dir));
             match terms.next() {
                 None => Lookup::none(),
                 Some(first) => terms.fold(first, Lookup::union),
@@ -95,6 +156,24 @@ mod tests {
         let or = LdapFilter::Or(vec![eq("sAMAccountName", "a"), eq("description", "b")]);
         assert_eq!(plan(&or, &d), Lookup::All);
         assert_eq!(plan(&LdapFilter::Or(vec![]), &d), Lookup::none());
+        // Groups are not users; users are not groups.
+        assert_eq!(plan(&eq("objectClass", "group"), &d), Lookup::none());
+        assert_eq!(plan_groups(&eq("objectClass", "group"), &d), Lookup::All);
+        assert_eq!(plan_groups(&and, &d), Lookup::none());
+        assert_eq!(
+            plan_groups(&eq("objectCategory", "person"), &d),
+            Lookup::none()
+        );
+        assert_eq!(
+            plan_groups(&eq("sAMAccountName", "VPN Users"), &d),
+            Lookup::sam("vpn users")
+        );
+        let group_and_name = LdapFilter::And(vec![eq("objectClass", "group"), eq("cn", "staff")]);
+        assert_eq!(plan_groups(&group_and_name, &d), Lookup::sam("staff"));
+        assert_eq!(
+            plan_groups(&LdapFilter::Present("objectClass".into()), &d),
+            Lookup::All
+        );
         // A negation is never narrowed.
         let not = LdapFilter::Not(Box::new(eq("sAMAccountName", "a")));
         assert_eq!(plan(&not, &d), Lookup::All);

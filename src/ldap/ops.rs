@@ -444,6 +444,7 @@ fn root_dse(ctx: &ConnCtx) -> Entry {
     if ctx.tls == TlsMode::StartTls {
         extensions.push(OID_STARTTLS.to_string());
     }
+    let configuration = format!("CN=Configuration,{}", dir.base_dn);
     Entry {
         dn: String::new(),
         attrs: vec![
@@ -451,13 +452,74 @@ fn root_dse(ctx: &ConnCtx) -> Entry {
             ("namingContexts", vec![dir.base_dn.clone()]),
             ("defaultNamingContext", vec![dir.base_dn.clone()]),
             ("rootDomainNamingContext", vec![dir.base_dn.clone()]),
+            ("configurationNamingContext", vec![configuration.clone()]),
+            (
+                "schemaNamingContext",
+                vec![format!("CN=Schema,{configuration}")],
+            ),
+            (
+                "subschemaSubentry",
+                vec![format!("CN=Aggregate,CN=Schema,{configuration}")],
+            ),
             ("supportedLDAPVersion", vec!["3".into()]),
             ("supportedExtension", extensions),
-            ("supportedControl", vec![]),
+            (
+                "supportedControl",
+                vec![crate::ldap::search::OID_PAGED_RESULTS.into()],
+            ),
+            // Simple bind only: no SASL mechanism is offered, so clients that pick one from
+            // this list (ldapsearch without -x) fail early and clearly instead of at bind.
             ("supportedSASLMechanisms", vec![]),
+            // As a Windows Server 2012+ DC announces itself: AD-aware applications look for
+            // LDAP_CAP_ACTIVE_DIRECTORY_OID before using AD's attributes and filters.
+            (
+                "supportedCapabilities",
+                AD_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            ),
+            ("isGlobalCatalogReady", vec!["FALSE".into()]),
             ("vendorName", vec!["hybridauth".into()]),
             ("vendorVersion", vec![env!("CARGO_PKG_VERSION").into()]),
-            ("dnsHostName", vec!["localhost".into()]),
+            ("dnsHostName", vec![dns_host_name(&dir.base_dn)]),
         ],
+        binary: vec![],
     }
 }
+
+/// This machine's name in the domain of the naming context (`host.contoso.com` for
+/// `DC=contoso,DC=com`), as a DC names itself in its rootDSE.
+fn dns_host_name(base_dn: &str) -> String {
+    let domain: Vec<&str> = base_dn
+        .split(',')
+        .filter_map(|rdn| rdn.trim().split_once('='))
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("DC"))
+        .map(|(_, v)| v.trim())
+        .collect();
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let host = ok
+        .then(|| {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            String::from_utf8_lossy(&buf[..end])
+                .split('.')
+                .next()
+                .map(str::to_lowercase)
+        })
+        .flatten()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    if domain.is_empty() {
+        host
+    } else {
+        format!("{host}.{}", domain.join(".").to_lowercase())
+    }
+}
+
+/// LDAP_CAP_ACTIVE_DIRECTORY_OID, _V51_, _V60_, _V61_R2_ and _W8_ (MS-ADTS 3.1.1.3.4.3).
+const AD_CAPABILITIES: &[&str] = &[
+    "1.2.840.113556.1.4.800",
+    "1.2.840.113556.1.4.1670",
+    "1.2.840.113556.1.4.1935",
+    "1.2.840.113556.1.4.2080",
+    "1.2.840.113556.1.4.2237",
+];

@@ -16,6 +16,9 @@ use super::lookup;
 use super::ops::ConnCtx;
 use crate::directory::reader::Lookup;
 
+/// The simple paged results control (RFC 2696), as AD names it in supportedControl.
+pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
+
 /// AD's default `MaxPageSize`: the most entries one reply carries.
 pub const MAX_PAGE_SIZE: usize = 1000;
 /// AD's default `MaxQueryDuration`: a search stops (timeLimitExceeded) after this, whatever
@@ -27,26 +30,49 @@ const COOKIE_TAG: &str = "hybridauth-page-1";
 /// Where a paged search resumes: entries sent so far (for the client's size limit) and the
 /// lower-case sAMAccountName of the last user looked at. Opaque to the client; a forged
 /// cookie can only move the caller's own, already authorised, search.
+/// Entries come in this order: the two containers, the groups, then the users (each by
+/// lower-case name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Groups,
+    Users,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 struct Cursor {
     sent: usize,
+    phase: Phase,
     after: String,
 }
 
 impl Cursor {
     fn encode(&self) -> Vec<u8> {
-        format!("{COOKIE_TAG}:{}:{}", self.sent, hex::encode(&self.after)).into_bytes()
+        let phase = match self.phase {
+            Phase::Groups => "g",
+            Phase::Users => "u",
+        };
+        format!(
+            "{COOKIE_TAG}:{}:{phase}:{}",
+            self.sent,
+            hex::encode(&self.after)
+        )
+        .into_bytes()
     }
 
     fn decode(raw: &[u8]) -> Option<Cursor> {
         let s = std::str::from_utf8(raw).ok()?;
-        let mut parts = s.splitn(3, ':');
+        let mut parts = s.splitn(4, ':');
         if parts.next()? != COOKIE_TAG {
             return None;
         }
         let sent = parts.next()?.parse().ok()?;
+        let phase = match parts.next()? {
+            "g" => Phase::Groups,
+            "u" => Phase::Users,
+            _ => return None,
+        };
         let after = String::from_utf8(hex::decode(parts.next()?).ok()?).ok()?;
-        Some(Cursor { sent, after })
+        Some(Cursor { sent, phase, after })
     }
 }
 
@@ -137,7 +163,24 @@ pub async fn run(
         }
     };
     if !base_is_container && !base_user_exists(&req.base, ctx).await {
-        return vec![done(LdapResultCode::NoSuchObject, "no such object", vec![])];
+        // A group as the base (an application reading a group's members), or nothing.
+        let Some(group) = group_at(&req.base, ctx).await else {
+            return vec![done(LdapResultCode::NoSuchObject, "no such object", vec![])];
+        };
+        let mut out = vec![];
+        if in_scope(&group.dn, &req.base, &req.scope) && entries::matches(&group, &req.filter) {
+            out.push(LdapMsg {
+                msgid: id,
+                op: LdapOp::SearchResultEntry(entries::to_result(
+                    &group,
+                    &req.attrs,
+                    req.typesonly,
+                )),
+                ctrl: vec![],
+            });
+        }
+        out.push(done(LdapResultCode::Success, "", page_ctrl(vec![])));
+        return out;
     }
 
     // How many entries this reply may carry.
@@ -171,10 +214,59 @@ pub async fn run(
             }
         }
     }
+    // Then the groups, when the filter could match one.
+    let groups_phase = cursor.as_ref().is_none_or(|c| c.phase == Phase::Groups);
+    let group_lookup = lookup::plan_groups(&req.filter, &dir);
+    if groups_phase && base_is_container && group_lookup != Lookup::none() {
+        let after = cursor.as_ref().map(|c| c.after.clone()).unwrap_or_default();
+        let reader = ctx.reader.clone();
+        let groups = match tokio::task::spawn_blocking(move || reader.groups(&group_lookup)).await {
+            Ok(Ok(g)) => g,
+            _ => {
+                return vec![done(
+                    LdapResultCode::Unavailable,
+                    "the directory is unavailable",
+                    vec![],
+                )]
+            }
+        };
+        let mut last = None;
+        for (name, members) in groups {
+            let key = name.to_lowercase();
+            if !after.is_empty() && key <= after {
+                continue;
+            }
+            let e = entries::group_entry(&dir, &name, &members);
+            if !(in_scope(&e.dn, &req.base, &req.scope) && entries::matches(&e, &req.filter)) {
+                continue;
+            }
+            if out.len() >= want {
+                // Full inside the groups: the next page goes on from the last group sent.
+                if paged.is_some() && client_limit.is_none_or(|l| sent_before + out.len() < l) {
+                    let cookie = Cursor {
+                        sent: sent_before + out.len(),
+                        phase: Phase::Groups,
+                        after: last.unwrap_or_default(),
+                    }
+                    .encode();
+                    out.push(done(LdapResultCode::Success, "", page_ctrl(cookie)));
+                } else {
+                    out.push(done(
+                        LdapResultCode::SizeLimitExceeded,
+                        "size limit exceeded",
+                        page_ctrl(vec![]),
+                    ));
+                }
+                return out;
+            }
+            out.push(entry_msg(&e));
+            last = Some(key);
+        }
+    }
     // One more than the room, to tell "exactly this many" from "more than this".
     let take = want.saturating_sub(out.len()).saturating_add(1);
     let reader = ctx.reader.clone();
-    let after = cursor.map(|c| c.after);
+    let after = cursor.filter(|c| c.phase == Phase::Users).map(|c| c.after);
     let (base, scope, filter, attrs, typesonly) = (
         req.base.clone(),
         req.scope.clone(),
@@ -219,6 +311,7 @@ pub async fn run(
     let next = |after: Option<String>| {
         Cursor {
             sent: sent_before + sent_now,
+            phase: Phase::Users,
             after: after.unwrap_or_default(),
         }
         .encode()
@@ -256,6 +349,31 @@ pub async fn run(
     out
 }
 
+/// The group entry whose DN is `dn`, if a live user is a member of such a group.
+async fn group_at(dn: &str, ctx: &ConnCtx) -> Option<Entry> {
+    let dir = ctx.verifier.directory().clone();
+    let reader = ctx.reader.clone();
+    let dn = dn.to_string();
+    tokio::task::spawn_blocking(move || {
+        let named = match lookup::sam_of_dn(&dn, &dir) {
+            Some(Some(name)) => Lookup::sam(&name),
+            Some(None) => return None,
+            None => Lookup::All,
+        };
+        reader
+            .groups(&named)
+            .ok()?
+            .into_iter()
+            .find_map(|(name, members)| {
+                let e = entries::group_entry(&dir, &name, &members);
+                (entries::depth_below(&e.dn, &dn) == Some(0)).then_some(e)
+            })
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Whether a user DN names a live user (a search based on a missing entry is noSuchObject).
 async fn base_user_exists(base: &str, ctx: &ConnCtx) -> bool {
     let dir = ctx.verifier.directory().clone();
@@ -286,10 +404,12 @@ mod tests {
     fn a_cookie_round_trips_and_a_foreign_one_is_refused() {
         let c = Cursor {
             sent: 1000,
+            phase: Phase::Groups,
             after: "bob:smith".into(),
         };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode(b"something else"), None);
-        assert_eq!(Cursor::decode(b"hybridauth-page-1:x:00"), None);
+        assert_eq!(Cursor::decode(b"hybridauth-page-1:x:u:00"), None);
+        assert_eq!(Cursor::decode(b"hybridauth-page-1:1:z:00"), None);
     }
 }
