@@ -644,13 +644,24 @@ impl Store for SqliteStore {
             return Ok(vec![]);
         }
         self.readers.read(|conn| {
-            let sql = format!(
-                "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL AND \
-             (sam_lc IN ({}) OR upn_lc IN ({}) OR lower(mail) IN ({}))",
-                placeholders(names.sams.len(), 1),
-                placeholders(names.upns.len(), 1 + names.sams.len()),
-                placeholders(names.mails.len(), 1 + names.sams.len() + names.upns.len()),
-            );
+            // One indexed SELECT per kind of name, joined by UNION: with an OR of the three,
+            // SQLite's planner (without statistics) may scan a whole index instead.
+            let mut terms = vec![];
+            let mut next = 1;
+            for (column, n) in [
+                ("sam_lc", names.sams.len()),
+                ("upn_lc", names.upns.len()),
+                ("lower(mail)", names.mails.len()),
+            ] {
+                if n > 0 {
+                    terms.push(format!(
+                        "SELECT {USER_COLS} FROM users WHERE deleted_at IS NULL AND {column} IN ({})",
+                        placeholders(n, next)
+                    ));
+                    next += n;
+                }
+            }
+            let sql = terms.join(" UNION ");
             let mut st = conn.prepare_cached(&sql)?;
             let rows = st.query_map(
                 rusqlite::params_from_iter(
