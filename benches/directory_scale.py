@@ -283,8 +283,10 @@ def main():
     print(f"import of {a.users} pre-hashed users: {large.import_s:.1f} s (target <= 30 s)")
     print(f"serve ready: {l['ready_s']:.2f} s (small: {s['ready_s']:.2f} s; target <= 2 s); RSS after load {l['rss_mib']:.0f} MiB (small: {s['rss_mib']:.0f} MiB; target <= 256)")
     print(f"{'':34} {'large':>10} {'small':>10}  ratio")
-    for name, key in (("warm RADIUS accepts/s", "radius"), ("warm LDAP binds/s (on-prem)", "ldap"), ("warm LDAP binds/s (cloud)", "cloud")):
+    for name, key in (("warm RADIUS accepts/s", "radius"), ("warm LDAP binds/s (on-prem)", "ldap")):
         print(f"{name:34} {l[key]:>10.0f} {s[key]:>10.0f}  {l[key] / s[key]:5.2f}  (target >= 0.95)")
+    print(f"{'warm LDAP binds/s (cloud)':34} {l['cloud']:>10.0f} {s['cloud']:>10.0f}  {l['cloud'] / s['cloud']:5.2f}"
+          f"  (a cloud decision costs {s['cloud'] / l['cloud']:.2f}x; target: its store work <= 1.2x)")
     for name, key in (("(sAMAccountName=x) p50 ms", "sam_p50"), ("(&(objectClass=user)(mail=x)) p50 ms", "mail_p50")):
         print(f"{name:34} {l[key]:>10.2f} {s[key]:>10.2f}  (target <= 1 ms)")
     print(f"paged subtree search: {l['paged_n']} entries at {l['paged_rate']:.0f}/s (target >= 20000/s), RSS +{l['paged_rss']:.1f} MiB (target <= 32)")
