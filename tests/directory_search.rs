@@ -321,3 +321,88 @@ async fn more_users_than_max_page_size_are_read_by_paging_and_cut_at_1000_withou
     assert_eq!(code, LdapResultCode::Success);
     assert_eq!(evens.len(), 600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_listener_shows_the_cloud_copy_as_of_the_last_object_sync() {
+    let d = Daemon::start();
+    d.cli(&["clock", "set", "2026-01-05T10:00:00Z"]);
+    d.cli(&[
+        "user",
+        "add",
+        "alice",
+        "--password",
+        "Winter2026!",
+        "--mail",
+        "alice@contoso.com",
+        "--groups",
+        "staff",
+    ]);
+    d.cli(&["sync", "now"]);
+    // On-prem changes after the sync: a new user, a new mail and group, a disabled account.
+    d.cli(&["clock", "advance", "5m"]);
+    d.cli(&["user", "add", "bob", "--password", "Bob-pass-1"]);
+    d.cli(&[
+        "user",
+        "set",
+        "alice",
+        "--mail",
+        "alice.new@contoso.com",
+        "--groups",
+        "vpn",
+    ]);
+    let sub = LdapSearchScope::Subtree;
+    let users = || eq("objectClass", "user");
+    let attrs = ["sAMAccountName", "mail", "memberOf"];
+    let mut cloud = connect(d.ldap_cloud).await;
+    assert_eq!(
+        bind(&mut cloud, 1, "alice@contoso.com", "Winter2026!")
+            .await
+            .code,
+        LdapResultCode::Success
+    );
+    let (seen, _, _) = read(&mut cloud, BASE, sub.clone(), users(), &attrs, vec![]).await;
+    assert_eq!(seen.len(), 1, "bob is not in the cloud yet");
+    assert_eq!(
+        texts(&seen[0], "mail"),
+        ["alice@contoso.com"],
+        "the synced mail"
+    );
+    assert!(texts(&seen[0], "memberOf")[0].starts_with("CN=staff,"));
+    let (groups, _, _) = read(
+        &mut cloud,
+        BASE,
+        sub.clone(),
+        eq("objectClass", "group"),
+        &["cn"],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        groups.iter().map(|g| g.dn.as_str()).collect::<Vec<_>>(),
+        ["CN=staff,CN=Users,DC=contoso,DC=com"]
+    );
+    let (named, _, _) = read(
+        &mut cloud,
+        BASE,
+        sub.clone(),
+        eq("sAMAccountName", "bob"),
+        &attrs,
+        vec![],
+    )
+    .await;
+    assert!(named.is_empty());
+    // The on-prem listener shows the live directory.
+    let mut onprem = connect(d.ldap).await;
+    assert_eq!(
+        bind(&mut onprem, 1, "alice", "Winter2026!").await.code,
+        LdapResultCode::Success
+    );
+    let (live, _, _) = read(&mut onprem, BASE, sub.clone(), users(), &attrs, vec![]).await;
+    assert_eq!(live.len(), 2);
+    // After the next sync the cloud listener shows the changes.
+    d.cli(&["sync", "now"]);
+    let (seen, _, _) = read(&mut cloud, BASE, sub, users(), &attrs, vec![]).await;
+    assert_eq!(seen.len(), 2);
+    let alice = seen.iter().find(|e| e.dn.starts_with("CN=alice")).unwrap();
+    assert_eq!(texts(alice, "mail"), ["alice.new@contoso.com"]);
+}

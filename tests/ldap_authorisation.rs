@@ -96,6 +96,17 @@ impl Store for Counting {
     fn cloud_users_named(&self, c: Cutoff, names: &Candidates) -> StoreResult<Vec<CloudUser>> {
         self.inner.cloud_users_named(c, names)
     }
+    fn cloud_users_after(
+        &self,
+        c: Cutoff,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<CloudUser>> {
+        if after == 0 {
+            self.whole_directory.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.cloud_users_after(c, after, limit)
+    }
     fn cloud_snapshot(&self, id: i64, c: Cutoff) -> StoreResult<Option<CloudUser>> {
         self.inner.cloud_snapshot(id, c)
     }
@@ -183,6 +194,7 @@ fn rig(configure: impl FnOnce(&mut LdapConfig)) -> Rig {
         verifier,
         reader: Arc::new(hybridauth::directory::reader::DirectoryReader::new(
             store.clone(),
+            lab.app.clock.clone(),
         )),
         endpoint: Endpoint {
             kind: EndpointKind::OnPrem,

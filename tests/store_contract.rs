@@ -320,3 +320,32 @@ fn groups_follow_their_members_through_changes_and_deletion() {
         assert!(b.groups(None).unwrap().is_empty());
     });
 }
+
+#[test]
+fn the_cloud_directory_reads_in_pages_at_a_cutoff_without_tombstones() {
+    each(|a, b| {
+        let ids: Vec<i64> = (0..5)
+            .map(|i| a.insert_user(&user(&format!("p{i}")), t(i)).unwrap().id)
+            .collect();
+        a.delete_user(ids[1], t(10)).unwrap();
+        let at = |min: i64| Cutoff {
+            before_time: Some(t(min)),
+            before_seq: None,
+        };
+        let page = |cut: Cutoff, after: i64, limit: usize| -> Vec<i64> {
+            b.cloud_users_after(cut, after, limit)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.user_id)
+                .collect()
+        };
+        // Before 10:03 only p0, p1 and p2 had been created.
+        assert_eq!(page(at(3), 0, 10), ids[..3].to_vec());
+        // At 10:11 p1's deletion has synced: its tombstone is not a cloud object.
+        let first = page(at(11), 0, 2);
+        assert_eq!(first, vec![ids[0], ids[2]]);
+        let rest = page(at(11), *first.last().unwrap(), 2);
+        assert_eq!(rest, vec![ids[3], ids[4]]);
+        assert!(page(at(11), ids[4], 2).is_empty());
+    });
+}

@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use super::model::User;
-use super::store::{Store, StoreResult};
+use super::store::{CloudUser, Cutoff, Store, StoreResult};
 use super::Candidates;
+use crate::clock::Clock;
 
 /// How a search can find its candidate users. Names are matched case-insensitively, as AD
 /// compares these attributes.
@@ -84,55 +85,149 @@ pub struct Scan<T> {
 /// Rows read from the store per round trip while scanning every user.
 const SCAN_BATCH: usize = 256;
 
+/// Which directory a listener shows: on-prem listeners the live directory (as a domain
+/// controller does), cloud listeners the cloud copy as of the last object-sync cycle — the same
+/// copy their binds are decided against, so a search never shows an account a bind would not
+/// know, or hide one it would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Live,
+    Cloud(Cutoff),
+}
+
+/// A cloud copy as a user entry: what the copy carries (names, mail, groups, enabled);
+/// nothing else of the on-prem account is visible in the cloud.
+fn from_cloud(c: &CloudUser) -> User {
+    let s = &c.snapshot;
+    User {
+        id: c.user_id,
+        sam: s.sam.clone(),
+        upn: s.upn.clone(),
+        display_name: s.sam.clone(),
+        mail: s.mail.clone(),
+        groups: s.groups.clone(),
+        enabled: s.enabled,
+        account_expires: None,
+        password_hash: String::new(),
+        syncable_hash: None,
+        password_set_at: c.synced_change_at,
+        password_expired: false,
+        must_change: false,
+        admin: false,
+        mfa: super::model::MfaState::Disabled,
+        modern_auth_only: false,
+        created_at: c.synced_change_at,
+        enabled_changed_at: c.synced_change_at,
+        ever_had_app_password: false,
+        deleted_at: None,
+    }
+}
+
+/// The order a scan of each view goes in: live users by lower-case sAMAccountName (the
+/// index), cloud copies by user id (the history is keyed by it).
+fn key(view: &View, u: &User) -> String {
+    match view {
+        View::Live => u.sam.to_lowercase(),
+        View::Cloud(_) => format!("{:020}", u.id),
+    }
+}
+
 pub struct DirectoryReader {
     store: Arc<dyn Store>,
+    clock: Clock,
 }
 
 impl DirectoryReader {
-    pub fn new(store: Arc<dyn Store>) -> DirectoryReader {
-        DirectoryReader { store }
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> DirectoryReader {
+        DirectoryReader { store, clock }
     }
 
-    /// The live users a search or compare must look at, in sAMAccountName order. Blocking.
-    pub fn users(&self, lookup: &Lookup) -> StoreResult<Vec<User>> {
-        match lookup {
-            Lookup::All => self.store.users(),
-            Lookup::Named(c) => {
-                let mut users = self.store.users_named(c)?;
-                users.sort_by_key(|u| u.sam.to_lowercase());
-                Ok(users)
-            }
+    /// The view a listener shows (see [`View`]). Blocking.
+    pub fn view(&self, cloud_listener: bool) -> StoreResult<View> {
+        if !cloud_listener {
+            return Ok(View::Live);
         }
+        let tenant = self.store.tenant()?;
+        let now = self
+            .clock
+            .now()
+            .map_err(|e| super::store::StoreError::Db(e.to_string()))?;
+        Ok(View::Cloud(
+            crate::sync::state_at(self.store.as_ref(), &tenant, now)?
+                .object
+                .cutoff,
+        ))
     }
 
-    /// Streams the lookup's users in lower-case sAMAccountName order, after `after`, through
-    /// `pick` (the front door's filter), until `want` were kept, the users run out, or
-    /// `deadline` passes. Memory holds one batch and the kept items, whatever the directory's
-    /// size. Blocking.
+    /// The users a search or compare must look at, in the view's scan order. Blocking.
+    pub fn users(&self, lookup: &Lookup, view: &View) -> StoreResult<Vec<User>> {
+        let mut users = match (lookup, view) {
+            (Lookup::All, View::Live) => self.store.users()?,
+            (Lookup::Named(c), View::Live) => self.store.users_named(c)?,
+            (Lookup::All, View::Cloud(cut)) => {
+                let mut all = vec![];
+                let mut after = 0;
+                loop {
+                    let batch = self.store.cloud_users_after(*cut, after, SCAN_BATCH)?;
+                    all.extend(batch.iter().map(from_cloud));
+                    match batch.last() {
+                        Some(last) if batch.len() == SCAN_BATCH => after = last.user_id,
+                        _ => break,
+                    }
+                }
+                all
+            }
+            (Lookup::Named(c), View::Cloud(cut)) => self
+                .store
+                .cloud_users_named(*cut, c)?
+                .iter()
+                .filter(|c| c.snapshot.exists)
+                .map(from_cloud)
+                .collect(),
+        };
+        users.sort_by_key(|u| key(view, u));
+        Ok(users)
+    }
+
+    /// Streams the lookup's users in the view's order, after `after` (a key this returned),
+    /// through `pick` (the front door's filter, given each user's key), until `want` were
+    /// kept, the users run out, or `deadline` passes. Memory holds one batch and the kept
+    /// items, whatever the directory's size. Blocking.
     pub fn scan<T>(
         &self,
         lookup: &Lookup,
+        view: &View,
         after: Option<&str>,
         want: usize,
         deadline: Option<std::time::Instant>,
-        mut pick: impl FnMut(&User) -> Option<T>,
+        mut pick: impl FnMut(&str, &User) -> Option<T>,
     ) -> StoreResult<Scan<T>> {
         let mut items = Vec::new();
         let mut cursor = after.map(str::to_string);
         loop {
-            let batch = match lookup {
-                Lookup::All => self.store.users_after(cursor.as_deref(), SCAN_BATCH)?,
-                Lookup::Named(_) => {
-                    let mut v = self.users(lookup)?;
+            let batch = match (lookup, view) {
+                (Lookup::All, View::Live) => {
+                    self.store.users_after(cursor.as_deref(), SCAN_BATCH)?
+                }
+                (Lookup::All, View::Cloud(cut)) => {
+                    let after_id = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+                    self.store
+                        .cloud_users_after(*cut, after_id, SCAN_BATCH)?
+                        .iter()
+                        .map(from_cloud)
+                        .collect()
+                }
+                (Lookup::Named(_), _) => {
+                    let mut v = self.users(lookup, view)?;
                     if let Some(a) = after {
-                        v.retain(|u| u.sam.to_lowercase().as_str() > a);
+                        v.retain(|u| key(view, u).as_str() > a);
                     }
                     v
                 }
             };
             let exhausted = matches!(lookup, Lookup::Named(_)) || batch.len() < SCAN_BATCH;
             for u in &batch {
-                let key = u.sam.to_lowercase();
+                let k = key(view, u);
                 if items.len() >= want {
                     // Full: the next page starts after the last user looked at.
                     return Ok(Scan {
@@ -141,10 +236,10 @@ impl DirectoryReader {
                         timed_out: false,
                     });
                 }
-                if let Some(item) = pick(u) {
+                if let Some(item) = pick(&k, u) {
                     items.push(item);
                 }
-                cursor = Some(key);
+                cursor = Some(k);
             }
             if exhausted {
                 return Ok(Scan {
@@ -164,11 +259,35 @@ impl DirectoryReader {
     }
 
     /// The groups a lookup names (its `sams` are group names here), or every group, each
-    /// with its members' sAMAccountNames, by lower-case name. Blocking.
-    pub fn groups(&self, lookup: &Lookup) -> StoreResult<Vec<(String, Vec<String>)>> {
-        match lookup {
-            Lookup::All => self.store.groups(None),
-            Lookup::Named(c) => self.store.groups(Some(&c.sams)),
+    /// with its members' sAMAccountNames, by lower-case name. In the cloud view, groups come
+    /// from the cloud copies' memberships (a pass over every copy). Blocking.
+    pub fn groups(&self, lookup: &Lookup, view: &View) -> StoreResult<Vec<(String, Vec<String>)>> {
+        match (lookup, view) {
+            (Lookup::All, View::Live) => self.store.groups(None),
+            (Lookup::Named(c), View::Live) => self.store.groups(Some(&c.sams)),
+            (_, View::Cloud(_)) => {
+                let mut by_name: std::collections::BTreeMap<String, (String, Vec<String>)> =
+                    std::collections::BTreeMap::new();
+                let mut users = self.users(&Lookup::All, view)?;
+                users.sort_by_key(|u| u.sam.to_lowercase());
+                for u in &users {
+                    for g in &u.groups {
+                        by_name
+                            .entry(g.to_lowercase())
+                            .or_insert_with(|| (g.clone(), vec![]))
+                            .1
+                            .push(u.sam.clone());
+                    }
+                }
+                Ok(by_name
+                    .into_iter()
+                    .filter(|(lc, _)| match lookup {
+                        Lookup::All => true,
+                        Lookup::Named(c) => c.sams.contains(lc),
+                    })
+                    .map(|(_, v)| v)
+                    .collect())
+            }
         }
     }
 

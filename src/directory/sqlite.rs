@@ -919,6 +919,31 @@ impl Store for SqliteStore {
         })
     }
 
+    fn cloud_users_after(
+        &self,
+        cutoff: Cutoff,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<CloudUser>> {
+        let (t, s) = cutoff_params(cutoff);
+        self.readers.read(|conn| {
+            // Every account ever created keeps its users row (deletion is soft), so walking
+            // users by id and taking each one's newest snapshot before the cutoff (an indexed
+            // lookup in history_user) visits every cloud object, in pages.
+            let mut st = conn.prepare_cached(
+                "SELECT h.user_id, h.snapshot, h.at FROM users u JOIN history h ON h.seq = \
+                 (SELECT MAX(seq) FROM history WHERE kind = 'user' AND user_id = u.id \
+                  AND (at < ?1 OR seq < ?2)) \
+                 WHERE u.id > ?3 AND json_extract(h.snapshot, '$.exists') \
+                 ORDER BY u.id LIMIT ?4",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = st.query_map(params![t, s, after_id, limit], row_to_cloud)?;
+            let raw: Vec<_> = rows.collect::<Result<_, _>>()?;
+            raw.into_iter().map(to_cloud).collect()
+        })
+    }
+
     fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>> {
         self.readers.read(|conn| {
             let (t, s) = cutoff_params(cutoff);

@@ -152,6 +152,15 @@ pub trait Store: Send + Sync {
     /// The cloud copy, at the cutoff, of every user that answered to one of these names at
     /// some point before it (the caller resolves among them).
     fn cloud_users_named(&self, cutoff: Cutoff, names: &Candidates) -> StoreResult<Vec<CloudUser>>;
+    /// Up to `limit` cloud copies at the cutoff that exist there (not tombstones), by user id
+    /// after `after_id`: the cloud directory read in pages, each costing
+    /// O(limit × log history).
+    fn cloud_users_after(
+        &self,
+        cutoff: Cutoff,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<CloudUser>>;
     /// One user's cloud copy at the cutoff; `None` before its first snapshot crossed it.
     fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>>;
     /// The newest on-prem snapshot of a user (a tombstone after deletion).

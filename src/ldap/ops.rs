@@ -321,8 +321,9 @@ impl Session {
 
     /// The users a search or compare must test: by index when `lookup` names accounts.
     async fn load_users(ctx: &ConnCtx, lookup: Lookup) -> Option<Vec<User>> {
+        let view = search::view_of(ctx).await?;
         let reader = ctx.reader.clone();
-        match tokio::task::spawn_blocking(move || reader.users(&lookup)).await {
+        match tokio::task::spawn_blocking(move || reader.users(&lookup, &view)).await {
             Ok(Ok(u)) => Some(u),
             _ => None,
         }

@@ -14,7 +14,8 @@ use ldap3_proto::proto::*;
 use super::entries::{self, Entry};
 use super::lookup;
 use super::ops::ConnCtx;
-use crate::directory::reader::Lookup;
+use crate::directory::reader::{Lookup, View};
+use crate::verify::EndpointKind;
 
 /// The simple paged results control (RFC 2696), as AD names it in supportedControl.
 pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
@@ -144,6 +145,14 @@ pub async fn run(
         return vec![done(LdapResultCode::Success, "", page_ctrl(vec![]))];
     }
 
+    // The directory this listener shows: live on-prem, the synced copy on cloud listeners.
+    let Some(view) = view_of(ctx).await else {
+        return vec![done(
+            LdapResultCode::Unavailable,
+            "the directory is unavailable",
+            vec![],
+        )];
+    };
     // Where the base is: a container, a user, or nothing.
     let containers = entries::container_entries(&dir);
     let base_is_container = containers
@@ -162,9 +171,9 @@ pub async fn run(
             None => filter_lookup,
         }
     };
-    if !base_is_container && !base_user_exists(&req.base, ctx).await {
+    if !base_is_container && !base_user_exists(&req.base, &view, ctx).await {
         // A group as the base (an application reading a group's members), or nothing.
-        let Some(group) = group_at(&req.base, ctx).await else {
+        let Some(group) = group_at(&req.base, &view, ctx).await else {
             return vec![done(LdapResultCode::NoSuchObject, "no such object", vec![])];
         };
         let mut out = vec![];
@@ -220,16 +229,17 @@ pub async fn run(
     if groups_phase && base_is_container && group_lookup != Lookup::none() {
         let after = cursor.as_ref().map(|c| c.after.clone()).unwrap_or_default();
         let reader = ctx.reader.clone();
-        let groups = match tokio::task::spawn_blocking(move || reader.groups(&group_lookup)).await {
-            Ok(Ok(g)) => g,
-            _ => {
-                return vec![done(
-                    LdapResultCode::Unavailable,
-                    "the directory is unavailable",
-                    vec![],
-                )]
-            }
-        };
+        let groups =
+            match tokio::task::spawn_blocking(move || reader.groups(&group_lookup, &view)).await {
+                Ok(Ok(g)) => g,
+                _ => {
+                    return vec![done(
+                        LdapResultCode::Unavailable,
+                        "the directory is unavailable",
+                        vec![],
+                    )]
+                }
+            };
         let mut last = None;
         for (name, members) in groups {
             let key = name.to_lowercase();
@@ -275,15 +285,18 @@ pub async fn run(
         req.typesonly,
     );
     let scanned = tokio::task::spawn_blocking(move || {
-        reader.scan(&wanted, after.as_deref(), take, Some(deadline), |u| {
-            let e = entries::user_entry(&dir, u);
-            (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter)).then(|| {
-                (
-                    u.sam.to_lowercase(),
-                    entries::to_result(&e, &attrs, typesonly),
-                )
-            })
-        })
+        reader.scan(
+            &wanted,
+            &view,
+            after.as_deref(),
+            take,
+            Some(deadline),
+            |k, u| {
+                let e = entries::user_entry(&dir, u);
+                (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter))
+                    .then(|| (k.to_string(), entries::to_result(&e, &attrs, typesonly)))
+            },
+        )
     })
     .await;
     let mut scan = match scanned {
@@ -349,8 +362,19 @@ pub async fn run(
     out
 }
 
+/// The view of the directory the connection's listener shows.
+pub async fn view_of(ctx: &ConnCtx) -> Option<View> {
+    let reader = ctx.reader.clone();
+    let cloud = ctx.endpoint.kind == EndpointKind::Cloud;
+    tokio::task::spawn_blocking(move || reader.view(cloud))
+        .await
+        .ok()?
+        .ok()
+}
+
 /// The group entry whose DN is `dn`, if a live user is a member of such a group.
-async fn group_at(dn: &str, ctx: &ConnCtx) -> Option<Entry> {
+async fn group_at(dn: &str, view: &View, ctx: &ConnCtx) -> Option<Entry> {
+    let view = *view;
     let dir = ctx.verifier.directory().clone();
     let reader = ctx.reader.clone();
     let dn = dn.to_string();
@@ -361,7 +385,7 @@ async fn group_at(dn: &str, ctx: &ConnCtx) -> Option<Entry> {
             None => Lookup::All,
         };
         reader
-            .groups(&named)
+            .groups(&named, &view)
             .ok()?
             .into_iter()
             .find_map(|(name, members)| {
@@ -375,7 +399,8 @@ async fn group_at(dn: &str, ctx: &ConnCtx) -> Option<Entry> {
 }
 
 /// Whether a user DN names a live user (a search based on a missing entry is noSuchObject).
-async fn base_user_exists(base: &str, ctx: &ConnCtx) -> bool {
+async fn base_user_exists(base: &str, view: &View, ctx: &ConnCtx) -> bool {
+    let view = *view;
     let dir = ctx.verifier.directory().clone();
     let reader = ctx.reader.clone();
     let base = base.to_string();
@@ -386,7 +411,7 @@ async fn base_user_exists(base: &str, ctx: &ConnCtx) -> bool {
             None => Lookup::All,
         };
         reader
-            .scan(&lookup, None, 1, None, |u| {
+            .scan(&lookup, &view, None, 1, None, |_, u| {
                 (entries::depth_below(&crate::directory::user_dn(&dir, &u.sam), &base) == Some(0))
                     .then_some(())
             })

@@ -51,6 +51,7 @@ impl Shared {
         Shared {
             reader: Arc::new(crate::directory::reader::DirectoryReader::new(
                 verifier.store().clone(),
+                verifier.clock().clone(),
             )),
             verifier,
             connections: Arc::new(Semaphore::new(config.max_connections)),
