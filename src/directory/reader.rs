@@ -18,6 +18,9 @@ pub enum Lookup {
     /// Users answering to any of these names (sAMAccountName, UPN or mail): one indexed
     /// lookup each, whatever the size of the directory.
     Named(Candidates),
+    /// The members of these groups (lower-case names): one indexed lookup of the
+    /// memberships, then of the members.
+    MemberOf(Vec<String>),
     /// Every user: the request names no account (e.g. `(objectClass=user)`).
     All,
 }
@@ -58,17 +61,30 @@ impl Lookup {
                 a.mails.extend(b.mails);
                 Lookup::Named(a)
             }
+            (Lookup::MemberOf(mut a), Lookup::MemberOf(b)) => {
+                a.extend(b);
+                Lookup::MemberOf(a)
+            }
+            // No account can match: the other side alone.
+            (Lookup::Named(c), x) | (x, Lookup::Named(c)) if c == Candidates::default() => x,
             _ => Lookup::All,
         }
     }
 
-    /// The narrower of two lookups that must both hold (an `&` needs only one indexed term).
+    /// The narrower of two lookups that must both hold (an `&` needs only one indexed term):
+    /// a named account before a group's members, which may be many.
     pub fn narrower(self, other: Lookup) -> Lookup {
         match (self, other) {
             (Lookup::All, x) | (x, Lookup::All) => x,
             (Lookup::Named(a), Lookup::Named(b)) => {
                 let size = |c: &Candidates| c.sams.len() + c.upns.len() + c.mails.len();
                 Lookup::Named(if size(&b) < size(&a) { b } else { a })
+            }
+            (Lookup::Named(a), Lookup::MemberOf(_)) | (Lookup::MemberOf(_), Lookup::Named(a)) => {
+                Lookup::Named(a)
+            }
+            (Lookup::MemberOf(a), Lookup::MemberOf(b)) => {
+                Lookup::MemberOf(if b.len() < a.len() { b } else { a })
             }
         }
     }
@@ -164,6 +180,21 @@ impl DirectoryReader {
         let mut users = match (lookup, view) {
             (Lookup::All, View::Live) => self.store.users()?,
             (Lookup::Named(c), View::Live) => self.store.users_named(c)?,
+            (Lookup::MemberOf(groups), View::Live) => {
+                let sams: Vec<String> = self
+                    .store
+                    .groups(Some(groups))?
+                    .into_iter()
+                    .flat_map(|(_, members)| members)
+                    .map(|m| m.to_lowercase())
+                    .collect();
+                self.store.users_named(&Candidates {
+                    sams,
+                    ..Default::default()
+                })?
+            }
+            // The cloud copy has no membership index: read it whole.
+            (Lookup::MemberOf(_), View::Cloud(_)) => self.users(&Lookup::All, view)?,
             (Lookup::All, View::Cloud(cut)) => {
                 let mut all = vec![];
                 let mut after = 0;
@@ -217,7 +248,7 @@ impl DirectoryReader {
                         .map(from_cloud)
                         .collect()
                 }
-                (Lookup::Named(_), _) => {
+                (Lookup::Named(_) | Lookup::MemberOf(_), _) => {
                     let mut v = self.users(lookup, view)?;
                     if let Some(a) = after {
                         v.retain(|u| key(view, u).as_str() > a);
@@ -225,7 +256,7 @@ impl DirectoryReader {
                     v
                 }
             };
-            let exhausted = matches!(lookup, Lookup::Named(_)) || batch.len() < SCAN_BATCH;
+            let exhausted = !matches!(lookup, Lookup::All) || batch.len() < SCAN_BATCH;
             for u in &batch {
                 let k = key(view, u);
                 if items.len() >= want {
@@ -263,7 +294,7 @@ impl DirectoryReader {
     /// from the cloud copies' memberships (a pass over every copy). Blocking.
     pub fn groups(&self, lookup: &Lookup, view: &View) -> StoreResult<Vec<(String, Vec<String>)>> {
         match (lookup, view) {
-            (Lookup::All, View::Live) => self.store.groups(None),
+            (Lookup::All | Lookup::MemberOf(_), View::Live) => self.store.groups(None),
             (Lookup::Named(c), View::Live) => self.store.groups(Some(&c.sams)),
             (_, View::Cloud(_)) => {
                 let mut by_name: std::collections::BTreeMap<String, (String, Vec<String>)> =
@@ -282,7 +313,7 @@ impl DirectoryReader {
                 Ok(by_name
                     .into_iter()
                     .filter(|(lc, _)| match lookup {
-                        Lookup::All => true,
+                        Lookup::All | Lookup::MemberOf(_) => true,
                         Lookup::Named(c) => c.sams.contains(lc),
                     })
                     .map(|(_, v)| v)

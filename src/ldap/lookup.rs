@@ -15,6 +15,10 @@ pub fn plan(f: &LdapFilter, dir: &DirectoryConfig) -> Lookup {
             "samaccountname" | "cn" | "uid" => Lookup::sam(value),
             "userprincipalname" => Lookup::upn(value),
             "mail" => Lookup::mail(value),
+            // A group's members: through the memberships index.
+            "memberof" => sam_of_dn(value, dir).map_or(Lookup::All, |g| {
+                g.map_or_else(Lookup::none, |name| Lookup::MemberOf(vec![name]))
+            }),
             // Only groups are groups.
             "objectclass" | "objectcategory" if is_group_class(value) => Lookup::none(),
             "distinguishedname" => sam_of_dn(value, dir).map_or(Lookup::All, |s| {
@@ -174,6 +178,14 @@ mod tests {
             plan_groups(&LdapFilter::Present("objectClass".into()), &d),
             Lookup::All
         );
+        // memberOf reads the group's members by index; with a named account, the account.
+        let vpn = "CN=VPN Users,CN=Users,DC=contoso,DC=com";
+        assert_eq!(
+            plan(&eq("memberOf", vpn), &d),
+            Lookup::MemberOf(vec!["vpn users".into()])
+        );
+        let both = LdapFilter::And(vec![eq("memberOf", vpn), eq("sAMAccountName", "a")]);
+        assert_eq!(plan(&both, &d), Lookup::sam("a"));
         // A negation is never narrowed.
         let not = LdapFilter::Not(Box::new(eq("sAMAccountName", "a")));
         assert_eq!(plan(&not, &d), Lookup::All);
