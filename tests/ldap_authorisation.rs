@@ -369,6 +369,16 @@ async fn a_search_or_compare_naming_an_account_reads_it_by_index_not_the_whole_d
         done_code(svc().handle(compare(), &r.ctx).await),
         LdapResultCode::UnwillingToPerform
     );
+    // A group's members come from the memberships index (nobody is in this one).
+    let members = entries(
+        svc()
+            .handle(
+                search_for(base, eq("memberOf", "CN=staff,CN=Users,DC=contoso,DC=com")),
+                &r.ctx,
+            )
+            .await,
+    );
+    assert!(members.is_empty());
     assert_eq!(
         r.store.whole_directory.load(Ordering::SeqCst),
         0,
