@@ -292,7 +292,10 @@ fn sigterm_still_answers_a_request_being_verified() {
     let mut d = Daemon::start_with_env(&[
         slow[0],
         slow[1],
-        ("HYBRIDAUTH_LOG", "info,hybridauth::verify=debug"),
+        (
+            "HYBRIDAUTH_LOG",
+            "info,hybridauth::verify=debug,hybridauth::radius=debug",
+        ),
     ]);
     // The hash carries its own parameters: the user must be made with the slow ones too.
     d.cli_with_env(

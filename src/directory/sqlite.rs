@@ -133,6 +133,8 @@ pub struct SqliteStore {
     /// commit that crossed the threshold, under the hot lock every other decision needs.
     checkpointer: Mutex<Option<Connection>>,
     checkpointed: std::sync::atomic::AtomicU64,
+    /// The tenant row as last read, and its parsed form.
+    tenant_cache: Mutex<Option<(String, Tenant)>>,
 }
 
 /// Hot writes between two checkpoints: about SQLite's default of 1000 WAL pages.
@@ -206,6 +208,7 @@ impl SqliteStore {
             synced: std::sync::atomic::AtomicU64::new(0),
             checkpointer: Mutex::new(None),
             checkpointed: std::sync::atomic::AtomicU64::new(0),
+            tenant_cache: Mutex::new(None),
         };
         store.migrate()?;
         // The WAL and shared-memory files exist now; SQLite gives them the database's mode,
@@ -517,15 +520,25 @@ fn to_cloud(v: (i64, String, i64)) -> StoreResult<CloudUser> {
 
 impl Store for SqliteStore {
     fn tenant(&self) -> StoreResult<Tenant> {
-        self.readers.read(|conn| {
-            let v: String = row(
+        let raw: String = self.readers.read(|conn| {
+            Ok(row(
                 conn,
                 "SELECT value FROM meta WHERE key = 'tenant'",
                 [],
                 |r| r.get(0),
-            )?;
-            serde_json::from_str(&v).map_err(db)
-        })
+            )?)
+        })?;
+        // Every decision reads the tenant: parse its JSON only when it changed (the row is
+        // still read each time, so a change by any process counts at once).
+        let mut cached = self.tenant_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, t)) = cached.as_ref() {
+            if *seen == raw {
+                return Ok(t.clone());
+            }
+        }
+        let t: Tenant = serde_json::from_str(&raw).map_err(db)?;
+        *cached = Some((raw, t.clone()));
+        Ok(t)
     }
 
     fn set_tenant(&self, tenant: &Tenant, now: Time) -> StoreResult<()> {
