@@ -1038,3 +1038,48 @@ fn user_import_takes_csv_and_ldif_all_or_nothing_and_names_each_bad_line() {
     cli.ok(&["user", "reset-password", "dan", "--password", "Dan-pass-1"]);
     assert_eq!(check("dan", "Dan-pass-1"), "accept");
 }
+
+#[test]
+fn help_describes_every_command_and_lists_allowed_values() {
+    let cli = Cli::new();
+    let help = |args: &[&str]| {
+        let out = cli.run(args);
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = help(&["--help"]);
+    for cmd in [
+        "serve",
+        "tenant",
+        "user",
+        "app-password",
+        "sync",
+        "clock",
+        "check",
+        "cert",
+        "load",
+    ] {
+        assert!(top.contains(cmd), "{cmd} in {top}");
+    }
+    assert!(help(&["check", "--help"]).contains("on-prem|cloud|hybrid"));
+    assert!(help(&["user", "add", "--help"]).contains("disabled|enabled|enforced"));
+    let user = help(&["user", "--help"]);
+    for line in user
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.trim().starts_with('-'))
+    {
+        assert!(
+            line.split_whitespace().count() > 1,
+            "no description: {line:?}"
+        );
+    }
+    let tenant = help(&["tenant", "set", "--help"]);
+    assert!(
+        tenant.contains("object-sync-interval (default: 30m)"),
+        "{tenant}"
+    );
+    assert!(
+        tenant.contains("allow-app-passwords (default: off)"),
+        "{tenant}"
+    );
+}

@@ -11,15 +11,22 @@ use crate::app::App;
 pub enum AppPasswordCmd {
     /// Create an app password; its secret is printed once and never stored.
     Create {
+        /// The user's sAMAccountName.
         sam: String,
+        /// A name for it, unique per user (at most 40 app passwords per user).
         #[arg(long)]
         name: String,
     },
+    /// List a user's app passwords (names, creation and last use; never the secrets).
     List {
+        /// The user's sAMAccountName.
         sam: String,
     },
+    /// Delete an app password (it stops working at once, in the cloud).
     Delete {
+        /// The user's sAMAccountName.
         sam: String,
+        /// The app password's name.
         #[arg(long)]
         name: String,
         /// Act as an administrator (allowed even when the tenant setting is off).

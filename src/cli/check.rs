@@ -10,15 +10,19 @@ use crate::verify::{Attempt, Door, Endpoint, EndpointKind};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
+    /// Which endpoint decides: on-prem|cloud|hybrid.
     #[arg(long, value_parser = parse_endpoint)]
     endpoint: EndpointKind,
+    /// The endpoint performs administrative actions (security defaults' rule for everyone).
     #[arg(long)]
     admin_actions: bool,
     /// The login name as typed: sAMAccountName, UPN, DN or DOMAIN\user.
     #[arg(long)]
     user: String,
+    /// The secret: a domain password or an app password (or --password-stdin).
     #[arg(long)]
     password: Option<String>,
+    /// Read the secret from the first line of standard input.
     #[arg(long)]
     password_stdin: bool,
     /// The client address the sign-in comes from (for trusted IPs).

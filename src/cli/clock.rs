@@ -10,13 +10,16 @@ use crate::config::{parse_duration, parse_time, ClockMode};
 
 #[derive(Subcommand, Debug)]
 pub enum ClockCmd {
+    /// Show the time decisions use, and whether it is simulated.
     Show,
     /// Move the simulated clock forward, e.g. `clock advance 30m`.
     Advance {
+        /// How far: 30s, 5m, 2h, 1d (humantime).
         duration: String,
     },
     /// Set the simulated clock to an RFC 3339 time.
     Set {
+        /// The time, e.g. 2026-01-05T10:00:00Z (never before the newest recorded change).
         time: String,
     },
 }

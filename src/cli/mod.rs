@@ -132,3 +132,67 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         Command::Serve | Command::Cert(_) | Command::Load(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every option and argument, at every depth.
+    fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{path} {}", sub.get_name());
+            if sub
+                .get_about()
+                .is_none_or(|a| a.to_string().trim().is_empty())
+            {
+                out.push(format!("{name}: no description"));
+            }
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    out.push(format!("{name} {id}: no help"));
+                }
+            }
+            walk(sub, &name, out);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_and_option_has_help() {
+        let mut missing = vec![];
+        walk(&Cli::command(), "hybridauth", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn option_help_lists_the_allowed_values() {
+        let help = |path: &[&str], arg: &str| {
+            let mut cmd = Cli::command();
+            for p in path {
+                cmd = cmd.find_subcommand(p).expect(p).clone();
+            }
+            let a = cmd
+                .get_arguments()
+                .find(|a| a.get_id().as_str() == arg)
+                .expect(arg);
+            format!(
+                "{} {}",
+                a.get_help().map(|h| h.to_string()).unwrap_or_default(),
+                a.get_long_help().map(|h| h.to_string()).unwrap_or_default()
+            )
+        };
+        assert!(help(&["check"], "endpoint").contains("on-prem|cloud|hybrid"));
+        assert!(help(&["user", "add"], "mfa").contains("disabled|enabled|enforced"));
+        assert!(help(&["user", "set"], "mfa").contains("disabled|enabled|enforced"));
+        assert!(help(&["user", "import"], "format").contains("csv|ldif"));
+        let keys = help(&["tenant", "set"], "key");
+        for (k, _) in crate::directory::Tenant::default().entries() {
+            assert!(keys.contains(&format!("{k} (default: ")), "{k} in {keys}");
+        }
+    }
+}

@@ -9,12 +9,35 @@ use crate::directory::Tenant;
 
 #[derive(Subcommand, Debug)]
 pub enum TenantCmd {
+    /// Show every tenant setting.
     Show,
     /// Set one setting, e.g. `tenant set allow-app-passwords on`.
     Set {
+        /// The setting.
+        #[arg(long_help = keys_help(), help = "The setting (see --help for keys and defaults)")]
         key: String,
+        /// Its new value (on|off for switches, a duration such as 30m, a number, or a list).
         value: String,
     },
+}
+
+/// The settings and their defaults, for `tenant set --help`.
+fn keys_help() -> String {
+    let keys: Vec<String> = Tenant::default()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| {
+            let shown = match v {
+                Value::String(s) => s,
+                Value::Bool(true) => "on".into(),
+                Value::Bool(false) => "off".into(),
+                Value::Array(a) if a.is_empty() => "none".into(),
+                other => other.to_string(),
+            };
+            format!("  {k} (default: {shown})")
+        })
+        .collect();
+    format!("The setting, one of:\n{}", keys.join("\n"))
 }
 
 fn render(t: &Tenant) -> (Value, String) {

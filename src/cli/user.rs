@@ -38,88 +38,129 @@ fn groups(s: &str) -> Vec<String> {
 
 #[derive(Subcommand, Debug)]
 pub enum UserCmd {
-    /// Create an on-prem user.
+    /// Create an on-prem user (it reaches the cloud at the next object-sync cycle).
     Add {
+        /// The sAMAccountName (at most 20 characters, none of "/\[]:;|=,+*?<>@).
         sam: String,
+        /// The userPrincipalName [default: SAM@<directory.upn_suffix>].
         #[arg(long)]
         upn: Option<String>,
+        /// The password (or --password-stdin, which keeps it out of the process list).
         #[arg(long)]
         password: Option<String>,
+        /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Per-user MFA in the cloud: disabled|enabled|enforced.
         #[arg(long, value_parser = parse_mfa, default_value = "disabled")]
         mfa: MfaState,
+        /// An administrator (Entra role; security defaults require MFA for admins).
         #[arg(long)]
         admin: bool,
+        /// Legacy authentication blocked for this user (docs/model.md §4b).
         #[arg(long)]
         modern_auth_only: bool,
+        /// Group names, comma-separated (memberOf, Conditional Access scopes).
         #[arg(long, value_name = "g1,g2")]
         groups: Option<String>,
+        /// The displayName [default: SAM].
         #[arg(long)]
         display_name: Option<String>,
+        /// The mail attribute (also a cloud sign-in name with the tenant's email-sign-in).
         #[arg(long)]
         mail: Option<String>,
     },
-    /// Change a user's attributes.
+    /// Change a user's attributes (only those given).
     Set {
+        /// The user's sAMAccountName.
         sam: String,
+        /// Per-user MFA in the cloud: disabled|enabled|enforced.
         #[arg(long, value_parser = parse_mfa)]
         mfa: Option<MfaState>,
+        /// An administrator: true|false.
         #[arg(long, value_parser = parse_bool)]
         admin: Option<bool>,
+        /// Legacy authentication blocked for this user: true|false.
         #[arg(long, value_parser = parse_bool)]
         modern_auth_only: Option<bool>,
-        /// RFC 3339 time, or `never`.
+        /// When the account expires: an RFC 3339 time, or `never`.
         #[arg(long, value_parser = parse_expires)]
         expires: Option<Expiry>,
+        /// The user must change the password at next logon: true|false.
         #[arg(long, value_parser = parse_bool)]
         must_change: Option<bool>,
+        /// The password has expired: true|false.
         #[arg(long, value_parser = parse_bool)]
         password_expired: Option<bool>,
+        /// A new userPrincipalName.
         #[arg(long)]
         upn: Option<String>,
+        /// A new displayName.
         #[arg(long)]
         display_name: Option<String>,
+        /// A new mail attribute.
         #[arg(long)]
         mail: Option<String>,
+        /// The user's groups, comma-separated (replaces the list; empty for none).
         #[arg(long, value_name = "g1,g2")]
         groups: Option<String>,
     },
+    /// Disable the account on-prem (the cloud follows at the next object-sync cycle).
     Disable {
+        /// The user's sAMAccountName.
         sam: String,
     },
+    /// Enable the account on-prem (the cloud follows at the next object-sync cycle).
     Enable {
+        /// The user's sAMAccountName.
         sam: String,
     },
+    /// Delete the account on-prem (the cloud object lives until the deletion syncs).
     Delete {
+        /// The user's sAMAccountName.
         sam: String,
     },
     /// Clear the AD lockout (and with --smart-lockout, Entra's smart lockout).
     Unlock {
+        /// The user's sAMAccountName.
         sam: String,
+        /// Also clear Entra's smart lockout.
         #[arg(long)]
         smart_lockout: bool,
     },
+    /// Set a new password (the cloud gets its hash at the next password-hash-sync cycle).
     ResetPassword {
+        /// The user's sAMAccountName.
         sam: String,
+        /// The new password (or --password-stdin).
         #[arg(long)]
         password: Option<String>,
+        /// Read the new password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
         /// The user must change it at next logon (its hash is then not synced).
         #[arg(long)]
         must_change: bool,
     },
+    /// Show one user, with lockout state and app-password count.
     Show {
+        /// The user's sAMAccountName.
         sam: String,
     },
+    /// List every on-prem user.
     List,
-    /// Import users, all or none: a CSV file with a header (columns sam, upn, password or
-    /// password_hash — an Argon2id PHC string —, display_name, mail, groups separated by `;`,
-    /// mfa disabled|enabled|enforced, admin, enabled) or an LDIF export of AD user objects.
+    /// Import users from CSV or an AD LDIF export, all or none.
+    ///
+    /// CSV: a header naming any of sam (required), upn, password or password_hash (an Argon2id
+    /// PHC string), display_name, mail, groups (`;`-separated), mfa (disabled|enabled|enforced),
+    /// admin, enabled (true|false). LDIF: user objects of an AD export (sAMAccountName,
+    /// userPrincipalName, displayName, mail, memberOf, userAccountControl); AD exports no
+    /// passwords, so those accounts have none until `user reset-password`. Every bad line is
+    /// listed as FILE:LINE with exit code 2, and nothing is imported.
     Import {
+        /// The file to import.
         file: std::path::PathBuf,
-        /// csv|ldif; by default from the file name (`.ldif`, else csv).
+        /// csv|ldif [default: ldif for a `.ldif` file name, else csv].
         #[arg(long, value_parser = ["csv", "ldif"])]
         format: Option<String>,
     },
