@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_check;
 pub mod directory;
 pub mod ldap;
 pub mod load;

@@ -269,6 +269,7 @@ fn sync_status_and_clock_moves() {
 /// added without a test fails here.
 const EXERCISED: &[(&str, &[&str])] = &[
     ("serve", &[]),
+    ("config check", &[]),
     ("tenant show", &[]),
     ("tenant set", &[]),
     (
@@ -1082,4 +1083,54 @@ fn help_describes_every_command_and_lists_allowed_values() {
         tenant.contains("allow-app-passwords (default: off)"),
         "{tenant}"
     );
+}
+
+#[test]
+fn config_check_lists_every_problem_and_serve_refuses_no_listener() {
+    let cli = Cli::new();
+    let dir = cli.dir.path();
+    // The shipped configuration is fine.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/hybridauth.toml");
+    let ok = cli.ok(&["config", "check", shipped, "--json"]);
+    assert_eq!(ok["ok"], true);
+    // Two listeners on one UDP port (a wildcard and a loopback), one TCP address twice, an
+    // LDAPS key pair that cannot be read: three problems, all listed, exit 3.
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[radius]\nlisten = [\"127.0.0.1:21812\", \"0.0.0.0:21812\"]\naccounting_listen = []\n\
+         [[ldap.listeners]]\naddress = \"127.0.0.1:23389\"\n\
+         [[ldap.listeners]]\naddress = \"127.0.0.1:23389\"\ntls = \"ldaps\"\n\
+         cert = \"missing-cert.pem\"\nkey = \"missing-key.pem\"\n",
+    )
+    .unwrap();
+    let out = cli.run(&["config", "check", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(
+        err.contains("same UDP address") && err.contains("same TCP address"),
+        "{err}"
+    );
+    assert!(err.contains("missing-cert.pem"), "{err}");
+    let json = cli.run(&["config", "check", "bad.toml", "--json"]);
+    assert_eq!(json.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["problems"].as_array().unwrap().len(), 3);
+    // A configuration that does not parse is one problem, named with its key.
+    std::fs::write(dir.join("typo.toml"), "[radius]\nlisten = 5\n").unwrap();
+    let out = cli.run(&["config", "check", "typo.toml"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("radius.listen"));
+    // No listener at all: check says so, and serve refuses to start.
+    std::fs::write(
+        dir.join("none.toml"),
+        "[radius]\nlisten = []\naccounting_listen = []\n[ldap]\nlisteners = []\n",
+    )
+    .unwrap();
+    let out = cli.run(&["config", "check", "none.toml"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no listener"));
+    let out = cli.run(&["--config", "none.toml", "serve"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no listener"));
 }

@@ -5,6 +5,7 @@ mod app_password;
 mod cert;
 mod check;
 mod clock;
+mod config;
 mod load;
 pub mod output;
 mod serve;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Drive a RADIUS or LDAP server (this one or another) and report rate and latency.
     #[command(subcommand)]
     Load(load::LoadCmd),
+    /// Check a configuration file (`config check`), as `radiusd -C` does.
+    #[command(subcommand)]
+    Config(config::ConfigCmd),
 }
 
 /// `--password PW` or `--password-stdin` (one line; the trailing newline is dropped).
@@ -117,8 +121,20 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
     if let Command::Load(cmd) = cli.command {
         return load::run(cmd, out);
     }
+    // Checks a configuration; never opens the store.
+    if let Command::Config(cmd) = cli.command {
+        return config::run(cmd, cli.config.as_deref(), out);
+    }
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Serve = cli.command {
+        if config.radius.listen.is_empty()
+            && config.radius.accounting_listen.is_empty()
+            && config.ldap.listeners.is_empty()
+        {
+            return Err(CliError::Failure(
+                "no listener: radius.listen, radius.accounting_listen and ldap.listeners are all empty; nothing to serve".into(),
+            ));
+        }
         return serve::run(config, cli.config.clone());
     }
     let app = App::open(config)?;
@@ -129,7 +145,7 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         Command::Sync(c) => sync::run(c, &app, out),
         Command::Clock(c) => clock::run(c, &app, out),
         Command::Check(a) => check::run(a, &app, out),
-        Command::Serve | Command::Cert(_) | Command::Load(_) => Ok(()),
+        Command::Serve | Command::Cert(_) | Command::Load(_) | Command::Config(_) => Ok(()),
     }
 }
 

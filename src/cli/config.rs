@@ -1,0 +1,50 @@
+//! `hybridauth config check [FILE]`
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{CliError, Out};
+use crate::config::Config;
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Check a configuration as `radiusd -C` does: exit 0 if the daemon can start with it,
+    /// else 3 with every problem listed.
+    Check {
+        /// The file to check [default: --config, else conf/hybridauth.toml, else
+        /// /etc/hybridauth/hybridauth.toml].
+        file: Option<std::path::PathBuf>,
+    },
+}
+
+pub fn run(cmd: ConfigCmd, explicit: Option<&std::path::Path>, out: &Out) -> Result<(), CliError> {
+    let ConfigCmd::Check { file } = cmd;
+    let path = file.as_deref().or(explicit);
+    let shown = path
+        .map(|p| p.display().to_string())
+        .or_else(|| crate::config::default_config_file().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| "the embedded defaults".into());
+    let config = Config::load(path).map_err(|e| CliError::Failure(format!("{shown}: {e}")))?;
+    let problems = crate::config_check::problems(&config);
+    if problems.is_empty() {
+        out.emit(json!({"file": shown, "ok": true, "problems": []}), || {
+            format!("{shown}: configuration OK")
+        });
+        return Ok(());
+    }
+    if out.json {
+        out.emit(
+            json!({"file": shown, "ok": false, "problems": problems}),
+            String::new,
+        );
+        return Err(CliError::Failure(format!(
+            "{shown}: {} problem(s)",
+            problems.len()
+        )));
+    }
+    Err(CliError::Failure(format!(
+        "{shown}: {} problem(s)\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    )))
+}

@@ -1,0 +1,127 @@
+//! `hybridauth config check`, as `radiusd -C` checks FreeRADIUS's: everything the daemon will
+//! need from a configuration that `Config::validate` (one key at a time) cannot see — every
+//! listener address used once, every certificate and key readable and matching, the store and
+//! log locations usable — with every problem listed, not just the first.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::config::{Config, TlsMode};
+
+/// The listeners the daemon would open, by protocol: (what, address, is TCP).
+fn listeners(cfg: &Config) -> Vec<(String, SocketAddr, bool)> {
+    let mut out = vec![];
+    for (i, a) in cfg.radius.listen.iter().enumerate() {
+        out.push((format!("radius.listen[{i}]"), *a, false));
+    }
+    for (i, a) in cfg.radius.accounting_listen.iter().enumerate() {
+        out.push((format!("radius.accounting_listen[{i}]"), *a, false));
+    }
+    for (i, l) in cfg.ldap.listeners.iter().enumerate() {
+        out.push((format!("ldap.listeners[{i}].address"), l.address, true));
+    }
+    out
+}
+
+/// Two sockets of one protocol cannot share a port when their addresses are equal or either
+/// is a wildcard of the same family (0.0.0.0 or ::).
+fn clash(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// A directory the daemon must create files in: it exists and is writable, or can be made.
+fn writable_dir(what: &str, file: &Path, problems: &mut Vec<String>) {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // The nearest existing ancestor decides whether the directory can be created.
+    let mut probe = dir.as_path();
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => probe = p,
+            _ => {
+                probe = Path::new(".");
+                break;
+            }
+        }
+    }
+    let Ok(meta) = std::fs::metadata(probe) else {
+        problems.push(format!("{what}: {} cannot be read", probe.display()));
+        return;
+    };
+    if !meta.is_dir() {
+        problems.push(format!("{what}: {} is not a directory", probe.display()));
+        return;
+    }
+    // access(2) with the real ids: whether this user may create files there.
+    let Ok(c) = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()) else {
+        problems.push(format!("{what}: {} is not a valid path", probe.display()));
+        return;
+    };
+    // SAFETY: access only reads the NUL-terminated path we pass.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        problems.push(format!(
+            "{what}: {} is not writable by this user",
+            probe.display()
+        ));
+    }
+}
+
+/// Every problem with a loaded configuration; empty when the daemon can start with it.
+pub fn problems(cfg: &Config) -> Vec<String> {
+    let mut problems = vec![];
+    let all = listeners(cfg);
+    if all.is_empty() {
+        problems.push(
+            "no listener: radius.listen, radius.accounting_listen and ldap.listeners are all empty"
+                .into(),
+        );
+    }
+    for (i, (what, addr, tcp)) in all.iter().enumerate() {
+        for (other, addr2, tcp2) in &all[..i] {
+            if tcp == tcp2 && clash(addr, addr2) {
+                problems.push(format!(
+                    "{what} {addr} and {other} {addr2} are the same {} address",
+                    if *tcp { "TCP" } else { "UDP" }
+                ));
+            }
+        }
+    }
+    for (i, l) in cfg.ldap.listeners.iter().enumerate() {
+        if l.tls == TlsMode::None {
+            continue;
+        }
+        if let (Some(cert), Some(key)) = (&l.cert, &l.key) {
+            if let Err(e) = crate::ldap::tls::acceptor(cert, key) {
+                problems.push(format!("ldap.listeners[{i}]: {e}"));
+            }
+        }
+    }
+    writable_dir("store.path", &cfg.store_path, &mut problems);
+    writable_dir("signin_log.onprem", &cfg.signin_onprem, &mut problems);
+    writable_dir("signin_log.cloud", &cfg.signin_cloud, &mut problems);
+    writable_dir(
+        "radius.accounting_log",
+        &cfg.radius.accounting_log,
+        &mut problems,
+    );
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_clash_with_every_address_of_their_family() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(clash(&a("127.0.0.1:1812"), &a("127.0.0.1:1812")));
+        assert!(clash(&a("0.0.0.0:1812"), &a("127.0.0.1:1812")));
+        assert!(!clash(&a("127.0.0.1:1812"), &a("127.0.0.2:1812")));
+        assert!(!clash(&a("127.0.0.1:1812"), &a("127.0.0.1:1813")));
+        assert!(!clash(&a("[::]:1812"), &a("127.0.0.1:1812")));
+    }
+}
