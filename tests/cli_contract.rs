@@ -331,7 +331,7 @@ const EXERCISED: &[(&str, &[&str])] = &[
             "--from",
         ],
     ),
-    ("cert", &["--cert", "--key", "--name"]),
+    ("cert", &["--cert", "--key", "--name", "--force"]),
     (
         "load radius",
         &[
@@ -457,11 +457,64 @@ fn every_documented_flag_works_through_the_binary() {
         "ldap.lab.example",
         "--json",
     ]);
-    assert_eq!(v["names"], serde_json::json!(["ldap.lab.example"]));
-    assert!(std::fs::read_to_string(&cert)
+    // --name adds to the lab names; the first one given is the CN.
+    assert_eq!(
+        v["names"],
+        serde_json::json!(["ldap.lab.example", "localhost", "127.0.0.1", "::1"])
+    );
+    let pem = std::fs::read(&cert).unwrap();
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
         .unwrap()
-        .contains("CERTIFICATE"));
+        .unwrap();
+    let der = der.as_ref();
+    let cn = [&[0x55u8, 0x04, 0x03, 0x0c, 16][..], b"ldap.lab.example"].concat();
+    assert!(
+        der.windows(cn.len()).any(|w| w == cn),
+        "CN = ldap.lab.example"
+    );
+    // Valid from yesterday for two years (UTCTime YYMMDD in the DER).
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let utc = |d: chrono::NaiveDate, years: i32| {
+        format!(
+            "{:02}{:02}{:02}",
+            (d.year() + years) % 100,
+            d.month(),
+            d.day().min(28)
+        )
+    };
+    let from = utc(today - chrono::Duration::days(1), 0);
+    let until = utc(today, 2);
+    assert!(
+        der.windows(6).any(|w| w == from.as_bytes()),
+        "not before {from}"
+    );
+    assert!(
+        der.windows(6).any(|w| w == until.as_bytes()),
+        "not after {until}"
+    );
     assert!(key.is_file());
+    // An existing pair is kept unless --force.
+    let again = cli.run(&[
+        "cert",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&cert).unwrap(), pem, "kept");
+    cli.ok(&[
+        "cert",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_ne!(std::fs::read(&cert).unwrap(), pem, "replaced");
     cli.ok(&["clock", "set", "2026-01-05T10:00:00Z"]);
     cli.ok(&["tenant", "set", "allow-app-passwords", "on"]);
     cli.ok(&[

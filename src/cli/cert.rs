@@ -7,6 +7,11 @@ use serde_json::json;
 
 use super::{CliError, Out};
 
+/// Names every lab certificate is for; `--name` adds to them.
+const ALWAYS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+/// How long a lab certificate is valid: long enough for a lab, short enough to be noticed.
+const VALID_YEARS: i32 = 2;
+
 #[derive(Args, Debug)]
 pub struct CertArgs {
     /// Where to write the PEM certificate.
@@ -15,27 +20,75 @@ pub struct CertArgs {
     /// Where to write the PEM private key (mode 0600).
     #[arg(long, default_value = "hybridauth-data/ldap-key.pem")]
     key: PathBuf,
-    /// Host names (and IP addresses) the certificate is for.
-    #[arg(long, default_values_t = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])]
+    /// A host name or IP address the certificate is also for (repeatable), besides
+    /// localhost, 127.0.0.1 and ::1; the first one given is the subject's CN.
+    #[arg(long)]
     name: Vec<String>,
+    /// Overwrite an existing certificate and key.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: &CertArgs, out: &Out) -> Result<(), CliError> {
+    for p in [&args.cert, &args.key] {
+        if p.exists() && !args.force {
+            return Err(CliError::Refused(format!(
+                "{} exists; not overwriting it without --force",
+                p.display()
+            )));
+        }
+    }
     let fail =
         |e: &dyn std::fmt::Display| CliError::Failure(format!("cannot make a certificate: {e}"));
-    let ck = rcgen::generate_simple_self_signed(args.name.clone()).map_err(|e| fail(&e))?;
+    let mut names: Vec<String> = vec![];
+    for n in args.name.iter().map(String::as_str).chain(ALWAYS) {
+        let n = n.trim();
+        if !n.is_empty() && !names.iter().any(|m| m.eq_ignore_ascii_case(n)) {
+            names.push(n.to_string());
+        }
+    }
+    let mut params = rcgen::CertificateParams::new(names.clone()).map_err(|e| fail(&e))?;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, names[0].clone());
+    dn.push(rcgen::DnType::OrganizationName, "hybridauth lab");
+    params.distinguished_name = dn;
+    let today = chrono::Utc::now().date_naive();
+    let ymd = |d: chrono::NaiveDate| {
+        use chrono::Datelike;
+        // Day 28 at most: a certificate made on 29 February still has a valid end date.
+        rcgen::date_time_ymd(d.year(), d.month() as u8, d.day().min(28) as u8)
+    };
+    // From yesterday, so that a peer whose clock is a little behind accepts it.
+    params.not_before = ymd(today - chrono::Duration::days(1));
+    params.not_after = ymd(today.with_year_saturating(VALID_YEARS));
+    let key_pair = rcgen::KeyPair::generate().map_err(|e| fail(&e))?;
+    let cert = params.self_signed(&key_pair).map_err(|e| fail(&e))?;
     for p in [&args.cert, &args.key] {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         }
     }
-    std::fs::write(&args.cert, ck.cert.pem()).map_err(|e| fail(&e))?;
-    write_private(&args.key, ck.key_pair.serialize_pem().as_bytes()).map_err(|e| fail(&e))?;
+    std::fs::write(&args.cert, cert.pem()).map_err(|e| fail(&e))?;
+    write_private(&args.key, key_pair.serialize_pem().as_bytes()).map_err(|e| fail(&e))?;
     out.emit(
-        json!({ "cert": args.cert.display().to_string(), "key": args.key.display().to_string(), "names": args.name }),
-        || format!("wrote {} and {} for {}", args.cert.display(), args.key.display(), args.name.join(", ")),
+        json!({ "cert": args.cert.display().to_string(), "key": args.key.display().to_string(), "names": names }),
+        || format!("wrote {} and {} for {}", args.cert.display(), args.key.display(), names.join(", ")),
     );
     Ok(())
+}
+
+/// `today` plus whole years.
+trait AddYears {
+    fn with_year_saturating(self, years: i32) -> chrono::NaiveDate;
+}
+
+impl AddYears for chrono::NaiveDate {
+    fn with_year_saturating(self, years: i32) -> chrono::NaiveDate {
+        use chrono::Datelike;
+        self.with_day(self.day().min(28))
+            .and_then(|d| d.with_year(d.year() + years))
+            .unwrap_or(self)
+    }
 }
 
 fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
