@@ -4,7 +4,7 @@
 
     python3 benches/directory_scale.py [--users 100000] [--history 1000000] [BINARY]
 
-BINARY defaults to target/release/hybridauth. Reports: import time, serve start time and
+BINARY defaults to $CARGO_TARGET_DIR (else target)/release/hybridauth. Reports: import time, serve start time and
 steady RSS; warm RADIUS and LDAP bind throughput (on-prem) and warm cloud LDAP binds (a cloud
 decision's store work: history lookups) as ratios of the small directory's; p50 of indexed
 searches; a paged subtree search over every user (entries/s, RSS growth). Every loop is bounded
@@ -259,7 +259,7 @@ def measure(lab, users, requests):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("binary", nargs="?", default="target/release/hybridauth")
+    ap.add_argument("binary", nargs="?", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "hybridauth"))
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--history", type=int, default=1_000_000)
     ap.add_argument("--requests", type=int, default=5000)

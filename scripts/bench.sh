@@ -33,7 +33,8 @@ fi
 echo "== building hybridauth (release)"
 cargo build --release -q
 cargo bench -q --bench argon2_time --no-run 2>/dev/null || true
-HA="$PWD/target/release/hybridauth"
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+HA="$TARGET_DIR/release/hybridauth"
 WORK=$(mktemp -d /tmp/hybridauth-bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
