@@ -2,16 +2,31 @@
 //! the service alone (file 0600, a new directory 0700), opened once and kept open, so that a
 //! process short of file descriptors still writes every record. One `write` per record, so
 //! O_APPEND keeps lines whole when the CLI and the daemon write the same file.
+//!
+//! Rotation: `reopen` (the daemon calls it on SIGHUP, as logrotate's postrotate sends) switches
+//! to a fresh file at the path under the writers' lock, so no record lands in the rotated file
+//! once it returns. Without a signal, a writer notices within a second that the path now names
+//! another file (or none: renamed away) and reopens it too.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How often a writer checks that the path still names its open file.
+const RENAME_CHECK: Duration = Duration::from_secs(1);
+
+struct Open {
+    file: File,
+    checked: Instant,
+}
 
 pub struct AppendLog {
     path: PathBuf,
-    file: Mutex<Option<File>>,
+    file: Mutex<Option<Open>>,
 }
 
 /// Creates `dir` (and its parents) as 0700 where they do not exist yet.
@@ -45,25 +60,61 @@ impl AppendLog {
             .open(&self.path)
     }
 
+    fn fresh(&self) -> std::io::Result<Open> {
+        Ok(Open {
+            file: self.open_file()?,
+            checked: Instant::now(),
+        })
+    }
+
     /// Opens the file now (the daemon does this at start).
     pub fn open(&self) -> std::io::Result<()> {
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
-            *guard = Some(self.open_file()?);
+            *guard = Some(self.fresh()?);
         }
         Ok(())
+    }
+
+    /// Switches to a fresh file at the path (log rotation). On failure the current file is
+    /// kept, so records are never lost to a bad rotation.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = Some(self.fresh()?);
+        Ok(())
+    }
+
+    /// Whether the path still names the open file (false once it was renamed or removed).
+    fn still_at_path(&self, open: &Open) -> bool {
+        match (std::fs::metadata(&self.path), open.file.metadata()) {
+            (Ok(at_path), Ok(mine)) => at_path.dev() == mine.dev() && at_path.ino() == mine.ino(),
+            _ => false,
+        }
     }
 
     /// Appends one record (which must end in a newline); `durable` waits for the disk.
     pub fn append(&self, line: &[u8], durable: bool) -> std::io::Result<()> {
         // A poisoned lock only means another writer panicked; the file handle is still sound.
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(self.open_file()?);
+        let stale = guard
+            .as_ref()
+            .is_some_and(|o| o.checked.elapsed() >= RENAME_CHECK && !self.still_at_path(o));
+        if guard.is_none() || stale {
+            // A failed reopen after a rename keeps the old handle: better the rotated file
+            // than a lost record.
+            match self.fresh() {
+                Ok(o) => *guard = Some(o),
+                Err(e) if guard.is_none() => return Err(e),
+                Err(_) => {}
+            }
         }
-        let Some(f) = guard.as_mut() else {
+        let Some(o) = guard.as_mut() else {
             return Err(std::io::Error::other("log file not open"));
         };
+        if o.checked.elapsed() >= RENAME_CHECK {
+            o.checked = Instant::now();
+        }
+        let f = &mut o.file;
         let written = f
             .write_all(line)
             .and_then(|()| if durable { f.sync_data() } else { Ok(()) });
@@ -92,6 +143,41 @@ mod tests {
         assert_eq!(mode(log.path()), 0o600);
         assert_eq!(mode(&dir.path().join("new")), 0o700);
         assert_eq!(mode(&dir.path().join("new/deeper")), 0o700);
+    }
+
+    #[test]
+    fn reopen_moves_every_later_record_to_a_fresh_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let log = AppendLog::new(&path);
+        log.append(b"1\n", false).unwrap();
+        std::fs::rename(&path, dir.path().join("log.jsonl.1")).unwrap();
+        log.reopen().unwrap();
+        log.append(b"2\n", false).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("log.jsonl.1")).unwrap(),
+            b"1\n"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"2\n");
+    }
+
+    #[test]
+    fn a_writer_follows_a_rename_without_a_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let log = AppendLog::new(&path);
+        log.append(b"1\n", false).unwrap();
+        std::fs::rename(&path, dir.path().join("log.jsonl.1")).unwrap();
+        // Pretend the last check was more than a second ago.
+        if let Some(o) = log.file.lock().unwrap().as_mut() {
+            o.checked = Instant::now() - RENAME_CHECK;
+        }
+        log.append(b"2\n", false).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("log.jsonl.1")).unwrap(),
+            b"1\n"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"2\n");
     }
 
     #[test]

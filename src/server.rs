@@ -82,7 +82,10 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         let reload = std::future::pending::<Option<()>>();
         tokio::select! {
             _ = crate::shutdown::signal() => break,
-            _ = reload => reload_clients(&clients, config_path.as_deref()),
+            _ = reload => {
+                reload_clients(&clients, config_path.as_deref());
+                reopen_logs(&app, &radius);
+            }
         }
     }
     tracing::info!("shutting down: no new requests; answering those in flight");
@@ -95,6 +98,20 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         tracing::warn!("requests still in flight after the grace period; exiting");
     }
     Ok(())
+}
+
+/// SIGHUP: the sign-in and accounting logs continue in fresh files at their paths (log
+/// rotation: logrotate renames them, then signals). A log that cannot be reopened keeps
+/// writing where it was, and says so.
+fn reopen_logs(app: &App, radius: &RadiusServer) {
+    let signin = app.verifier.reopen_logs();
+    let accounting = radius.reopen_accounting_log();
+    match (signin, accounting) {
+        (Ok(()), Ok(())) => tracing::info!("sign-in and accounting logs reopened"),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot reopen a log; it keeps writing to the old file")
+        }
+    }
 }
 
 /// SIGHUP: re-reads the configuration and swaps the RADIUS client table. An invalid file keeps

@@ -52,6 +52,12 @@ impl SigninLog {
         self.cloud.open()
     }
 
+    /// Log rotation: both logs continue in fresh files at their paths.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        self.onprem.reopen()?;
+        self.cloud.reopen()
+    }
+
     pub fn record(&self, log: Side, now: Time, attempt: &Attempt, d: &Decision) {
         // App passwords exist only in the cloud: AD (and so the on-prem log) sees one presented
         // on-prem as nothing but a wrong password. The caller's Decision keeps the full story.

@@ -265,6 +265,45 @@ fn sighup_reloads_the_client_table() {
 }
 
 #[test]
+fn sighup_moves_the_sign_in_and_accounting_logs_to_fresh_files() {
+    let d = setup();
+    let s = client("127.0.0.1");
+    let ask = |id: u8| {
+        let pkt = access_request(id, [id; 16], "alice", b"Winter2026!", SECRET, true, &[]);
+        assert_eq!(exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap()[0], 2);
+    };
+    ask(40);
+    let log = d.dir.path().join("signin-onprem.jsonl");
+    let accounting = d.dir.path().join("accounting.jsonl");
+    assert!(accounting.is_file(), "opened at start");
+    // What logrotate does: rename, then signal.
+    std::fs::rename(&log, d.dir.path().join("signin-onprem.jsonl.1")).unwrap();
+    std::fs::rename(&accounting, d.dir.path().join("accounting.jsonl.1")).unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !d.log().contains("logs reopened") {
+        assert!(std::time::Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ask(41);
+    let rotated = std::fs::read_to_string(d.dir.path().join("signin-onprem.jsonl.1")).unwrap();
+    assert_eq!(
+        rotated.lines().count(),
+        1,
+        "nothing more in the rotated file"
+    );
+    assert_eq!(
+        d.signin_log("onprem").len(),
+        1,
+        "the new record in the fresh file"
+    );
+    assert!(accounting.is_file(), "a fresh accounting log");
+}
+
+#[test]
 fn sigterm_stops_the_daemon_cleanly() {
     let mut d = setup();
     let s = client("127.0.0.1");

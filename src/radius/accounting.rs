@@ -33,6 +33,11 @@ impl AccountingLog {
         self.file.open()
     }
 
+    /// Log rotation: continue in a fresh file at the path.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        self.file.reopen()
+    }
+
     pub fn record(
         &self,
         nas: &str,

@@ -66,6 +66,11 @@ pub(super) struct RequestCtx<'a> {
 }
 
 impl RadiusServer {
+    /// Log rotation (SIGHUP): the accounting log continues in a fresh file.
+    pub fn reopen_accounting_log(&self) -> std::io::Result<()> {
+        self.accounting.reopen()
+    }
+
     /// Opens the accounting log now (kept open; see `logfile`).
     pub fn new(
         cfg: &RadiusConfig,

@@ -294,6 +294,11 @@ impl Verifier {
         self.signin.open()
     }
 
+    /// Log rotation (SIGHUP): the sign-in logs continue in fresh files.
+    pub fn reopen_logs(&self) -> std::io::Result<()> {
+        self.signin.reopen()
+    }
+
     pub fn directory(&self) -> &DirectoryConfig {
         &self.dir
     }
