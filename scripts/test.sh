@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v radclient >/dev/null 2>&1 || need_apt+=(freeradius-utils)
 command -v ldapwhoami >/dev/null 2>&1 || need_apt+=(ldap-utils)
+command -v adduser >/dev/null 2>&1 || need_apt+=(adduser)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -42,5 +43,11 @@ HYBRIDAUTH_BIN="$TARGET_DIR/debug/hybridauth" python3 tests/interop/run.py > "$L
 grep -E '^(ok|FAIL)' "$LOGS/interop.log"
 ipassed=$(sed -nE 's/^interop: ([0-9]+) passed.*/\1/p' "$LOGS/interop.log")
 
-echo "cargo test: ${passed} passed; interop: ${ipassed} passed"
-echo "$((passed + ipassed)) passed, 0 failed"
+echo "== Debian package (scripts/package.sh, installed, used and purged on this machine)"
+DEB=$(./scripts/package.sh)
+tests/package/run.sh "$DEB" > "$LOGS/package.log" 2>&1 || { cat "$LOGS/package.log"; exit 1; }
+grep -E '^(ok|FAIL)' "$LOGS/package.log"
+ppassed=$(sed -nE 's/^package: ([0-9]+) passed.*/\1/p' "$LOGS/package.log")
+
+echo "cargo test: ${passed} passed; interop: ${ipassed} passed; package: ${ppassed} passed"
+echo "$((passed + ipassed + ppassed)) passed, 0 failed"

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The Debian package, end to end on this machine (issue 11): install the .deb just built with
+# dpkg -i, check the user, modes and the unit's hardening, run the installed binary with the
+# installed configuration as the hybridauth user (no systemd needed), authenticate through it
+# with radtest and ldapwhoami, then purge and check that nothing is left but the system user
+# (which Debian policy keeps). Needs root (or sudo); prints "package: N passed" or fails.
+set -euo pipefail
+DEB=$1
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+fail() { echo "FAIL  package: $*"; exit 1; }
+ok() { echo "ok    package: $*"; passed=$((passed + 1)); }
+passed=0
+if dpkg -s hybridauth >/dev/null 2>&1; then
+  fail "a hybridauth package is already installed here; not touching it"
+fi
+for port in 1812 1813 3389; do
+  if ss -lntu 2>/dev/null | awk '{print $5}' | grep -qE "[:.]$port\$"; then
+    fail "port $port (the packaged configuration's) is in use"
+  fi
+done
+LOG=$(mktemp -d "${TMPDIR:-/tmp}/hybridauth-package.XXXXXX")
+SERVER=""
+cleanup() {
+  [ -n "$SERVER" ] && $SUDO kill "$SERVER" 2>/dev/null || true
+  $SUDO dpkg --purge hybridauth >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+$SUDO dpkg -i "$DEB" > "$LOG/dpkg-install.log" 2>&1 || { cat "$LOG/dpkg-install.log"; fail "dpkg -i"; }
+getent passwd hybridauth >/dev/null || fail "no hybridauth system user"
+[ "$(stat -c '%U %a' /var/lib/hybridauth)" = "hybridauth 700" ] || fail "/var/lib/hybridauth is $(stat -c '%U %a' /var/lib/hybridauth)"
+[ "$(stat -c '%U %G %a' /etc/hybridauth/hybridauth.toml)" = "root hybridauth 640" ] || fail "config is $(stat -c '%U %G %a' /etc/hybridauth/hybridauth.toml)"
+dpkg-query -W -f='${Conffiles}\n' hybridauth | grep -q '/etc/hybridauth/hybridauth.toml' || fail "the configuration is not a conffile"
+ok "installed: user, 0700 state directory, 0640 root:hybridauth configuration (a conffile)"
+
+if command -v systemd-analyze >/dev/null 2>&1; then
+  exposure=$(systemd-analyze security --offline=yes /lib/systemd/system/hybridauth.service 2>/dev/null | sed -nE 's/.*Overall exposure level for [^:]*: ([0-9.]+).*/\1/p')
+  python3 -c "import sys; sys.exit(0 if float('$exposure') <= 3.0 else 1)" || fail "unit exposure $exposure > 3.0"
+  ok "systemd-analyze security: $exposure (OK is <= 3.0)"
+fi
+
+as_service() { $SUDO runuser -u hybridauth -- "$@"; }
+CONF=/etc/hybridauth/hybridauth.toml
+as_service /usr/bin/hybridauth --config "$CONF" user add pkgtest --password Pkg-pass-1 >/dev/null || fail "user add as the service user"
+as_service /usr/bin/hybridauth --config "$CONF" config check >/dev/null || fail "config check of the installed configuration"
+as_service /usr/bin/hybridauth --config "$CONF" serve > "$LOG/serve.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 200); do grep -q "hybridauth ready" "$LOG/serve.log" && break; sleep 0.05; done
+grep -q "hybridauth ready" "$LOG/serve.log" || { cat "$LOG/serve.log"; fail "the installed daemon did not start"; }
+ok "the installed binary serves the installed configuration as the hybridauth user"
+radtest pkgtest Pkg-pass-1 127.0.0.1 0 testing123 2>&1 | grep -q "Received Access-Accept" || fail "radtest"
+ldapwhoami -x -H ldap://127.0.0.1:3389 -D pkgtest -w Pkg-pass-1 2>&1 | grep -q 'u:CONTOSO\\pkgtest' || fail "ldapwhoami"
+ok "radtest and ldapwhoami authenticate through it"
+$SUDO kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
+[ "$(stat -c '%a' /var/lib/hybridauth/hybridauth.sqlite3)" = "600" ] || fail "the store is not 0600"
+
+$SUDO dpkg --purge hybridauth > "$LOG/dpkg-purge.log" 2>&1 || { cat "$LOG/dpkg-purge.log"; fail "dpkg --purge"; }
+for p in /usr/bin/hybridauth /etc/hybridauth /var/lib/hybridauth /var/log/hybridauth \
+         /lib/systemd/system/hybridauth.service /etc/logrotate.d/hybridauth /usr/share/doc/hybridauth; do
+  [ -e "$p" ] && fail "$p is left after purge"
+done
+getent passwd hybridauth >/dev/null || fail "the system user was removed (Debian policy keeps it)"
+ok "purged: nothing left but the hybridauth system user"
+echo "package: $passed passed"
