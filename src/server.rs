@@ -62,7 +62,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         let bound = crate::ldap::server::bind(listener)
             .await
             .map_err(ServerError::Io)?;
-        tracing::info!(local = %listener.address, endpoint = listener.endpoint.kind.as_str(), tls = ?listener.tls, "LDAP listening");
+        tracing::info!(local = %listener.address, endpoint = %listener.endpoint.kind.as_str(), tls = ?listener.tls, "LDAP listening");
         tasks.spawn(bound.serve(ldap.clone(), shutdown.clone()));
     }
     tracing::info!(

@@ -370,6 +370,12 @@ fn sigterm_still_answers_a_request_being_verified() {
     let stopping = log.find("shutting down").expect("the signal was handled");
     let decided = log.find("access-request").expect("the decision was logged");
     assert!(started < stopping && stopping < decided, "{log}");
+    // Readable by people: user=alice, not user=Some("alice").
+    assert!(
+        log.contains("user=alice") && log.contains("outcome=accept"),
+        "{log}"
+    );
+    assert!(!log.contains("Some("), "{log}");
 }
 
 #[test]

@@ -361,6 +361,10 @@ impl RadiusServer {
             Some(Ok(p)) => p,
             _ => return Ok(self.drop_packet(from, "undecodable User-Password")),
         };
+        // The login as typed, for the debug line of an unknown user (escaped and capped: it is
+        // client input).
+        let typed: String = base.login.chars().take(64).collect::<String>();
+        let typed = typed.escape_debug().to_string();
         let attempt = Attempt {
             secret: Secret::new(password),
             ..base
@@ -374,7 +378,13 @@ impl RadiusServer {
                 // Every decision is in the sign-in log; the daemon log shows each request only
                 // at debug, as LDAP binds (and FreeRADIUS without `auth = yes`) do: a line per
                 // request at info cost a tenth of the warm path's CPU.
-                tracing::debug!(client = %client.name, %from, user = ?d.user, outcome = ?d.outcome, rule = d.rule, nps = ?d.codes.nps, "access-request");
+                let user = d.user.as_deref().unwrap_or(&typed);
+                let outcome = if d.accepted() { "accept" } else { "reject" };
+                let nps = d
+                    .codes
+                    .nps
+                    .map_or_else(|| "-".to_string(), |n| n.to_string());
+                tracing::debug!(client = %client.name, %from, user = %user, outcome = %outcome, rule = %d.rule, nps = %nps, "access-request");
                 Ok(respond(d.accepted(), Some(&d.explanation)))
             }
             Err(VerifyError::Overloaded) => {

@@ -363,7 +363,7 @@ impl Verifier {
             .admit_ranked(first_sent, arrived)
             .await
             .ok_or(VerifyError::Overloaded)?;
-        tracing::debug!(door = ?attempt.door, endpoint = attempt.endpoint.kind.as_str(), "verification started");
+        tracing::debug!(door = ?attempt.door, endpoint = %attempt.endpoint.kind.as_str(), "verification started");
         let me = Arc::clone(self);
         let decided = self
             .workers
