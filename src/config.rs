@@ -130,11 +130,13 @@ pub struct RawSigninLog {
 #[serde(deny_unknown_fields, default)]
 pub struct RawLogging {
     pub level: String,
+    pub format: String,
 }
 impl Default for RawLogging {
     fn default() -> Self {
         RawLogging {
             level: "info".into(),
+            format: "text".into(),
         }
     }
 }
@@ -370,6 +372,8 @@ pub struct Config {
     pub signin_onprem: PathBuf,
     pub signin_cloud: PathBuf,
     pub log_level: String,
+    /// One JSON object per line (log shippers) instead of text.
+    pub log_json: bool,
     pub radius: RadiusConfig,
     pub ldap: LdapConfig,
 }
@@ -515,6 +519,16 @@ impl Config {
                 ))
             }
         }
+        let log_json = match raw.logging.format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(invalid(
+                    "logging.format",
+                    format!("expected \"text\" or \"json\", got {other:?}"),
+                ))
+            }
+        };
         let radius = validate_radius(&raw.radius, accounting_log)?;
         let ldap = validate_ldap(&raw.ldap)?;
         Ok(Config {
@@ -526,6 +540,7 @@ impl Config {
             signin_onprem,
             signin_cloud,
             log_level: raw.logging.level.clone(),
+            log_json,
             radius,
             ldap,
         })

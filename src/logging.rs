@@ -26,12 +26,19 @@ pub fn filter(level: &str) -> tracing_subscriber::EnvFilter {
     filter
 }
 
-pub fn init(level: &str) {
-    let _ = tracing_subscriber::fmt()
+/// The daemon's log on stderr: text for people (`user=alice`), or with `json` one JSON object
+/// per line for log shippers.
+pub fn init(level: &str, json: bool) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(level))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
 
 /// The most characters of one client-supplied string a log line carries.

@@ -16,7 +16,7 @@ pub enum ServerError {
 }
 
 pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerError> {
-    crate::logging::init(&config.log_level);
+    crate::logging::init(&config.log_level, config.log_json);
     let nofile = crate::process::raise_nofile_limit();
     // Opening the store and making the dummy hash are blocking: done before the reactor starts.
     let app = App::open(config)?;

@@ -268,7 +268,7 @@ fn sync_status_and_clock_moves() {
 /// `--json` once for all). The test below holds it against what `--help` documents, so a flag
 /// added without a test fails here.
 const EXERCISED: &[(&str, &[&str])] = &[
-    ("serve", &[]),
+    ("serve", &["--debug"]),
     ("config check", &[]),
     ("tenant show", &[]),
     ("tenant set", &[]),

@@ -442,3 +442,67 @@ fn proxy_states(p: &[u8]) -> Vec<Vec<u8>> {
     }
     out
 }
+
+#[test]
+fn serve_debug_shows_each_request_as_radiusd_x_with_secrets_masked() {
+    let d = common::daemon::Options {
+        serve_args: vec!["--debug".into()],
+        ..Default::default()
+    }
+    .start();
+    d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+    let s = client("127.0.0.1");
+    let pkt = access_request(50, [50; 16], "alice", b"Winter2026!", SECRET, true, &[]);
+    assert_eq!(exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap()[0], 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !d.log().contains("Access-Accept sent") {
+        assert!(std::time::Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = d.log();
+    assert!(
+        log.contains(
+            "Access-Request received: User-Name = \"alice\", User-Password = <hidden, 16 octets>"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("client=vpn") && log.contains("rule=onprem.accept"),
+        "{log}"
+    );
+    assert!(log.contains("explanation="), "{log}");
+    assert!(
+        log.contains("Access-Accept sent: Message-Authenticator = <hidden, 16 octets>"),
+        "{log}"
+    );
+    assert!(!log.contains("Winter2026!"), "a password in the log");
+}
+
+#[test]
+fn logging_format_json_writes_one_json_object_per_line() {
+    let d = Daemon::start_with_env(&[
+        ("HYBRIDAUTH_LOGGING__FORMAT", "json"),
+        ("HYBRIDAUTH_LOG", "info,hybridauth::radius=debug"),
+    ]);
+    d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+    let s = client("127.0.0.1");
+    let pkt = access_request(51, [51; 16], "alice", b"Winter2026!", SECRET, true, &[]);
+    assert_eq!(exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap()[0], 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !d.log().contains("access-request") {
+        assert!(std::time::Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let lines: Vec<serde_json::Value> = d
+        .log()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let decided = lines
+        .iter()
+        .find(|v| v["message"] == "access-request")
+        .expect("the decision line");
+    assert_eq!(decided["user"], "alice");
+    assert_eq!(decided["outcome"], "accept");
+    assert_eq!(decided["level"], "DEBUG");
+}

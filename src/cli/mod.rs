@@ -43,7 +43,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the RADIUS and LDAP listeners.
-    Serve,
+    Serve(serve::ServeArgs),
     /// Tenant settings (docs/model.md §8).
     #[command(subcommand)]
     Tenant(tenant::TenantCmd),
@@ -126,7 +126,7 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         return config::run(cmd, cli.config.as_deref(), out);
     }
     let config = Config::load(cli.config.as_deref())?;
-    if let Command::Serve = cli.command {
+    if let Command::Serve(args) = &cli.command {
         if config.radius.listen.is_empty()
             && config.radius.accounting_listen.is_empty()
             && config.ldap.listeners.is_empty()
@@ -135,7 +135,7 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
                 "no listener: radius.listen, radius.accounting_listen and ldap.listeners are all empty; nothing to serve".into(),
             ));
         }
-        return serve::run(config, cli.config.clone());
+        return serve::run(config, args, cli.config.clone());
     }
     let app = App::open(config)?;
     match cli.command {
@@ -145,7 +145,7 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         Command::Sync(c) => sync::run(c, &app, out),
         Command::Clock(c) => clock::run(c, &app, out),
         Command::Check(a) => check::run(a, &app, out),
-        Command::Serve | Command::Cert(_) | Command::Load(_) | Command::Config(_) => Ok(()),
+        Command::Serve(_) | Command::Cert(_) | Command::Load(_) | Command::Config(_) => Ok(()),
     }
 }
 

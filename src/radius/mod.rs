@@ -5,6 +5,7 @@
 pub mod accounting;
 pub mod clients;
 pub mod dedup;
+pub mod describe;
 pub mod packet;
 pub mod reject_delay;
 pub mod server;

@@ -365,6 +365,10 @@ impl RadiusServer {
         // client input).
         let typed: String = base.login.chars().take(64).collect::<String>();
         let typed = typed.escape_debug().to_string();
+        // `serve --debug`: the request as radiusd -X shows it (secrets masked).
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(client = %client.name, %from, id = raw.identifier(), "Access-Request received: {}", super::describe::describe(raw));
+        }
         let attempt = Attempt {
             secret: Secret::new(password),
             ..base
@@ -384,8 +388,19 @@ impl RadiusServer {
                     .codes
                     .nps
                     .map_or_else(|| "-".to_string(), |n| n.to_string());
-                tracing::debug!(client = %client.name, %from, user = %user, outcome = %outcome, rule = %d.rule, nps = %nps, "access-request");
-                Ok(respond(d.accepted(), Some(&d.explanation)))
+                tracing::debug!(client = %client.name, %from, user = %user, outcome = %outcome, rule = %d.rule, nps = %nps, explanation = %d.explanation, "access-request");
+                let reply = respond(d.accepted(), Some(&d.explanation));
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    if let Some(Ok(sent)) = reply.as_deref().map(|b| RawPacket::parse(b)) {
+                        let code = if d.accepted() {
+                            "Access-Accept"
+                        } else {
+                            "Access-Reject"
+                        };
+                        tracing::debug!(%from, id = sent.identifier(), "{code} sent: {}", super::describe::describe(&sent));
+                    }
+                }
+                Ok(reply)
             }
             Err(VerifyError::Overloaded) => {
                 // Shed: its NAS has given up by now; the count rides on the (limited) log line.

@@ -73,6 +73,8 @@ pub struct Options {
     pub umask: Option<u32>,
     /// Files to prepare in the temp dir before start (e.g. a lab certificate).
     pub before: Option<fn(&std::path::Path)>,
+    /// Arguments after `serve` (e.g. `--debug`).
+    pub serve_args: Vec<String>,
 }
 
 impl Options {
@@ -136,6 +138,7 @@ endpoint = "cloud"
         .unwrap();
         let mut cmd = Command::new(server_binary());
         cmd.args(["--config", config.to_str().unwrap(), "serve"])
+            .args(&self.serve_args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap());
