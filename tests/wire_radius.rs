@@ -478,6 +478,37 @@ fn serve_debug_shows_each_request_as_radiusd_x_with_secrets_masked() {
     assert!(!log.contains("Winter2026!"), "a password in the log");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_debug_shows_each_ldap_bind_too() {
+    let d = common::daemon::Options {
+        serve_args: vec!["--debug".into()],
+        ..Default::default()
+    }
+    .start();
+    d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+    let mut c = common::ldap::connect(d.ldap).await;
+    let r = common::ldap::bind(&mut c, 1, "CONTOSO\\nobody", "Winter2026!").await;
+    assert_eq!(
+        r.code,
+        ldap3_proto::proto::LdapResultCode::InvalidCredentials
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !d.log().contains(" bind ") {
+        assert!(std::time::Instant::now() < deadline, "{}", d.log());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let log = d.log();
+    assert!(
+        log.contains("user=CONTOSO\\\\nobody") || log.contains("user=CONTOSO\\nobody"),
+        "{log}"
+    );
+    assert!(
+        log.contains("outcome=reject") && log.contains("rule=onprem.unknown-user"),
+        "{log}"
+    );
+    assert!(!log.contains("Winter2026!"));
+}
+
 #[test]
 fn logging_format_json_writes_one_json_object_per_line() {
     let d = Daemon::start_with_env(&[

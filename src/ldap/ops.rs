@@ -188,6 +188,7 @@ impl Session {
                 ad_errors::TLS_REQUIRED,
             );
         }
+        let typed = req.dn.clone();
         let attempt = Attempt {
             endpoint: ctx.endpoint,
             door: Door::Ldap,
@@ -202,6 +203,15 @@ impl Session {
             // ldap.reject_delay (off by default: AD answers a failed bind at once). The
             // connection answers in order anyway, so only this connection waits.
             tokio::time::sleep(ctx.config.reject_delay).await;
+        }
+        if let Ok(d) = &decided {
+            // `serve --debug` (every decision is in the sign-in log whatever the level).
+            let user = d
+                .user
+                .clone()
+                .unwrap_or_else(|| crate::logging::cap(&typed, 64));
+            let outcome = if d.accepted() { "accept" } else { "reject" };
+            tracing::debug!(peer = %ctx.peer, endpoint = %ctx.endpoint.kind.as_str(), user = %user, outcome = %outcome, rule = %d.rule, explanation = %d.explanation, "bind");
         }
         match decided {
             Ok(d) if d.accepted() => {

@@ -380,7 +380,7 @@ impl RadiusServer {
         {
             Ok(d) => {
                 // Every decision is in the sign-in log; the daemon log shows each request only
-                // at debug, as LDAP binds (and FreeRADIUS without `auth = yes`) do: a line per
+                // at debug (as LDAP binds, and as FreeRADIUS without `auth = yes`): a line per
                 // request at info cost a tenth of the warm path's CPU.
                 let user = d.user.as_deref().unwrap_or(&typed);
                 let outcome = if d.accepted() { "accept" } else { "reject" };
