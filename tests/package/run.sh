@@ -43,7 +43,10 @@ as_service() { $SUDO runuser -u hybridauth -- "$@"; }
 CONF=/etc/hybridauth/hybridauth.toml
 as_service /usr/bin/hybridauth --config "$CONF" user add pkgtest --password Pkg-pass-1 >/dev/null || fail "user add as the service user"
 as_service /usr/bin/hybridauth --config "$CONF" config check >/dev/null || fail "config check of the installed configuration"
-as_service /usr/bin/hybridauth --config "$CONF" serve > "$LOG/serve.log" 2>&1 &
+# setpriv executes the daemon in place (runuser would fork and not pass a SIGTERM on), so $!
+# is the daemon itself and the kill below stops it.
+$SUDO setpriv --reuid=hybridauth --regid=hybridauth --init-groups \
+  /usr/bin/hybridauth --config "$CONF" serve > "$LOG/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 200); do grep -q "hybridauth ready" "$LOG/serve.log" && break; sleep 0.05; done
 grep -q "hybridauth ready" "$LOG/serve.log" || { cat "$LOG/serve.log"; fail "the installed daemon did not start"; }
@@ -52,6 +55,7 @@ radtest pkgtest Pkg-pass-1 127.0.0.1 0 testing123 2>&1 | grep -q "Received Acces
 ldapwhoami -x -H ldap://127.0.0.1:3389 -D pkgtest -w Pkg-pass-1 2>&1 | grep -q 'u:CONTOSO\\pkgtest' || fail "ldapwhoami"
 ok "radtest and ldapwhoami authenticate through it"
 $SUDO kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
+ss -lntu 2>/dev/null | awk '{print $5}' | grep -qE "[:.]3389\$" && fail "the daemon did not stop"
 [ "$(stat -c '%a' /var/lib/hybridauth/hybridauth.sqlite3)" = "600" ] || fail "the store is not 0600"
 
 $SUDO dpkg --purge hybridauth > "$LOG/dpkg-purge.log" 2>&1 || { cat "$LOG/dpkg-purge.log"; fail "dpkg --purge"; }
