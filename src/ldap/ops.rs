@@ -188,7 +188,9 @@ impl Session {
                 ad_errors::TLS_REQUIRED,
             );
         }
-        let typed = req.dn.clone();
+        // The bind name as typed, for `serve --debug` only (no copy on the usual path).
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        let typed = debug.then(|| crate::logging::cap(&req.dn, 64));
         let attempt = Attempt {
             endpoint: ctx.endpoint,
             door: Door::Ldap,
@@ -204,12 +206,9 @@ impl Session {
             // connection answers in order anyway, so only this connection waits.
             tokio::time::sleep(ctx.config.reject_delay).await;
         }
-        if let Ok(d) = &decided {
+        if let (true, Ok(d)) = (debug, &decided) {
             // `serve --debug` (every decision is in the sign-in log whatever the level).
-            let user = d
-                .user
-                .clone()
-                .unwrap_or_else(|| crate::logging::cap(&typed, 64));
+            let user = d.user.as_deref().or(typed.as_deref()).unwrap_or_default();
             let outcome = if d.accepted() { "accept" } else { "reject" };
             tracing::debug!(peer = %ctx.peer, endpoint = %ctx.endpoint.kind.as_str(), user = %user, outcome = %outcome, rule = %d.rule, explanation = %d.explanation, "bind");
         }

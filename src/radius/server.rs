@@ -361,12 +361,12 @@ impl RadiusServer {
             Some(Ok(p)) => p,
             _ => return Ok(self.drop_packet(from, "undecodable User-Password")),
         };
-        // The login as typed, for the debug line of an unknown user (escaped and capped: it is
-        // client input).
-        let typed: String = base.login.chars().take(64).collect::<String>();
-        let typed = typed.escape_debug().to_string();
-        // `serve --debug`: the request as radiusd -X shows it (secrets masked).
-        if tracing::enabled!(tracing::Level::DEBUG) {
+        // `serve --debug`: the request as radiusd -X shows it (secrets masked), and the login
+        // as typed for the decision line of an unknown user (escaped and capped: client
+        // input). Nothing of this is computed on the request path at the usual levels.
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        let typed = debug.then(|| crate::logging::cap(&base.login, 64));
+        if debug {
             tracing::debug!(client = %client.name, %from, id = raw.identifier(), "Access-Request received: {}", super::describe::describe(raw));
         }
         let attempt = Attempt {
@@ -382,15 +382,15 @@ impl RadiusServer {
                 // Every decision is in the sign-in log; the daemon log shows each request only
                 // at debug (as LDAP binds, and as FreeRADIUS without `auth = yes`): a line per
                 // request at info cost a tenth of the warm path's CPU.
-                let user = d.user.as_deref().unwrap_or(&typed);
-                let outcome = if d.accepted() { "accept" } else { "reject" };
-                let nps = d
-                    .codes
-                    .nps
-                    .map_or_else(|| "-".to_string(), |n| n.to_string());
-                tracing::debug!(client = %client.name, %from, user = %user, outcome = %outcome, rule = %d.rule, nps = %nps, explanation = %d.explanation, "access-request");
                 let reply = respond(d.accepted(), Some(&d.explanation));
-                if tracing::enabled!(tracing::Level::DEBUG) {
+                if debug {
+                    let user = d.user.as_deref().or(typed.as_deref()).unwrap_or_default();
+                    let outcome = if d.accepted() { "accept" } else { "reject" };
+                    let nps = d
+                        .codes
+                        .nps
+                        .map_or_else(|| "-".to_string(), |n| n.to_string());
+                    tracing::debug!(client = %client.name, %from, user = %user, outcome = %outcome, rule = %d.rule, nps = %nps, explanation = %d.explanation, "access-request");
                     if let Some(Ok(sent)) = reply.as_deref().map(|b| RawPacket::parse(b)) {
                         let code = if d.accepted() {
                             "Access-Accept"
