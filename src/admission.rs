@@ -126,6 +126,8 @@ impl Admission {
             );
             rx
         };
+        // Counted while this request waits, whatever ends the wait.
+        let _queued = Queued::enter();
         match tokio::time::timeout_at(deadline, &mut rx).await {
             Ok(Ok(())) => Some(self.permit()),
             _ => {
@@ -145,6 +147,22 @@ impl Admission {
         Permit {
             inner: Arc::clone(&self.inner),
         }
+    }
+}
+
+/// A request waiting for a slot, counted in `hybridauth_hashing_queue_depth`.
+struct Queued;
+
+impl Queued {
+    fn enter() -> Queued {
+        crate::metrics::global().hashing_queue_changed(1);
+        Queued
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        crate::metrics::global().hashing_queue_changed(-1);
     }
 }
 

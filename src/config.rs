@@ -45,6 +45,22 @@ pub struct RawConfig {
     pub logging: RawLogging,
     pub radius: RawRadius,
     pub ldap: RawLdap,
+    pub admin: RawAdmin,
+}
+
+/// The admin HTTP listener: `/metrics` (Prometheus) and `/healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    /// `host:port`; empty disables the listener.
+    pub listen: String,
+}
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin {
+            listen: "127.0.0.1:9812".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -376,6 +392,8 @@ pub struct Config {
     pub log_json: bool,
     pub radius: RadiusConfig,
     pub ldap: LdapConfig,
+    /// The admin HTTP listener (`/metrics`, `/healthz`); `None` when disabled.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// Where the configuration file comes from when `--config` is not given.
@@ -531,6 +549,15 @@ impl Config {
         };
         let radius = validate_radius(&raw.radius, accounting_log)?;
         let ldap = validate_ldap(&raw.ldap)?;
+        let admin_listen = match raw.admin.listen.trim() {
+            "" => None,
+            a => Some(a.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "admin.listen",
+                    format!("expected host:port (e.g. 127.0.0.1:9812) or empty to disable, got {a:?}"),
+                )
+            })?),
+        };
         Ok(Config {
             store_path,
             clock_mode,
@@ -543,6 +570,7 @@ impl Config {
             log_json,
             radius,
             ldap,
+            admin_listen,
         })
     }
 }

@@ -20,6 +20,9 @@ fn listeners(cfg: &Config) -> Vec<(String, SocketAddr, bool)> {
     for (i, l) in cfg.ldap.listeners.iter().enumerate() {
         out.push((format!("ldap.listeners[{i}].address"), l.address, true));
     }
+    if let Some(a) = cfg.admin_listen {
+        out.push(("admin.listen".into(), a, true));
+    }
     out
 }
 
@@ -74,7 +77,8 @@ fn writable_dir(what: &str, file: &Path, problems: &mut Vec<String>) {
 pub fn problems(cfg: &Config) -> Vec<String> {
     let mut problems = vec![];
     let all = listeners(cfg);
-    if all.is_empty() {
+    // The admin listener serves no requests: a configuration needs a front door besides it.
+    if all.iter().all(|(what, _, _)| what == "admin.listen") {
         problems.push(
             "no listener: radius.listen, radius.accounting_listen and ldap.listeners are all empty"
                 .into(),

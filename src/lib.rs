@@ -1,6 +1,7 @@
 //! hybridauth: a RADIUS and LDAP authentication front end whose one verifier reproduces how
 //! hybrid Active Directory / Microsoft Entra credentials behave.
 
+pub mod admin;
 pub mod admission;
 pub mod app;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod ldap;
 pub mod load;
 pub mod logfile;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod process;
 pub mod progress;

@@ -31,6 +31,8 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerErr
             tracing::warn!(open_files = n, max_connections = ldap, "the open-file limit is below ldap.max_connections plus a reserve; raise LimitNOFILE");
         }
     }
+    // Sync cycles in /metrics count from now.
+    crate::admin::observe_sync(app.store.as_ref(), &app.clock);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,6 +45,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
     let (trigger, shutdown) = crate::shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
 
+    let health = crate::admin::Listeners::default();
     let clients = Clients::new(ClientTable::new(cfg.radius.clients.clone()));
     let io = |e: std::io::Error| ServerError::Io(e.to_string());
     let radius = RadiusServer::new(&cfg.radius, app.verifier.clone(), clients.clone())
@@ -54,7 +57,16 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         for socket in crate::radius::server::bind_all(addrs).await.map_err(io)? {
             let local = socket.local_addr().map_err(io)?;
             tracing::info!(%local, ?role, "RADIUS listening");
-            tasks.spawn(radius.clone().serve(socket, role, shutdown.clone()));
+            let role_name = match role {
+                Role::Authentication => "authentication",
+                Role::Accounting => "accounting",
+            };
+            let serving = health.add("radius", role_name, local);
+            let serve = radius.clone().serve(socket, role, shutdown.clone());
+            tasks.spawn(async move {
+                let _serving = serving;
+                serve.await
+            });
         }
     }
     let ldap = crate::ldap::server::Shared::new(app.verifier.clone(), cfg.ldap.clone());
@@ -63,7 +75,30 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
             .await
             .map_err(ServerError::Io)?;
         tracing::info!(local = %listener.address, endpoint = %listener.endpoint.kind.as_str(), tls = ?listener.tls, "LDAP listening");
-        tasks.spawn(bound.serve(ldap.clone(), shutdown.clone()));
+        let local = bound.local_addr().map_err(io)?;
+        let serving = health.add("ldap", listener.endpoint.kind.as_str(), local);
+        let serve = bound.serve(ldap.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let _serving = serving;
+            serve.await
+        });
+    }
+    if let Some(address) = cfg.admin_listen {
+        let admin = crate::admin::bind(
+            address,
+            health.clone(),
+            app.store.clone(),
+            app.clock.clone(),
+        )
+        .map_err(ServerError::Io)?;
+        let local = admin.local_addr().map_err(io)?;
+        tracing::info!(%local, "admin listening (/metrics, /healthz)");
+        let serving = health.add("admin", "metrics-health", local);
+        let serve = admin.serve(shutdown.clone());
+        tasks.spawn(async move {
+            let _serving = serving;
+            serve.await
+        });
     }
     tracing::info!(
         store = %cfg.store_path.display(),

@@ -72,6 +72,36 @@ impl Schedule {
         None
     }
 
+    /// How many periodic cycles ran in `(from, to]` (0 when `to <= from`). A segment's cycles
+    /// are its interval's multiples from its start until the next segment starts, as
+    /// `last_cycle` reads them.
+    pub fn cycles_between(&self, kind: SyncKind, from: Time, to: Time) -> u64 {
+        let (from, to) = (from.timestamp_micros() as i128, to.timestamp_micros() as i128);
+        if to <= from {
+            return 0;
+        }
+        let mut n: i128 = 0;
+        for (i, seg) in self.segments.iter().enumerate() {
+            let step = (Self::interval(seg, kind).max(1) as i128) * 1_000_000;
+            let start = seg.at.timestamp_micros() as i128;
+            // Exclusive end: the next segment's start belongs to the next segment.
+            let end = self
+                .segments
+                .get(i + 1)
+                .map_or(i128::MAX, |s| s.at.timestamp_micros() as i128);
+            let lo = (from + 1).max(start);
+            let hi = to.min(end - 1);
+            if hi < lo {
+                continue;
+            }
+            // Multiples of `step` in [lo, hi].
+            let first = lo.div_euclid(step) + i128::from(lo.rem_euclid(step) != 0);
+            let last = hi.div_euclid(step);
+            n += (last - first + 1).max(0);
+        }
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
     /// The first periodic cycle strictly after `t`.
     pub fn next_cycle(&self, kind: SyncKind, t: Time) -> Time {
         let seg = self
@@ -200,6 +230,54 @@ mod tests {
             s.last_cycle(SyncKind::Object, t("2026-01-05T12:00:00Z")),
             Some(t("2026-01-05T12:00:00Z"))
         );
+    }
+
+    #[test]
+    fn cycles_between_counts_each_cycle_instant_once_across_interval_changes() {
+        let s = Schedule::new(vec![], &Tenant::default());
+        let (a, b) = (t("2026-01-05T10:00:00Z"), t("2026-01-05T11:00:00Z"));
+        // (10:00, 11:00]: the 10:30 and 11:00 object cycles, 30 two-minute PHS cycles.
+        assert_eq!(s.cycles_between(SyncKind::Object, a, b), 2);
+        assert_eq!(s.cycles_between(SyncKind::PasswordHash, a, b), 30);
+        assert_eq!(s.cycles_between(SyncKind::Object, b, a), 0);
+        assert_eq!(s.cycles_between(SyncKind::Object, a, a), 0);
+        // Split anywhere, the parts add up.
+        let mid = t("2026-01-05T10:30:00Z");
+        assert_eq!(
+            s.cycles_between(SyncKind::Object, a, mid) + s.cycles_between(SyncKind::Object, mid, b),
+            2
+        );
+        let segs = vec![
+            IntervalSegment {
+                at: DateTime::<Utc>::MIN_UTC,
+                object_secs: 1800,
+                phs_secs: 120,
+            },
+            IntervalSegment {
+                at: t("2026-01-05T10:10:00Z"),
+                object_secs: 3 * 3600,
+                phs_secs: 120,
+            },
+        ];
+        let s = Schedule::new(segs, &Tenant::default());
+        // 09:30 and 10:00 on the old schedule; then 3 h cycles: 12:00 only before 14:00.
+        let n = s.cycles_between(
+            SyncKind::Object,
+            t("2026-01-05T09:00:00Z"),
+            t("2026-01-05T14:00:00Z"),
+        );
+        assert_eq!(n, 3);
+        // Every counted instant is a cycle `last_cycle` reports.
+        let mut seen = 0;
+        let mut at = t("2026-01-05T14:00:00Z");
+        while let Some(c) = s.last_cycle(SyncKind::Object, at) {
+            if c <= t("2026-01-05T09:00:00Z") {
+                break;
+            }
+            seen += 1;
+            at = c - chrono::Duration::microseconds(1);
+        }
+        assert_eq!(seen, n);
     }
 
     #[test]

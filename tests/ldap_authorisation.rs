@@ -119,6 +119,9 @@ impl Store for Counting {
     fn simulated_time(&self) -> StoreResult<Option<Time>> {
         self.inner.simulated_time()
     }
+    fn probe_writable(&self, now: Time) -> StoreResult<()> {
+        self.inner.probe_writable(now)
+    }
     fn set_simulated_time(&self, t: Time) -> StoreResult<()> {
         self.inner.set_simulated_time(t)
     }

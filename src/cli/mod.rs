@@ -6,6 +6,7 @@ mod cert;
 mod check;
 mod clock;
 mod config;
+mod health;
 mod load;
 pub mod output;
 mod serve;
@@ -69,6 +70,9 @@ pub enum Command {
     /// Check a configuration file (`config check`), as `radiusd -C` does.
     #[command(subcommand)]
     Config(config::ConfigCmd),
+    /// Ask the running daemon whether it is healthy (its /healthz on [admin] listen): exit 0
+    /// healthy, 1 unhealthy, 3 unreachable.
+    Health(health::HealthArgs),
 }
 
 /// `--password PW` or `--password-stdin` (one line; the trailing newline is dropped).
@@ -137,6 +141,10 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         }
         return serve::run(config, args, cli.config.clone());
     }
+    // A client of the running daemon: it never opens the store.
+    if let Command::Health(args) = &cli.command {
+        return health::run(&config, args, out);
+    }
     let app = App::open(config)?;
     match cli.command {
         Command::Tenant(c) => tenant::run(c, &app, out),
@@ -145,7 +153,11 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         Command::Sync(c) => sync::run(c, &app, out),
         Command::Clock(c) => clock::run(c, &app, out),
         Command::Check(a) => check::run(a, &app, out),
-        Command::Serve(_) | Command::Cert(_) | Command::Load(_) | Command::Config(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Cert(_)
+        | Command::Load(_)
+        | Command::Config(_)
+        | Command::Health(_) => Ok(()),
     }
 }
 

@@ -1018,6 +1018,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn probe_writable(&self, now: Time) -> StoreResult<()> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('health_probe', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![micros(now).to_string()],
+        )?;
+        Ok(())
+    }
+
     fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout> {
         self.readers.read(|conn| read_ad_lockout(conn, user_id))
     }

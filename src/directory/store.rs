@@ -171,6 +171,10 @@ pub trait Store: Send + Sync {
     /// The simulated clock's time, when it was ever set.
     fn simulated_time(&self) -> StoreResult<Option<Time>>;
     fn set_simulated_time(&self, t: Time) -> StoreResult<()>;
+    /// Health check (`/healthz`): commits one small write that no decision reads (a heartbeat
+    /// at `now`), so a read-only file, a full disk or a lock held too long shows as an error.
+    /// It takes the administrative writer, never the hot path's.
+    fn probe_writable(&self, now: Time) -> StoreResult<()>;
 
     /// Runs `f` with every read this thread makes through the store seeing one state of it
     /// (one read transaction), as one decision should. Writes inside `f` commit at once but

@@ -201,6 +201,13 @@ impl Session {
         };
         let arrived = tokio::time::Instant::now();
         let decided = ctx.verifier.decide_async(attempt, arrived).await;
+        match &decided {
+            Ok(_) => crate::metrics::global().request_done("ldap", arrived.elapsed()),
+            Err(VerifyError::Overloaded) => crate::metrics::global()
+                .dropped("ldap", crate::metrics::DropReason::Overloaded),
+            Err(_) => crate::metrics::global()
+                .dropped("ldap", crate::metrics::DropReason::Internal),
+        }
         if matches!(&decided, Ok(d) if !d.accepted()) && !ctx.config.reject_delay.is_zero() {
             // ldap.reject_delay (off by default: AD answers a failed bind at once). The
             // connection answers in order anyway, so only this connection waits.

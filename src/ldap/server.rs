@@ -175,6 +175,8 @@ impl BoundListener {
             let permit = match admission {
                 Admission::Serve(p) => p,
                 Admission::Refuse(p) => {
+                    crate::metrics::global()
+                        .dropped("ldap", crate::metrics::DropReason::ConnectionLimit);
                     let mode = self.config.tls;
                     tracker.spawn(async move {
                         let _p = p;
@@ -199,6 +201,7 @@ impl BoundListener {
             let budget = shared.budget.clone();
             tracker.spawn(async move {
                 let _permit = permit;
+                let _open = crate::metrics::global().ldap_connection();
                 let (io, active, starttls): (Box<dyn session::Io>, bool, Option<TlsAcceptor>) =
                     match (mode, tls) {
                         (TlsMode::Ldaps, Some(acc)) => {

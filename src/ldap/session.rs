@@ -2,6 +2,7 @@
 //! idle timeout to reads and the write timeout to every reply, upgrades to TLS on StartTLS, and
 //! says goodbye with a Notice of Disconnection — then hangs up — rather than just vanishing.
 
+use crate::metrics::DropReason;
 use std::sync::Arc;
 
 use ldap3_proto::proto::LdapResultCode;
@@ -26,6 +27,7 @@ impl Conn {
         match framing::write_all(&mut self.io, msgs, ctx.config.write_timeout).await {
             Ok(()) => true,
             Err(framing::WriteError::TimedOut) => {
+                crate::metrics::global().dropped("ldap", DropReason::SlowPeer);
                 ctx.log_close("peer does not read its replies (ldap.write_timeout)");
                 false
             }
@@ -81,12 +83,14 @@ pub async fn run(
         };
         let message = match next {
             Err(_) => {
+                crate::metrics::global().dropped("ldap", DropReason::SlowPeer);
                 conn.goodbye(LdapResultCode::Unavailable, "idle timeout", &ctx)
                     .await;
                 return;
             }
             Ok(Err(ReadError::Closed | ReadError::Truncated | ReadError::Io(_))) => return,
             Ok(Err(ReadError::TooLarge { size, max })) => {
+                crate::metrics::global().dropped("ldap", DropReason::Malformed);
                 ctx.log_close("message larger than ldap.max_message_bytes");
                 let why = format!(
                     "message of {size} octets is larger than {max} (ldap.max_message_bytes)"
@@ -96,6 +100,7 @@ pub async fn run(
                 return;
             }
             Ok(Err(ReadError::Malformed)) => {
+                crate::metrics::global().dropped("ldap", DropReason::Malformed);
                 ctx.log_close("malformed LDAP message");
                 conn.goodbye(
                     LdapResultCode::ProtocolError,

@@ -15,6 +15,7 @@ use super::dedup::{Dedup, Key as DedupKey, Seen};
 use super::packet::*;
 use crate::config::{RadiusClientConfig, RadiusConfig};
 use crate::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
+use crate::metrics::DropReason;
 use crate::shutdown::Shutdown;
 use crate::verify::{Attempt, Door, Secret, Verifier, VerifyError};
 
@@ -114,6 +115,7 @@ impl RadiusServer {
                 },
             };
             if tracker.len() >= MAX_IN_FLIGHT {
+                crate::metrics::global().dropped("radius", DropReason::Overloaded);
                 self.dropped
                     .warn("request dropped", from, "too many requests in flight");
                 continue;
@@ -149,7 +151,13 @@ impl RadiusServer {
         self.dedup.finish(key, reply);
     }
 
-    fn drop_packet(&self, from: SocketAddr, why: &str) -> Option<Arc<Vec<u8>>> {
+    fn drop_packet(
+        &self,
+        from: SocketAddr,
+        reason: DropReason,
+        why: &str,
+    ) -> Option<Arc<Vec<u8>>> {
+        crate::metrics::global().dropped("radius", reason);
         self.dropped.warn("packet dropped", from, why);
         None
     }
@@ -163,6 +171,7 @@ impl RadiusServer {
     ) -> Option<Arc<Vec<u8>>> {
         let from = ctx.from;
         let Some(client) = self.clients.current().lookup(from.ip()) else {
+            crate::metrics::global().dropped("radius", DropReason::UnknownClient);
             self.unknown.warn(
                 "packet from unknown client dropped",
                 from,
@@ -173,8 +182,11 @@ impl RadiusServer {
         let raw = match RawPacket::parse(datagram) {
             Ok(r) => r,
             Err(e) => {
-                return self
-                    .drop_packet(from, &format!("malformed packet from {}: {e}", client.name))
+                return self.drop_packet(
+                    from,
+                    DropReason::Malformed,
+                    &format!("malformed packet from {}: {e}", client.name),
+                )
             }
         };
         match (role, raw.code()) {
@@ -183,7 +195,11 @@ impl RadiusServer {
             (Role::Accounting, ACCOUNTING_REQUEST) => {
                 self.accounting_request(&raw, &client, from).await
             }
-            (_, code) => self.drop_packet(from, &format!("code {code} is not served on this port")),
+            (_, code) => self.drop_packet(
+                from,
+                DropReason::Malformed,
+                &format!("code {code} is not served on this port"),
+            ),
         }
     }
 
@@ -196,7 +212,11 @@ impl RadiusServer {
         from: SocketAddr,
     ) -> Option<Arc<Vec<u8>>> {
         if raw.message_authenticator_ok(&client.secret) != Some(true) {
-            return self.drop_packet(from, "Status-Server without a valid Message-Authenticator");
+            return self.drop_packet(
+                from,
+                DropReason::BadAuthenticator,
+                "Status-Server without a valid Message-Authenticator",
+            );
         }
         let code = match role {
             Role::Authentication => ACCESS_ACCEPT,
@@ -221,11 +241,16 @@ impl RadiusServer {
         if !raw.accounting_authenticator_ok(&client.secret) {
             return self.drop_packet(
                 from,
+                DropReason::BadAuthenticator,
                 "Accounting-Request with a bad authenticator (wrong shared secret?)",
             );
         }
         if raw.message_authenticator_ok(&client.secret) == Some(false) {
-            return self.drop_packet(from, "Accounting-Request with a bad Message-Authenticator");
+            return self.drop_packet(
+                from,
+                DropReason::BadAuthenticator,
+                "Accounting-Request with a bad Message-Authenticator",
+            );
         }
         let pkt = radius::core::packet::Packet::decode(raw.bytes, &client.secret).ok()?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -258,16 +283,22 @@ impl RadiusServer {
     ) -> Option<Arc<Vec<u8>>> {
         let from = ctx.from;
         match raw.message_authenticator_ok(&client.secret) {
-            Some(false) => return self.drop_packet(from, "bad Message-Authenticator (wrong shared secret?)"),
+            Some(false) => return self.drop_packet(from, DropReason::BadAuthenticator, "bad Message-Authenticator (wrong shared secret?)"),
             None if client.require_message_authenticator => {
-                return self.drop_packet(from, "Access-Request without Message-Authenticator (require_message_authenticator = true)")
+                return self.drop_packet(from, DropReason::BadAuthenticator, "Access-Request without Message-Authenticator (require_message_authenticator = true)")
             }
             _ => {}
         }
         let key = (from, raw.identifier(), raw.authenticator());
         match self.dedup.check(key) {
-            Seen::Answered(reply) => return Some(reply),
-            Seen::InFlight => return None,
+            Seen::Answered(reply) => {
+                crate::metrics::global().retransmission();
+                return Some(reply);
+            }
+            Seen::InFlight => {
+                crate::metrics::global().retransmission();
+                return None;
+            }
             Seen::New => {}
         }
         let first_sent = self.dedup.first_sent(&key).unwrap_or(ctx.arrived);
@@ -281,6 +312,10 @@ impl RadiusServer {
             }
             Ok(reply) => reply,
         };
+        if reply.is_some() {
+            // Arrival to answer, before any reject delay (a deliberate wait, not work).
+            crate::metrics::global().request_done("radius", ctx.arrived.elapsed());
+        }
         match reply {
             // An Access-Reject waits out the reject delay in the delay task's timer wheel,
             // still "in flight" for duplicate detection, so retransmissions are absorbed.
@@ -354,12 +389,22 @@ impl RadiusServer {
         let pkt = match radius::core::packet::Packet::decode(raw.bytes, &client.secret) {
             Ok(p) => p,
             Err(e) => {
-                return Ok(self.drop_packet(from, &format!("undecodable Access-Request: {e}")))
+                return Ok(self.drop_packet(
+                    from,
+                    DropReason::Malformed,
+                    &format!("undecodable Access-Request: {e}"),
+                ))
             }
         };
         let password = match radius::core::rfc2865::lookup_user_password(&pkt) {
             Some(Ok(p)) => p,
-            _ => return Ok(self.drop_packet(from, "undecodable User-Password")),
+            _ => {
+                return Ok(self.drop_packet(
+                    from,
+                    DropReason::Malformed,
+                    "undecodable User-Password",
+                ))
+            }
         };
         // `serve --debug`: the request as radiusd -X shows it (secrets masked), and the login
         // as typed for the decision line of an unknown user (escaped and capped: client
@@ -408,11 +453,13 @@ impl RadiusServer {
                     "its hash work could not start within hashing.max_wait (overload; {} shed since start)",
                     self.verifier.shed()
                 );
+                crate::metrics::global().dropped("radius", DropReason::Overloaded);
                 self.shed.warn("request dropped", from, &why);
                 Err(Shed)
             }
             Err(e) => {
                 // No answer: the NAS retries or fails over, which beats a wrong reject.
+                crate::metrics::global().dropped("radius", DropReason::Internal);
                 tracing::error!(error = %e, "verification failed");
                 Ok(None)
             }

@@ -140,6 +140,7 @@ impl Hasher {
         };
         if let Some((c, id)) = &cached {
             if c.entries.contains_key(id) {
+                crate::metrics::global().cache_hit();
                 return true;
             }
         }
@@ -149,6 +150,7 @@ impl Hasher {
         }
         self.argon2_runs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::global().argon2_run();
         tracing::trace!(cached = cached.is_some(), "argon2 verification");
         let ok = argon2_matches(phc, secret);
         if let (true, true, Some((c, id))) = (ok, real, cached) {

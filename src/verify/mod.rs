@@ -69,6 +69,25 @@ pub enum Door {
     Cli,
 }
 
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Radius => "radius",
+            Door::Ldap => "ldap",
+            Door::Cli => "cli",
+        }
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accept => "accept",
+            Outcome::Reject => "reject",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub endpoint: Endpoint,
@@ -363,6 +382,7 @@ impl Verifier {
             .admit_ranked(first_sent, arrived)
             .await
             .ok_or(VerifyError::Overloaded)?;
+        crate::metrics::global().hashing_waited(arrived.elapsed());
         tracing::debug!(door = ?attempt.door, endpoint = %attempt.endpoint.kind.as_str(), "verification started");
         let me = Arc::clone(self);
         let decided = self
@@ -415,6 +435,7 @@ impl Verifier {
         if let Some(why) = crate::directory::invalid_login(&attempt.login) {
             let d = invalid_name_decision(attempt.endpoint.kind, why);
             self.signin.record(d.side, now, attempt, &d);
+            count(attempt, &d);
             return Ok(d);
         }
         let tenant = self.store.tenant()?;
@@ -445,6 +466,7 @@ impl Verifier {
                 combine_hybrid(on, cl)
             }
         };
+        count(attempt, &decision);
         Ok(decision)
     }
 
@@ -472,6 +494,7 @@ impl Verifier {
         };
         let d = Decision::new(side, Outcome::Reject, rule, codes, explanation.to_string());
         self.signin.record(side, now, attempt, &d);
+        count(attempt, &d);
         Ok(())
     }
 
@@ -484,6 +507,16 @@ impl Verifier {
             self.signin.record(Side::OnPrem, now, attempt, d);
         }
     }
+}
+
+/// Counts a decision in `hybridauth_decisions_total` (door, endpoint, outcome, rule).
+fn count(attempt: &Attempt, d: &Decision) {
+    crate::metrics::global().decision(crate::metrics::DecisionLabels {
+        door: attempt.door.as_str(),
+        endpoint: attempt.endpoint.kind.as_str(),
+        outcome: d.outcome.as_str(),
+        rule: d.rule,
+    });
 }
 
 /// A hybrid client stores one secret for both sides: it works only if both accept it.

@@ -1,0 +1,261 @@
+//! HTTP/1.1 on hyper: the listener, the routes, and the small client `hybridauth health` uses.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use super::health::{self, Health, Listeners};
+use crate::clock::Clock;
+use crate::directory::Store;
+use crate::shutdown::Shutdown;
+
+const MAX_CONNECTIONS: usize = 64;
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// hyper's smallest allowed buffer: a GET's head is far smaller.
+const MAX_HEAD_BYTES: usize = 8192;
+const MAX_CONNECTION_LIFE: Duration = Duration::from_secs(300);
+
+/// What the routes read.
+struct State {
+    listeners: Listeners,
+    store: Arc<dyn Store>,
+    clock: Clock,
+    /// The last health result and when it was taken (see `health::REUSE_FOR`); the lock also
+    /// keeps two checks from running at once.
+    last_health: tokio::sync::Mutex<Option<(Instant, Health)>>,
+}
+
+pub struct AdminServer {
+    listener: TcpListener,
+    state: Arc<State>,
+}
+
+/// Binds the admin listener (before the daemon says it is ready, like every listener).
+pub fn bind(
+    address: SocketAddr,
+    listeners: Listeners,
+    store: Arc<dyn Store>,
+    clock: Clock,
+) -> Result<AdminServer, String> {
+    let listener = crate::net::bind_tcp(address)
+        .map_err(|e| format!("cannot bind the admin listener on {address}: {e}"))?;
+    Ok(AdminServer {
+        listener,
+        state: Arc::new(State {
+            listeners,
+            store,
+            clock,
+            last_health: tokio::sync::Mutex::new(None),
+        }),
+    })
+}
+
+impl AdminServer {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub async fn serve(self, mut shutdown: Shutdown) {
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let tracker = TaskTracker::new();
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.recv() => break,
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                _ = shutdown.recv() => break,
+                r = self.listener.accept() => r,
+            };
+            let stream = match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // Out of descriptors, typically: wait a little instead of spinning.
+                    tracing::debug!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let state = Arc::clone(&self.state);
+            let mut stop = shutdown.clone();
+            tracker.spawn(async move {
+                let _permit = permit;
+                let service = hyper::service::service_fn(move |req| {
+                    let state = Arc::clone(&state);
+                    async move { Ok::<_, Infallible>(route(req, &state).await) }
+                });
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEAD_TIMEOUT)
+                    .max_buf_size(MAX_HEAD_BYTES);
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = &mut conn => {}
+                    _ = tokio::time::sleep(MAX_CONNECTION_LIFE) => {}
+                    _ = stop.recv() => {
+                        // Finish the request in progress, if any, then close.
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                    }
+                }
+            });
+        }
+        tracker.close();
+        tracker.wait().await;
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+async fn route(req: Request<Incoming>, state: &State) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "only GET and HEAD are served here\n".into(),
+        );
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let head = req.method() == Method::HEAD;
+    let mut r = match req.uri().path() {
+        "/metrics" => metrics(state).await,
+        "/healthz" => {
+            let json = req.uri().query().is_some_and(|q| {
+                q.split('&')
+                    .any(|kv| kv == "format=json" || kv == "json" || kv == "json=1")
+            }) || req
+                .headers()
+                .get(ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("application/json"));
+            healthz(state, json).await
+        }
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "not found: this listener serves /metrics and /healthz\n".into(),
+        ),
+    };
+    if head {
+        *r.body_mut() = Full::new(Bytes::new());
+    }
+    r
+}
+
+async fn metrics(state: &State) -> Response<Body> {
+    // The sync figures follow the daemon's clock (simulated or not): brought up to date at
+    // each scrape, off the reactor (they read the store).
+    let (store, clock) = (Arc::clone(&state.store), state.clock.clone());
+    let _ = tokio::task::spawn_blocking(move || observe_sync(store.as_ref(), &clock)).await;
+    respond(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        crate::metrics::global().render(),
+    )
+}
+
+/// Brings the sync figures of `/metrics` up to the clock's now (blocking: reads the store).
+/// The daemon calls it once at start, so cycles count from then.
+pub fn observe_sync(store: &dyn Store, clock: &Clock) {
+    let read = || -> Result<_, crate::directory::StoreError> {
+        let now = clock.now()?;
+        let tenant = store.tenant()?;
+        let schedule = crate::sync::Schedule::new(store.interval_history()?, &tenant);
+        let st = crate::sync::state_from(&schedule, now, store.last_manual_sync(now)?);
+        Ok((schedule, st))
+    };
+    match read() {
+        Ok((schedule, st)) => crate::metrics::global().observe_sync(&schedule, &st),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the sync state"),
+    }
+}
+
+async fn healthz(state: &State, json: bool) -> Response<Body> {
+    let health = {
+        let mut last = state.last_health.lock().await;
+        match &*last {
+            Some((at, h)) if at.elapsed() < health::REUSE_FOR => h.clone(),
+            _ => {
+                let h = health::check(&state.listeners, &state.store, &state.clock).await;
+                *last = Some((Instant::now(), h.clone()));
+                h
+            }
+        }
+    };
+    let status = if health.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    if json {
+        let body = serde_json::to_string(&health).unwrap_or_default() + "\n";
+        respond(status, "application/json", body)
+    } else {
+        respond(status, TEXT, health.text())
+    }
+}
+
+/// One GET to the admin listener (for `hybridauth health`): the status code and the body.
+pub async fn client_get(
+    address: SocketAddr,
+    path_and_query: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let get = async {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("cannot connect to the admin listener at {address}: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("admin listener at {address}: {e}"))?;
+        let driver = tokio::spawn(conn);
+        let req = Request::get(path_and_query)
+            .header(hyper::header::HOST, address.to_string())
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("admin listener at {address}: {e}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("admin listener at {address}: {e}"))?
+            .to_bytes();
+        driver.abort();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(timeout, get)
+        .await
+        .map_err(|_| format!("the admin listener at {address} did not answer within {} s", timeout.as_secs()))?
+}
