@@ -63,6 +63,8 @@ def run(binary, users, searches, radius_requests):
         f.write(f'''
 [store]
 path = "{store}"
+[admin]
+listen = ""
 [radius]
 listen = ["127.0.0.1:{radius}"]
 accounting_listen = []

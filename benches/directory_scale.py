@@ -53,6 +53,8 @@ class Lab:
 path = "{self.dir}/store.sqlite3"
 [clock]
 mode = "simulated"
+[admin]
+listen = ""
 [radius]
 listen = ["127.0.0.1:{self.radius}"]
 accounting_listen = []

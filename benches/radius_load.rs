@@ -114,6 +114,7 @@ fn main() {
                 login: login.into(),
                 secret: Secret::new(password),
                 now: None,
+                trace: false,
             })
             .unwrap();
         t.elapsed()

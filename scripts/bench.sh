@@ -63,6 +63,8 @@ path = "$WORK/ha/store.sqlite3"
 memory_kib = $M
 iterations = $T
 parallelism = $P
+[admin]
+listen = ""
 [radius]
 listen = ["127.0.0.1:$HR"]
 accounting_listen = []

@@ -554,7 +554,9 @@ impl Config {
             a => Some(a.parse::<SocketAddr>().map_err(|_| {
                 invalid(
                     "admin.listen",
-                    format!("expected host:port (e.g. 127.0.0.1:9812) or empty to disable, got {a:?}"),
+                    format!(
+                        "expected host:port (e.g. 127.0.0.1:9812) or empty to disable, got {a:?}"
+                    ),
                 )
             })?),
         };

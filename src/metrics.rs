@@ -262,7 +262,11 @@ impl Metrics {
         let mut seen = self.sync_seen.lock().unwrap_or_else(|e| e.into_inner());
         for (kind, name, cycle) in [
             (SyncKind::Object, "object", &state.object),
-            (SyncKind::PasswordHash, "password-hash", &state.password_hash),
+            (
+                SyncKind::PasswordHash,
+                "password-hash",
+                &state.password_hash,
+            ),
         ] {
             let label = KindLabel { kind: name };
             // Created at the first look, so the series exist from the first scrape.

@@ -76,7 +76,10 @@ impl Schedule {
     /// are its interval's multiples from its start until the next segment starts, as
     /// `last_cycle` reads them.
     pub fn cycles_between(&self, kind: SyncKind, from: Time, to: Time) -> u64 {
-        let (from, to) = (from.timestamp_micros() as i128, to.timestamp_micros() as i128);
+        let (from, to) = (
+            from.timestamp_micros() as i128,
+            to.timestamp_micros() as i128,
+        );
         if to <= from {
             return 0;
         }

@@ -239,6 +239,7 @@ fn an_invalid_configuration_is_refused_naming_the_key() {
         ("[hashing]\nmax_wait = \"0\"\n", "hashing.max_wait"),
         ("[hashing]\ncache_ttl = \"2d\"\n", "hashing.cache_ttl"),
         ("[hashing]\ncache_entries = 0\n", "hashing.cache_entries"),
+        ("[admin]\nlisten = \"localhost\"\n", "admin.listen"),
     ] {
         std::fs::write(&bad, toml).unwrap();
         let out = cli.run(&["--config", bad.to_str().unwrap(), "serve"]);
@@ -250,6 +251,89 @@ fn an_invalid_configuration_is_refused_naming_the_key() {
         !cli.dir.path().join("s.sqlite3").exists(),
         "nothing is written on a refused start"
     );
+}
+
+#[test]
+fn check_trace_lists_every_rule_evaluated_in_order() {
+    let cli = Cli::new();
+    cli.ok(&["clock", "set", "2026-01-05T10:00:00Z"]);
+    cli.ok(&["user", "add", "alice", "--password", "Winter2026!"]);
+    cli.ok(&["user", "disable", "alice"]);
+    let v = cli.ok(&[
+        "check",
+        "--endpoint",
+        "on-prem",
+        "--user",
+        "alice",
+        "--password",
+        "Winter2026!",
+        "--trace",
+        "--json",
+    ]);
+    let steps: Vec<(String, bool)> = v["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["rule"].as_str().unwrap().to_string(),
+                s["decided"] == true,
+            )
+        })
+        .collect();
+    let expect = [
+        ("onprem.unknown-user", false),
+        ("onprem.locked-out", false),
+        ("onprem.bad-password", false),
+        ("onprem.disabled", true),
+    ];
+    assert_eq!(
+        steps,
+        expect.map(|(r, d)| (r.to_string(), d)).to_vec(),
+        "{v}"
+    );
+    assert_eq!(v["rule"], "onprem.disabled");
+    // The text form numbers the steps after the explanation; never the secret.
+    let out = cli.run(&[
+        "check",
+        "--endpoint",
+        "cloud",
+        "--user",
+        "alice@contoso.com",
+        "--password",
+        "Winter2026!",
+        "--trace",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\n  1. cloud.unknown-user "), "{text}");
+    assert!(!text.contains("Winter2026!"), "{text}");
+    // Without --trace the JSON shape is unchanged (no "trace" key).
+    let v = cli.ok(&[
+        "check",
+        "--endpoint",
+        "on-prem",
+        "--user",
+        "alice",
+        "--password",
+        "x",
+        "--json",
+    ]);
+    assert!(v.get("trace").is_none(), "{v}");
+}
+
+#[test]
+fn health_timeout_is_validated_and_bounds_the_wait() {
+    let cli = Cli::new();
+    let err = cli.refused(&["health", "--timeout", "0s"]);
+    assert!(err.contains("more than 0"), "{err}");
+    // Nothing listens on the admin port: exit 3 within the timeout.
+    let port = common::daemon::free_tcp().to_string();
+    let out = cli
+        .command(&["health", "--timeout", "2s"])
+        .env("HYBRIDAUTH_ADMIN__LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
 
 #[test]
@@ -329,8 +413,10 @@ const EXERCISED: &[(&str, &[&str])] = &[
             "--password",
             "--password-stdin",
             "--from",
+            "--trace",
         ],
     ),
+    ("health", &["--timeout"]),
     ("cert", &["--cert", "--key", "--name", "--force"]),
     (
         "load radius",
@@ -1169,6 +1255,19 @@ fn config_check_lists_every_problem_and_serve_refuses_no_listener() {
     assert_eq!(json.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["problems"].as_array().unwrap().len(), 3);
+    // The admin listener takes a TCP address like the LDAP listeners.
+    std::fs::write(
+        dir.join("admin.toml"),
+        "[admin]\nlisten = \"127.0.0.1:23389\"\n[[ldap.listeners]]\naddress = \"0.0.0.0:23389\"\n",
+    )
+    .unwrap();
+    let out = cli.run(&["config", "check", "admin.toml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("admin.listen 127.0.0.1:23389") && err.contains("same TCP address"),
+        "{err}"
+    );
     // A configuration that does not parse is one problem, named with its key.
     std::fs::write(dir.join("typo.toml"), "[radius]\nlisten = 5\n").unwrap();
     let out = cli.run(&["config", "check", "typo.toml"]);

@@ -471,6 +471,24 @@ fn serve_debug_shows_each_request_as_radiusd_x_with_secrets_masked() {
         "{log}"
     );
     assert!(log.contains("explanation="), "{log}");
+    // Every rule evaluated, in order, with its result (as radiusd -X shows each module).
+    let steps = [
+        "rule 1: onprem.unknown-user passes",
+        "rule 2: onprem.locked-out passes",
+        "rule 3: onprem.bad-password passes",
+        "rule 4: onprem.disabled passes",
+        "rule 5: onprem.account-expired passes",
+        "rule 6: onprem.password-expired passes",
+        "rule 7: onprem.must-change passes",
+        "rule 8: onprem.accept decides: accept",
+    ];
+    let mut at = 0;
+    for step in steps {
+        let found = log[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step} in {log}"));
+        at += found;
+    }
     assert!(
         log.contains("Access-Accept sent: Message-Authenticator = <hidden, 16 octets>"),
         "{log}"
@@ -504,6 +522,10 @@ async fn serve_debug_shows_each_ldap_bind_too() {
     );
     assert!(
         log.contains("outcome=reject") && log.contains("rule=onprem.unknown-user"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rule 1: onprem.unknown-user decides: reject"),
         "{log}"
     );
     assert!(!log.contains("Winter2026!"));

@@ -123,46 +123,45 @@ impl Health {
     }
 }
 
+/// One store check on a blocking thread, given up after `STORE_CHECK_TIMEOUT` (the thread
+/// finishes on its own; at most one per `REUSE_FOR`, see the admin listener).
+async fn bounded(
+    what: &str,
+    f: impl FnOnce() -> Result<(), crate::directory::StoreError> + Send + 'static,
+) -> Result<(), String> {
+    match tokio::time::timeout(STORE_CHECK_TIMEOUT, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(format!("{what} failed: {e}")),
+        Ok(Err(_)) => Err(format!("the {what} check stopped unexpectedly")),
+        Err(_) => Err(format!(
+            "a {what} did not finish within {} s (the store is locked by another process, or the disk is stuck)",
+            STORE_CHECK_TIMEOUT.as_secs()
+        )),
+    }
+}
+
 /// Runs every check. The store checks run on a blocking thread, bounded in time.
 pub async fn check(listeners: &Listeners, store: &Arc<dyn Store>, clock: &Clock) -> Health {
-    let (store, clock) = (Arc::clone(store), clock.clone());
-    let probe = tokio::task::spawn_blocking(move || {
-        let readable = store.tenant().map(|_| ());
-        let writable = match &readable {
-            Ok(()) => clock.now().and_then(|now| store.probe_writable(now)),
-            Err(_) => Ok(()),
-        };
-        (readable, writable)
-    });
-    let store = match tokio::time::timeout(STORE_CHECK_TIMEOUT, probe).await {
-        Ok(Ok((Ok(()), Ok(())))) => StoreHealth {
-            readable: true,
-            writable: true,
-            error: None,
-        },
-        Ok(Ok((Ok(()), Err(e)))) => StoreHealth {
-            readable: true,
-            writable: false,
-            error: Some(format!("write failed: {e}")),
-        },
-        Ok(Ok((Err(e), _))) => StoreHealth {
+    let s = Arc::clone(store);
+    let read = bounded("read", move || s.tenant().map(|_| ())).await;
+    let store = match read {
+        Err(e) => StoreHealth {
             readable: false,
             writable: false,
-            error: Some(format!("read failed: {e}")),
+            error: Some(e),
         },
-        Ok(Err(_)) => StoreHealth {
-            readable: false,
-            writable: false,
-            error: Some("the store check stopped unexpectedly".into()),
-        },
-        Err(_) => StoreHealth {
-            readable: false,
-            writable: false,
-            error: Some(format!(
-                "the store did not answer within {} s (locked by another process?)",
-                STORE_CHECK_TIMEOUT.as_secs()
-            )),
-        },
+        Ok(()) => {
+            let (s, clock) = (Arc::clone(store), clock.clone());
+            let write = bounded("write", move || {
+                clock.now().and_then(|now| s.probe_writable(now))
+            })
+            .await;
+            StoreHealth {
+                readable: true,
+                writable: write.is_ok(),
+                error: write.err(),
+            }
+        }
     };
     let listeners = listeners.report();
     Health {

@@ -255,7 +255,10 @@ pub async fn client_get(
         driver.abort();
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     };
-    tokio::time::timeout(timeout, get)
-        .await
-        .map_err(|_| format!("the admin listener at {address} did not answer within {} s", timeout.as_secs()))?
+    tokio::time::timeout(timeout, get).await.map_err(|_| {
+        format!(
+            "the admin listener at {address} did not answer within {} s",
+            timeout.as_secs()
+        )
+    })?
 }

@@ -28,6 +28,10 @@ pub struct CheckArgs {
     /// The client address the sign-in comes from (for trusted IPs).
     #[arg(long)]
     from: Option<std::net::IpAddr>,
+    /// Also show every rule the verifier evaluated, in order, and what each found (with
+    /// --json: a "trace" array).
+    #[arg(long)]
+    trace: bool,
 }
 
 fn parse_endpoint(s: &str) -> Result<EndpointKind, String> {
@@ -46,12 +50,13 @@ pub fn run(args: CheckArgs, app: &App, out: &Out) -> Result<(), CliError> {
         login: args.user,
         secret,
         now: None,
+        trace: args.trace,
     };
     let d = app
         .verifier
         .decide(&attempt)
         .map_err(|e| CliError::Failure(e.to_string()))?;
-    let v = json!({
+    let mut v = json!({
         "outcome": d.outcome,
         "credential": d.credential,
         "app_password": d.app_password,
@@ -59,6 +64,9 @@ pub fn run(args: CheckArgs, app: &App, out: &Out) -> Result<(), CliError> {
         "codes": { "ad": d.codes.ad, "nps": d.codes.nps, "aadsts": d.codes.aadsts },
         "explanation": d.explanation,
     });
+    if args.trace {
+        v["trace"] = json!(d.trace);
+    }
     out.emit(v, || {
         let code = d
             .codes
@@ -68,8 +76,14 @@ pub fn run(args: CheckArgs, app: &App, out: &Out) -> Result<(), CliError> {
             .chain(d.codes.nps.map(|c| format!(" nps {c}")))
             .chain(d.codes.aadsts.map(|c| format!(" {c}")))
             .collect::<String>();
+        let steps: String = d
+            .trace
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("\n  {}. {s}", i + 1))
+            .collect();
         format!(
-            "{}  [{}]{code}\n{}",
+            "{}  [{}]{code}\n{}{steps}",
             match d.outcome {
                 crate::verify::Outcome::Accept => "ACCEPT",
                 crate::verify::Outcome::Reject => "REJECT",

@@ -54,7 +54,9 @@ pub fn run(config: &Config, args: &HealthArgs, out: &Out) -> Result<(), CliError
         }
         503 => {
             print!("{body}");
-            Err(CliError::Refused(format!("the daemon at {address} is unhealthy")))
+            Err(CliError::Refused(format!(
+                "the daemon at {address} is unhealthy"
+            )))
         }
         other => Err(CliError::Failure(format!(
             "unexpected answer from {address}: HTTP {other}"

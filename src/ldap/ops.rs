@@ -198,15 +198,18 @@ impl Session {
             login: req.dn,
             secret: Secret::new(password.into_bytes()),
             now: None,
+            trace: debug,
         };
         let arrived = tokio::time::Instant::now();
         let decided = ctx.verifier.decide_async(attempt, arrived).await;
         match &decided {
             Ok(_) => crate::metrics::global().request_done("ldap", arrived.elapsed()),
-            Err(VerifyError::Overloaded) => crate::metrics::global()
-                .dropped("ldap", crate::metrics::DropReason::Overloaded),
-            Err(_) => crate::metrics::global()
-                .dropped("ldap", crate::metrics::DropReason::Internal),
+            Err(VerifyError::Overloaded) => {
+                crate::metrics::global().dropped("ldap", crate::metrics::DropReason::Overloaded)
+            }
+            Err(_) => {
+                crate::metrics::global().dropped("ldap", crate::metrics::DropReason::Internal)
+            }
         }
         if matches!(&decided, Ok(d) if !d.accepted()) && !ctx.config.reject_delay.is_zero() {
             // ldap.reject_delay (off by default: AD answers a failed bind at once). The
@@ -217,6 +220,9 @@ impl Session {
             // `serve --debug` (every decision is in the sign-in log whatever the level).
             let user = d.user.as_deref().or(typed.as_deref()).unwrap_or_default();
             let outcome = if d.accepted() { "accept" } else { "reject" };
+            for (i, step) in d.trace.iter().enumerate() {
+                tracing::debug!(peer = %ctx.peer, "rule {}: {step}", i + 1);
+            }
             tracing::debug!(peer = %ctx.peer, endpoint = %ctx.endpoint.kind.as_str(), user = %user, outcome = %outcome, rule = %d.rule, explanation = %d.explanation, "bind");
         }
         match decided {

@@ -151,12 +151,7 @@ impl RadiusServer {
         self.dedup.finish(key, reply);
     }
 
-    fn drop_packet(
-        &self,
-        from: SocketAddr,
-        reason: DropReason,
-        why: &str,
-    ) -> Option<Arc<Vec<u8>>> {
+    fn drop_packet(&self, from: SocketAddr, reason: DropReason, why: &str) -> Option<Arc<Vec<u8>>> {
         crate::metrics::global().dropped("radius", reason);
         self.dropped.warn("packet dropped", from, why);
         None
@@ -367,6 +362,8 @@ impl RadiusServer {
             login,
             secret: Secret::new(Vec::new()),
             now: None,
+            // `serve --debug` shows every rule evaluated.
+            trace: tracing::enabled!(tracing::Level::DEBUG),
         };
         let method = raw.unsupported_method().or(if raw.has(ATTR_USER_PASSWORD) {
             None
@@ -435,6 +432,9 @@ impl RadiusServer {
                         .codes
                         .nps
                         .map_or_else(|| "-".to_string(), |n| n.to_string());
+                    for (i, step) in d.trace.iter().enumerate() {
+                        tracing::debug!(%from, id = raw.identifier(), "rule {}: {step}", i + 1);
+                    }
                     tracing::debug!(client = %client.name, %from, user = %user, outcome = %outcome, rule = %d.rule, nps = %nps, explanation = %d.explanation, "access-request");
                     if let Some(Ok(sent)) = reply.as_deref().map(|b| RawPacket::parse(b)) {
                         let code = if d.accepted() {

@@ -5,7 +5,8 @@
 use super::explain::{ago, when};
 use super::lockout;
 use super::{
-    match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError, NOBODY,
+    match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, Trace, VerifyError,
+    NOBODY,
 };
 use crate::directory::cloud_names::{ad_only_form, cloud_candidates, resolve_cloud, CloudNames};
 use crate::directory::store::CloudUser;
@@ -72,6 +73,17 @@ fn object_lag(live: Option<&User>, copy: &CloudUser, sync: &SyncState) -> Option
 }
 
 pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
+    let mut trace = Trace::new(attempt.trace);
+    let mut d = decide_traced(ctx, attempt, &mut trace)?;
+    trace.finish(&mut d);
+    Ok(d)
+}
+
+fn decide_traced(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    trace: &mut Trace,
+) -> Result<Decision, VerifyError> {
     let now = ctx.now;
     let sync = sync::state_at(ctx.store, ctx.tenant, now)?;
     // The cloud signs users in by UPN (or mail, with email-sign-in), never by AD's forms.
@@ -125,6 +137,18 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             unknown_why(ctx, attempt, &sync, resolution, &copies)?,
         ));
     };
+    trace.pass("cloud.unknown-user", || {
+        format!(
+            "{:?} is the cloud account {} (as of the object-sync cycle at {}); {}",
+            crate::logging::cap(&attempt.login, 64),
+            copy.snapshot.upn,
+            sync.object
+                .last
+                .map(|t| when(t, now))
+                .unwrap_or_else(|| "an earlier cycle".into()),
+            super::onprem::secret_note(&m, "synced")
+        )
+    });
     let lag = object_lag(Some(live), copy, &sync);
     let with_user = |mut d: Decision| {
         d.user = Some(copy.snapshot.sam.clone());
@@ -156,6 +180,8 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         )));
     }
 
+    trace.pass("cloud.disabled", || "the cloud copy is enabled".into());
+
     // Rule 3: smart lockout.
     let smart = ctx.store.smart_lockout(copy.user_id)?;
     if let Some(until) = lockout::smart_locked_until(&smart, now) {
@@ -165,6 +191,13 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             format!("Entra smart lockout is active until {}", when(until, now)),
         )));
     }
+
+    trace.pass("cloud.smart-lockout", || {
+        format!(
+            "smart lockout is not active ({} failure(s) counted, threshold {})",
+            smart.failures, ctx.tenant.smart_lockout_threshold
+        )
+    });
 
     // Rule 4: legacy authentication blocked.
     if ctx.tenant.security_defaults {
@@ -181,6 +214,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             "the user is required to use modern authentication; legacy protocols and app passwords do not work for them".into(),
         )));
     }
+    trace.pass("cloud.legacy-auth-blocked", || {
+        "Security Defaults are off and the user is not required to use modern authentication".into()
+    });
     // Conditional Access scopes by the groups the cloud holds for the user (as synced).
     let groups = &copy.snapshot.groups;
     let from = || {
@@ -206,6 +242,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         )));
     }
 
+    trace.pass("cloud.ca.block-legacy", || {
+        "no Conditional Access policy blocking legacy authentication covers this sign-in".into()
+    });
+
     // Rule 5 (4a): an app password.
     if let Some(name) = &m.app {
         if attempt.endpoint.admin_actions {
@@ -215,6 +255,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
                 format!("app password {name:?} presented to an administrative endpoint; administrative actions can't be performed with app passwords"),
             )));
         }
+        trace.pass("cloud.app-password.admin-action", || {
+            "the endpoint performs no administrative actions".into()
+        });
         if live.admin {
             return Ok(with_user(reject(
                 "cloud.app-password.admin-user",
@@ -222,6 +265,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
                 format!("app password {name:?} belongs to an administrator; for security reasons app passwords are not available to admins"),
             )));
         }
+        trace.pass("cloud.app-password.admin-user", || {
+            "the user is not an administrator".into()
+        });
         // An existing app password keeps working whatever the user's per-user MFA state now is
         // (the reference's revised §4a): enforce, create, then rely on Conditional Access.
         let mfa_note = if live.mfa != MfaState::Enforced {
@@ -263,6 +309,15 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             ctx.tenant
                 .ca_require_mfa
                 .covers(groups, attempt.client, &ctx.tenant.named_locations);
+        if ca_mfa.is_none() || live.mfa == MfaState::Enforced {
+            trace.pass("cloud.ca.require-mfa", || {
+                if ca_mfa.is_none() {
+                    "no Conditional Access policy requiring MFA covers this sign-in".into()
+                } else {
+                    "a Conditional Access policy requires MFA, but per-user MFA is enforced and decides instead".into()
+                }
+            });
+        }
         if let (Some(cov), false) = (&ca_mfa, live.mfa == MfaState::Enforced) {
             // Per-user enforcement overrides Conditional Access (then §4b as ever); without it,
             // the policy's MFA cannot be satisfied by a legacy client. Trusted IPs are a per-user
@@ -313,6 +368,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             }
         }));
     }
+
+    trace.pass("cloud.password.accept", || {
+        "the secret is neither an app password nor the synced domain password".into()
+    });
 
     // Rule 7: nothing matched.
     let repeats = ctx.recent_bad.note(

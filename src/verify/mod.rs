@@ -98,6 +98,9 @@ pub struct Attempt {
     pub secret: Secret,
     /// The decision time; `None` reads the verifier's clock.
     pub now: Option<Time>,
+    /// Record every rule evaluated, in order, in `Decision::trace` (`serve --debug`,
+    /// `check --trace`). Off on the usual path: building the notes costs allocations.
+    pub trace: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,6 +152,61 @@ pub struct Decision {
     /// The resolved user's DN, for front doors that report an identity (LDAP WhoAmI).
     #[serde(skip)]
     pub user_dn: Option<String>,
+    /// Every rule evaluated, in order, when the attempt asked for it (else empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<Step>,
+}
+
+/// One rule the verifier evaluated: whether it decided, and what it found (never a secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub rule: &'static str,
+    /// `true` for the rule that decided; `false` for a rule that passed and let evaluation go on.
+    pub decided: bool,
+    pub note: String,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mark = if self.decided { "decides" } else { "passes" };
+        write!(f, "{} {mark}: {}", self.rule, self.note)
+    }
+}
+
+/// The steps of one decision as they are evaluated; records nothing unless switched on.
+pub(crate) struct Trace {
+    on: bool,
+    steps: Vec<Step>,
+}
+
+impl Trace {
+    pub(crate) fn new(on: bool) -> Trace {
+        Trace { on, steps: vec![] }
+    }
+
+    /// A rule that did not fire; `note` says what it found (only built when tracing).
+    pub(crate) fn pass(&mut self, rule: &'static str, note: impl FnOnce() -> String) {
+        if self.on {
+            self.steps.push(Step {
+                rule,
+                decided: false,
+                note: note(),
+            });
+        }
+    }
+
+    /// Ends the trace with the rule that decided, and hands the steps to the decision.
+    pub(crate) fn finish(mut self, d: &mut Decision) {
+        if self.on {
+            let outcome = d.outcome.as_str();
+            self.steps.push(Step {
+                rule: d.rule,
+                decided: true,
+                note: format!("{outcome}: {}", d.explanation),
+            });
+            d.trace = self.steps;
+        }
+    }
 }
 
 impl Decision {
@@ -170,6 +228,7 @@ impl Decision {
             side,
             user: None,
             user_dn: None,
+            trace: Vec::new(),
         }
     }
 
@@ -433,7 +492,8 @@ impl Verifier {
             None => self.clock.now()?,
         };
         if let Some(why) = crate::directory::invalid_login(&attempt.login) {
-            let d = invalid_name_decision(attempt.endpoint.kind, why);
+            let mut d = invalid_name_decision(attempt.endpoint.kind, why);
+            Trace::new(attempt.trace).finish(&mut d);
             self.signin.record(d.side, now, attempt, &d);
             count(attempt, &d);
             return Ok(d);
@@ -520,7 +580,27 @@ fn count(attempt: &Attempt, d: &Decision) {
 }
 
 /// A hybrid client stores one secret for both sides: it works only if both accept it.
-fn combine_hybrid(on: Decision, cl: Decision) -> Decision {
+/// The trace shows both sides' rules, on-prem first, then the combination.
+fn combine_hybrid(mut on: Decision, mut cl: Decision) -> Decision {
+    let mut trace = std::mem::take(&mut on.trace);
+    trace.append(&mut cl.trace);
+    let mut d = combine_sides(on, cl);
+    if !trace.is_empty() {
+        trace.push(Step {
+            rule: "hybrid.combine",
+            decided: true,
+            note: format!(
+                "{}: a hybrid endpoint accepts only what both sides accept (by {})",
+                d.outcome.as_str(),
+                d.rule
+            ),
+        });
+    }
+    d.trace = trace;
+    d
+}
+
+fn combine_sides(on: Decision, cl: Decision) -> Decision {
     match (on.accepted(), cl.accepted()) {
         (true, true) => Decision {
             rule: "hybrid.accept",

@@ -5,7 +5,8 @@
 use super::explain::{ago, when};
 use super::lockout;
 use super::{
-    match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, VerifyError, NOBODY,
+    match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, Trace, VerifyError,
+    NOBODY,
 };
 use crate::directory::{candidates, resolve, user_dn, Names, Resolution, User};
 
@@ -19,6 +20,28 @@ fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -
 }
 
 pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
+    let mut trace = Trace::new(attempt.trace);
+    let mut d = decide_traced(ctx, attempt, &mut trace)?;
+    trace.finish(&mut d);
+    Ok(d)
+}
+
+/// What the secret turned out to be, for the trace (names an app password, never a secret).
+pub(crate) fn secret_note(m: &super::SecretMatch, side: &str) -> String {
+    match (&m.app, m.domain) {
+        (Some(name), _) => format!("the secret is app password {name:?}"),
+        (None, true) => format!("the secret is the {side} domain password"),
+        (None, false) => {
+            format!("the secret is not the {side} domain password nor an app password")
+        }
+    }
+}
+
+fn decide_traced(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    trace: &mut Trace,
+) -> Result<Decision, VerifyError> {
     let users = ctx
         .store
         .users_named(&candidates(&attempt.login, ctx.dir))?;
@@ -58,6 +81,14 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         };
         return Ok(reject("onprem.unknown-user", "525", 8, why));
     };
+    trace.pass("onprem.unknown-user", || {
+        format!(
+            "{:?} is the on-prem account {}; {}",
+            crate::logging::cap(&attempt.login, 64),
+            user.sam,
+            secret_note(&m, "current")
+        )
+    });
     let now = ctx.now;
     let with_user = |mut d: Decision| {
         d.user = Some(user.sam.clone());
@@ -93,6 +124,17 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         )));
     }
 
+    trace.pass("onprem.locked-out", || {
+        if ctx.tenant.ad_lockout_threshold == 0 {
+            "not locked out (AD lockout is off: ad-lockout-threshold 0)".into()
+        } else {
+            format!(
+                "not locked out ({} bad password(s) counted, threshold {})",
+                lock.bad_count, ctx.tenant.ad_lockout_threshold
+            )
+        }
+    });
+
     // Rule 3: not the current domain password (every app password included).
     if !m.domain {
         let state = lockout::ad_bad_attempt(ctx.store, user.id, ctx.tenant, now)?;
@@ -118,6 +160,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
         return Ok(with_user(reject("onprem.bad-password", "52e", 16, why)));
     }
 
+    trace.pass("onprem.bad-password", || {
+        "the secret is the current domain password".into()
+    });
+
     // Rules 4 to 7: account state, revealed only behind the right password.
     if !user.enabled {
         return Ok(with_user(reject(
@@ -131,6 +177,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             ),
         )));
     }
+    trace.pass("onprem.disabled", || "the account is enabled".into());
     if let Some(exp) = user.account_expires.filter(|e| *e <= now) {
         return Ok(with_user(reject(
             "onprem.account-expired",
@@ -142,6 +189,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             ),
         )));
     }
+    trace.pass("onprem.account-expired", || match user.account_expires {
+        Some(e) => format!("the account expires at {}", when(e, now)),
+        None => "the account never expires".into(),
+    });
     if user.password_expired {
         return Ok(with_user(reject(
             "onprem.password-expired",
@@ -150,6 +201,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
             "the domain password has expired; the user must set a new one".into(),
         )));
     }
+    trace.pass("onprem.password-expired", || {
+        "the domain password has not expired".into()
+    });
     if user.must_change {
         return Ok(with_user(reject(
             "onprem.must-change",
@@ -159,6 +213,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
                 .into(),
         )));
     }
+
+    trace.pass("onprem.must-change", || {
+        "no change required at next logon".into()
+    });
 
     // Rule 8: accept.
     lockout::ad_reset(ctx.store, user.id)?;

@@ -23,6 +23,8 @@ pub struct Daemon {
     pub accounting: u16,
     pub ldap: u16,
     pub ldap_cloud: u16,
+    /// The admin HTTP listener (`/metrics`, `/healthz`).
+    pub admin: u16,
 }
 
 pub fn free_udp() -> u16 {
@@ -88,8 +90,8 @@ impl Options {
         if let Some(f) = self.before {
             f(dir.path());
         }
-        let (radius, accounting, ldap, ldap_cloud) =
-            (free_udp(), free_udp(), free_tcp(), free_tcp());
+        let (radius, accounting, ldap, ldap_cloud, admin) =
+            (free_udp(), free_udp(), free_tcp(), free_tcp(), free_tcp());
         let config = dir.path().join("hybridauth.toml");
         std::fs::write(
             &config,
@@ -103,6 +105,8 @@ start = "2026-01-05T10:00:00Z"
 [hashing]
 memory_kib = 64
 iterations = 1
+[admin]
+listen = "127.0.0.1:{admin}"
 [radius]
 # Rejects at once unless a test is about the delay (tests set HYBRIDAUTH_RADIUS__REJECT_DELAY).
 reject_delay = "0s"
@@ -173,6 +177,7 @@ endpoint = "cloud"
             accounting,
             ldap,
             ldap_cloud,
+            admin,
         };
         d.wait_ready();
         d

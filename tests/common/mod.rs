@@ -106,6 +106,7 @@ impl Lab {
                 login: login.into(),
                 secret: Secret::new(secret),
                 now: None,
+                trace: false,
             })
             .unwrap()
     }

@@ -25,7 +25,7 @@ class Lab:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="hybridauth-interop-")
         self.radius, self.acct = free(socket.SOCK_DGRAM), free(socket.SOCK_DGRAM)
-        self.ldap, self.ldap_cloud, self.ldaps, self.ldap_tls = (free(socket.SOCK_STREAM) for _ in range(4))
+        self.ldap, self.ldap_cloud, self.ldaps, self.ldap_tls, self.admin = (free(socket.SOCK_STREAM) for _ in range(5))
         cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
         subprocess.run([BIN, "cert", "--cert", cert, "--key", key], check=True, capture_output=True)
         self.config = os.path.join(self.dir, "hybridauth.toml")
@@ -39,6 +39,8 @@ start = "2026-01-05T10:00:00Z"
 [hashing]
 memory_kib = 1024
 iterations = 1
+[admin]
+listen = "127.0.0.1:{self.admin}"
 [radius]
 listen = ["127.0.0.1:{self.radius}", "[::1]:{self.radius}"]
 accounting_listen = ["127.0.0.1:{self.acct}"]
@@ -317,6 +319,37 @@ def main():
         assert len(names) == len(set(names)) and {f"page{i:02d}" for i in range(12)} <= set(names), names
         assert "dora" in names and "svc-app" in names, names
 
+    def prometheus_parser_reads_metrics_counting_radtest_decisions():
+        # The exposition is read by Prometheus's own Python parser (a format error raises).
+        from prometheus_client.parser import text_string_to_metric_families
+
+        def scrape():
+            p = run(["curl", "-sS", "--fail", f"http://127.0.0.1:{lab.admin}/metrics"])
+            assert p.returncode == 0, p.stderr
+            out = {}
+            for fam in text_string_to_metric_families(p.stdout):
+                for smp in fam.samples:
+                    out[(smp.name, tuple(sorted(smp.labels.items())))] = smp.value
+            return out
+
+        key = ("hybridauth_decisions_total", (("door", "radius"), ("endpoint", "on-prem"), ("outcome", "accept"), ("rule", "onprem.accept")))
+        before = scrape().get(key, 0)
+        p = run(["radtest", "-x", "dora", "Dora-pass-1", R, "0", SECRET])
+        assert "Access-Accept" in p.stdout, p.stdout + p.stderr
+        after = scrape()
+        assert after.get(key, 0) == before + 1, (before, after.get(key))
+        assert after[("hybridauth_ldap_connections_open", ())] >= 0
+        assert any(n == "hybridauth_request_duration_seconds_bucket" for n, _ in after), "latency histogram"
+
+    def curl_healthz_and_hybridauth_health_agree():
+        p = run(["curl", "-sS", "-w", "\n%{http_code}", f"http://127.0.0.1:{lab.admin}/healthz"])
+        body, code = p.stdout.rsplit("\n", 1)
+        assert code == "200" and body.startswith("healthy"), p.stdout
+        h = lab.cli("--json", "health")
+        v = json.loads(h.stdout)
+        assert v["healthy"] is True and all(l["serving"] for l in v["listeners"]), v
+        assert len(v["listeners"]) == 8, v  # 2 RADIUS auth, 1 accounting, 4 LDAP, 1 admin
+
     for fn in [radtest_accept_and_reject_on_prem, radclient_app_password_rejected_on_prem_accepted_by_cloud_over_ipv6,
                radclient_without_message_authenticator_gets_no_answer, radclient_wrong_secret_gets_no_answer,
                unknown_client_gets_no_answer, pyrad_accept_with_message_authenticator_and_retransmission,
@@ -325,7 +358,8 @@ def main():
                ldap_app_password_refused_on_prem_accepted_on_cloud_listener, ldaps_and_starttls,
                starttls_listener_refuses_a_cleartext_simple_bind, radclient_proxy_state_comes_back_in_order,
                ldapsearch_root_dse_anonymously, ldapsearch_search_then_bind, ldap3_search_then_bind_flow,
-               ldap3_default_get_info_reads_root_dse, ldapsearch_and_ldap3_read_the_directory_in_pages]:
+               ldap3_default_get_info_reads_root_dse, ldapsearch_and_ldap3_read_the_directory_in_pages,
+               prometheus_parser_reads_metrics_counting_radtest_decisions, curl_healthz_and_hybridauth_health_agree]:
         case(fn)
     lab.stop()
     passed = sum(1 for _, ok, _ in results if ok)

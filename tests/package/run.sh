@@ -53,7 +53,9 @@ grep -q "hybridauth ready" "$LOG/serve.log" || { cat "$LOG/serve.log"; fail "the
 ok "the installed binary serves the installed configuration as the hybridauth user"
 radtest pkgtest Pkg-pass-1 127.0.0.1 0 testing123 2>&1 | grep -q "Received Access-Accept" || fail "radtest"
 ldapwhoami -x -H ldap://127.0.0.1:3389 -D pkgtest -w Pkg-pass-1 2>&1 | grep -q 'u:CONTOSO\\pkgtest' || fail "ldapwhoami"
-ok "radtest and ldapwhoami authenticate through it"
+as_service /usr/bin/hybridauth --config "$CONF" health > "$LOG/health.txt" 2>&1 || { cat "$LOG/health.txt"; fail "hybridauth health"; }
+head -1 "$LOG/health.txt" | grep -qx healthy || fail "hybridauth health: $(cat "$LOG/health.txt")"
+ok "radtest and ldapwhoami authenticate through it; hybridauth health says healthy"
 $SUDO kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
 ss -lntu 2>/dev/null | awk '{print $5}' | grep -qE "[:.]3389\$" && fail "the daemon did not stop"
 [ "$(stat -c '%a' /var/lib/hybridauth/hybridauth.sqlite3)" = "600" ] || fail "the store is not 0600"
