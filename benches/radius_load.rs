@@ -115,6 +115,7 @@ fn main() {
                 secret: Secret::new(password),
                 now: None,
                 trace: false,
+                nas: None,
             })
             .unwrap();
         t.elapsed()

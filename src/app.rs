@@ -44,6 +44,9 @@ impl App {
             config.hashing.max_concurrent,
             config.hashing.max_wait,
         ));
+        verifier.set_policies(crate::authorization::Policies::new(
+            config.radius.policies.clone(),
+        ));
         let directory = Directory::new(
             store.clone(),
             clock.clone(),

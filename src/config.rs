@@ -166,6 +166,30 @@ pub struct RawRadius {
     pub reject_delay: String,
     pub accounting_log: String,
     pub clients: Vec<RawRadiusClient>,
+    pub policies: Vec<RawRadiusPolicy>,
+}
+
+/// `[[radius.policies]]`: reply attributes for accepted users, by group (see
+/// `authorization`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRadiusPolicy {
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub clients: Vec<String>,
+    #[serde(default)]
+    pub endpoint: String,
+    pub reply: std::collections::BTreeMap<String, RawReplyValue>,
+}
+
+/// A reply value: text or a number (`Session-Timeout = 3600`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawReplyValue {
+    Integer(i64),
+    Text(String),
 }
 impl Default for RawRadius {
     fn default() -> Self {
@@ -175,6 +199,7 @@ impl Default for RawRadius {
             duplicate_window: "5s".into(),
             reject_delay: "1s".into(),
             accounting_log: String::new(),
+            policies: vec![],
             clients: vec![RawRadiusClient {
                 name: "localhost".into(),
                 network: "127.0.0.1/32".into(),
@@ -343,6 +368,7 @@ pub struct RadiusConfig {
     pub reject_delay: Duration,
     pub accounting_log: PathBuf,
     pub clients: Vec<RadiusClientConfig>,
+    pub policies: Vec<crate::authorization::Policy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -713,6 +739,7 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
             reply_message: c.reply_message,
         });
     }
+    let policies = validate_policies(&r.policies, &clients)?;
     Ok(RadiusConfig {
         listen,
         accounting_listen,
@@ -720,7 +747,79 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
         reject_delay,
         accounting_log,
         clients,
+        policies,
     })
+}
+
+fn validate_policies(
+    raw: &[RawRadiusPolicy],
+    clients: &[RadiusClientConfig],
+) -> Result<Vec<crate::authorization::Policy>, ConfigError> {
+    use crate::radius::dictionary::{encode, Value};
+    let mut out: Vec<crate::authorization::Policy> = Vec::new();
+    for (i, p) in raw.iter().enumerate() {
+        let key = |k: &str| format!("radius.policies[{i}].{k}");
+        if p.name.trim().is_empty() {
+            return Err(invalid(&key("name"), "must not be empty"));
+        }
+        if out.iter().any(|o| o.name == p.name) {
+            return Err(invalid(
+                &key("name"),
+                format!("duplicate policy name {:?}", p.name),
+            ));
+        }
+        if p.groups.iter().any(|g| g.trim().is_empty()) {
+            return Err(invalid(&key("groups"), "a group name must not be empty"));
+        }
+        for c in &p.clients {
+            if !clients.iter().any(|k| &k.name == c) {
+                return Err(invalid(
+                    &key("clients"),
+                    format!("no [[radius.clients]] is named {c:?}"),
+                ));
+            }
+        }
+        let endpoint = match p.endpoint.trim() {
+            "" => None,
+            e => Some(EndpointKind::parse(e).ok_or_else(|| {
+                invalid(
+                    &key("endpoint"),
+                    format!("expected on-prem, cloud or hybrid, got {e:?}"),
+                )
+            })?),
+        };
+        if p.reply.is_empty() {
+            return Err(invalid(&key("reply"), "sets no attribute"));
+        }
+        let mut reply: Vec<crate::authorization::ReplyAttribute> = Vec::new();
+        for (name, v) in &p.reply {
+            let value = match v {
+                RawReplyValue::Integer(n) => Value::Integer(*n),
+                RawReplyValue::Text(s) => Value::Text(s.clone()),
+            };
+            let (canonical, wire) =
+                encode(name, &value).map_err(|e| invalid(&key(&format!("reply.{name}")), e))?;
+            if reply.iter().any(|a| a.name == canonical) {
+                return Err(invalid(
+                    &key(&format!("reply.{name}")),
+                    format!("{canonical} is set twice"),
+                ));
+            }
+            reply.push(crate::authorization::ReplyAttribute {
+                name: canonical,
+                value,
+                wire,
+            });
+        }
+        out.push(crate::authorization::Policy {
+            name: p.name.clone(),
+            groups: p.groups.iter().map(|g| g.trim().to_lowercase()).collect(),
+            clients: p.clients.clone(),
+            endpoint,
+            reply,
+        });
+    }
+    Ok(out)
 }
 
 fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {

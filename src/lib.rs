@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admission;
 pub mod app;
+pub mod authorization;
 pub mod cli;
 pub mod clock;
 pub mod config;

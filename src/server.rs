@@ -118,7 +118,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         tokio::select! {
             _ = crate::shutdown::signal() => break,
             _ = reload => {
-                reload_clients(&clients, config_path.as_deref());
+                reload_clients(&clients, &app, config_path.as_deref());
                 reopen_logs(&app, &radius);
             }
         }
@@ -149,14 +149,20 @@ fn reopen_logs(app: &App, radius: &RadiusServer) {
     }
 }
 
-/// SIGHUP: re-reads the configuration and swaps the RADIUS client table. An invalid file keeps
-/// the old table (and says why).
-fn reload_clients(clients: &Clients, path: Option<&std::path::Path>) {
+/// SIGHUP: re-reads the configuration and swaps the RADIUS client table and the
+/// authorisation policies together. An invalid file keeps both (and says why).
+fn reload_clients(clients: &Clients, app: &App, path: Option<&std::path::Path>) {
     match Config::load(path) {
         Ok(c) => {
-            let n = c.radius.clients.len();
+            let (n, p) = (c.radius.clients.len(), c.radius.policies.len());
             clients.replace(ClientTable::new(c.radius.clients));
-            tracing::info!(clients = n, "RADIUS client table reloaded");
+            app.verifier
+                .set_policies(crate::authorization::Policies::new(c.radius.policies));
+            tracing::info!(
+                clients = n,
+                policies = p,
+                "RADIUS client table and authorisation policies reloaded"
+            );
         }
         Err(e) => tracing::error!(error = %e, "reload refused; keeping the current client table"),
     }

@@ -240,6 +240,22 @@ fn an_invalid_configuration_is_refused_naming_the_key() {
         ("[hashing]\ncache_ttl = \"2d\"\n", "hashing.cache_ttl"),
         ("[hashing]\ncache_entries = 0\n", "hashing.cache_entries"),
         ("[admin]\nlisten = \"localhost\"\n", "admin.listen"),
+        (
+            "[[radius.policies]]\nname = \"x\"\nreply = { \"Tunnel-Kind\" = 1 }\n",
+            "radius.policies[0].reply.Tunnel-Kind",
+        ),
+        (
+            "[[radius.policies]]\nname = \"x\"\nreply = { \"Tunnel-Type\" = \"Pigeon\" }\n",
+            "radius.policies[0].reply.Tunnel-Type",
+        ),
+        (
+            "[[radius.policies]]\nname = \"x\"\nclients = [\"nas-9\"]\nreply = { \"Filter-Id\" = \"a\" }\n",
+            "radius.policies[0].clients",
+        ),
+        (
+            "[[radius.policies]]\nname = \"x\"\nendpoint = \"edge\"\nreply = { \"Filter-Id\" = \"a\" }\n",
+            "radius.policies[0].endpoint",
+        ),
     ] {
         std::fs::write(&bad, toml).unwrap();
         let out = cli.run(&["--config", bad.to_str().unwrap(), "serve"]);

@@ -51,6 +51,7 @@ pub fn run(args: CheckArgs, app: &App, out: &Out) -> Result<(), CliError> {
         secret,
         now: None,
         trace: args.trace,
+        nas: None,
     };
     let d = app
         .verifier

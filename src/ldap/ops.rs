@@ -199,6 +199,7 @@ impl Session {
             secret: Secret::new(password.into_bytes()),
             now: None,
             trace: debug,
+            nas: None,
         };
         let arrived = tokio::time::Instant::now();
         let decided = ctx.verifier.decide_async(attempt, arrived).await;

@@ -63,6 +63,9 @@ impl AccountingLog {
             "output_octets": ok(acct::lookup_acct_output_octets(pkt)),
             "input_packets": ok(acct::lookup_acct_input_packets(pkt)),
             "output_packets": ok(acct::lookup_acct_output_packets(pkt)),
+            // The Class an authorisation policy put in the Access-Accept, as the NAS echoes it
+            // (RFC 2865 §5.25): ties the session to the policy that admitted it.
+            "class": a::lookup_all_class(pkt).iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>(),
         });
         let mut line = serde_json::to_vec(&rec)?;
         line.push(b'\n');

@@ -6,6 +6,7 @@ pub mod accounting;
 pub mod clients;
 pub mod dedup;
 pub mod describe;
+pub mod dictionary;
 pub mod packet;
 pub mod reject_delay;
 pub mod server;

@@ -337,24 +337,31 @@ impl RadiusServer {
             .value(radius::core::rfc2865::USER_NAME_TYPE)
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .unwrap_or_default();
-        let respond = |accepted: bool, message: Option<&str>| {
-            let mut attrs = Vec::new();
-            if let (false, true, Some(m)) = (accepted, client.reply_message, message) {
-                attrs.push((ATTR_REPLY_MESSAGE, m.as_bytes().to_vec()));
-            }
-            let code = if accepted {
-                ACCESS_ACCEPT
-            } else {
-                ACCESS_REJECT
+        let respond =
+            |accepted: bool,
+             message: Option<&str>,
+             authorization: Option<&crate::authorization::Authorization>| {
+                let mut attrs = Vec::new();
+                if let (false, true, Some(m)) = (accepted, client.reply_message, message) {
+                    attrs.push((ATTR_REPLY_MESSAGE, m.as_bytes().to_vec()));
+                }
+                // What the authorisation policies chose (accepts only; encoded at config load).
+                if let (true, Some(a)) = (accepted, authorization) {
+                    attrs.extend(a.reply.iter().map(|r| r.wire.clone()));
+                }
+                let code = if accepted {
+                    ACCESS_ACCEPT
+                } else {
+                    ACCESS_REJECT
+                };
+                Some(Arc::new(encode_reply(
+                    code,
+                    raw,
+                    &attrs,
+                    &client.secret,
+                    true,
+                )))
             };
-            Some(Arc::new(encode_reply(
-                code,
-                raw,
-                &attrs,
-                &client.secret,
-                true,
-            )))
-        };
         let base = Attempt {
             endpoint: client.endpoint,
             door: Door::Radius,
@@ -364,6 +371,7 @@ impl RadiusServer {
             now: None,
             // `serve --debug` shows every rule evaluated.
             trace: tracing::enabled!(tracing::Level::DEBUG),
+            nas: Some(client.name.clone()),
         };
         let method = raw.unsupported_method().or(if raw.has(ATTR_USER_PASSWORD) {
             None
@@ -381,7 +389,7 @@ impl RadiusServer {
             if let Ok(Err(e)) = recorded {
                 tracing::error!(error = %e, "cannot record the sign-in");
             }
-            return Ok(respond(false, Some(&why)));
+            return Ok(respond(false, Some(&why), None));
         }
         let pkt = match radius::core::packet::Packet::decode(raw.bytes, &client.secret) {
             Ok(p) => p,
@@ -424,7 +432,7 @@ impl RadiusServer {
                 // Every decision is in the sign-in log; the daemon log shows each request only
                 // at debug (as LDAP binds, and as FreeRADIUS without `auth = yes`): a line per
                 // request at info cost a tenth of the warm path's CPU.
-                let reply = respond(d.accepted(), Some(&d.explanation));
+                let reply = respond(d.accepted(), Some(&d.explanation), d.authorization.as_ref());
                 if debug {
                     let user = d.user.as_deref().or(typed.as_deref()).unwrap_or_default();
                     let outcome = if d.accepted() { "accept" } else { "reject" };

@@ -151,6 +151,9 @@ fn decide_traced(
     });
     let lag = object_lag(Some(live), copy, &sync);
     let with_user = |mut d: Decision| {
+        if ctx.wants_groups {
+            d.groups = copy.snapshot.groups.clone();
+        }
         d.user = Some(copy.snapshot.sam.clone());
         d.user_dn = Some(user_dn(ctx.dir, &copy.snapshot.sam));
         if let Some(name) = &m.app {

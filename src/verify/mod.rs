@@ -101,6 +101,9 @@ pub struct Attempt {
     /// Record every rule evaluated, in order, in `Decision::trace` (`serve --debug`,
     /// `check --trace`). Off on the usual path: building the notes costs allocations.
     pub trace: bool,
+    /// The RADIUS client (NAS) the request came through, by its configured name: authorisation
+    /// policies may be limited to some clients. `None` elsewhere.
+    pub nas: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,6 +158,13 @@ pub struct Decision {
     /// Every rule evaluated, in order, when the attempt asked for it (else empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<Step>,
+    /// The deciding side's groups for the resolved user, gathered only when authorisation
+    /// policies need them.
+    #[serde(skip)]
+    pub groups: Vec<String>,
+    /// What an accept carries to a RADIUS client (`[[radius.policies]]`).
+    #[serde(skip)]
+    pub authorization: Option<crate::authorization::Authorization>,
 }
 
 /// One rule the verifier evaluated: whether it decided, and what it found (never a secret).
@@ -229,6 +239,8 @@ impl Decision {
             user: None,
             user_dn: None,
             trace: Vec::new(),
+            groups: Vec::new(),
+            authorization: None,
         }
     }
 
@@ -286,6 +298,8 @@ pub(crate) struct Ctx<'a> {
     pub tenant: &'a Tenant,
     pub now: Time,
     pub recent_bad: &'a recent_bad::RecentBad,
+    /// Authorisation policies will read the user's groups: put them in the decision.
+    pub wants_groups: bool,
 }
 
 /// Which of a user's credentials a secret is. Always the same hash work: one Argon2 run for the
@@ -339,6 +353,8 @@ pub struct Verifier {
     /// hashing threads so that a probe never waits behind Argon2 work.
     probes: workers::Workers,
     recent_bad: recent_bad::RecentBad,
+    /// `[[radius.policies]]`, replaced on SIGHUP with the client table.
+    policies: std::sync::RwLock<Arc<crate::authorization::Policies>>,
 }
 
 impl Verifier {
@@ -364,7 +380,17 @@ impl Verifier {
                 0,
             ),
             recent_bad: recent_bad::RecentBad::default(),
+            policies: Default::default(),
         }
+    }
+
+    /// Installs the authorisation policies (at start and on SIGHUP).
+    pub fn set_policies(&self, policies: crate::authorization::Policies) {
+        *self.policies.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policies);
+    }
+
+    fn policies(&self) -> Arc<crate::authorization::Policies> {
+        Arc::clone(&self.policies.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Opens the sign-in logs now and keeps them open (the daemon calls this at start).
@@ -499,6 +525,10 @@ impl Verifier {
             return Ok(d);
         }
         let tenant = self.store.tenant()?;
+        // Policies apply to RADIUS accepts only (an LDAP bind has no reply attributes).
+        let policies = (attempt.door == Door::Radius)
+            .then(|| self.policies())
+            .filter(|p| !p.is_empty());
         let ctx = Ctx {
             store: self.store.as_ref(),
             hasher: &self.hasher,
@@ -506,24 +536,58 @@ impl Verifier {
             tenant: &tenant,
             now,
             recent_bad: &self.recent_bad,
+            wants_groups: policies.is_some(),
+        };
+        let authorize = |d: &mut Decision| {
+            if let (Some(p), true) = (&policies, d.accepted()) {
+                d.authorization =
+                    p.authorize(&d.groups, attempt.nas.as_deref(), attempt.endpoint.kind);
+                if let Some(a) = &d.authorization {
+                    d.explanation = format!("{}; {}", d.explanation, a.describe());
+                }
+            }
         };
         let decision = match attempt.endpoint.kind {
             EndpointKind::OnPrem => {
-                let d = onprem::decide(&ctx, attempt)?;
+                let mut d = onprem::decide(&ctx, attempt)?;
+                authorize(&mut d);
                 self.signin.record(Side::OnPrem, now, attempt, &d);
                 d
             }
             EndpointKind::Cloud => {
-                let d = cloud::decide(&ctx, attempt)?;
+                let mut d = cloud::decide(&ctx, attempt)?;
+                authorize(&mut d);
                 self.log_cloud(&tenant, now, attempt, &d);
                 d
             }
             EndpointKind::Hybrid => {
-                let on = onprem::decide(&ctx, attempt)?;
-                let cl = cloud::decide(&ctx, attempt)?;
+                let mut on = onprem::decide(&ctx, attempt)?;
+                let mut cl = cloud::decide(&ctx, attempt)?;
+                // A hybrid accept is authorised by the on-prem groups (the live directory);
+                // both sides' records and the combined explanation name the policy once.
+                let auth = match &policies {
+                    Some(p) if on.accepted() && cl.accepted() => {
+                        p.authorize(&on.groups, attempt.nas.as_deref(), attempt.endpoint.kind)
+                    }
+                    _ => None,
+                };
+                let note = auth.as_ref().map(|a| format!("; {}", a.describe()));
+                if let Some(n) = &note {
+                    on.explanation.push_str(n);
+                    cl.explanation.push_str(n);
+                }
                 self.signin.record(Side::OnPrem, now, attempt, &on);
                 self.log_cloud(&tenant, now, attempt, &cl);
-                combine_hybrid(on, cl)
+                if let Some(n) = &note {
+                    on.explanation.truncate(on.explanation.len() - n.len());
+                    cl.explanation.truncate(cl.explanation.len() - n.len());
+                }
+                let mut d = combine_hybrid(on, cl);
+                if let Some(n) = &note {
+                    d.explanation.push_str(n);
+                }
+                d.authorization = auth;
+                d
             }
         };
         count(attempt, &decision);

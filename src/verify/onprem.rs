@@ -91,6 +91,9 @@ fn decide_traced(
     });
     let now = ctx.now;
     let with_user = |mut d: Decision| {
+        if ctx.wants_groups {
+            d.groups = user.groups.clone();
+        }
         d.user = Some(user.sam.clone());
         d.user_dn = Some(user_dn(ctx.dir, &user.sam));
         if let Some(name) = &m.app {

@@ -107,6 +107,7 @@ impl Lab {
                 secret: Secret::new(secret),
                 now: None,
                 trace: false,
+                nas: None,
             })
             .unwrap()
     }

@@ -56,6 +56,11 @@ network = "::1/128"
 secret = "{SECRET}"
 endpoint = "cloud"
 require_message_authenticator = false
+[[radius.policies]]
+name = "staff-vlan"
+groups = ["staff"]
+clients = ["vpn-onprem"]
+reply = {{ "Tunnel-Type" = "VLAN", "Tunnel-Medium-Type" = "IEEE-802", "Tunnel-Private-Group-Id" = "42", "Session-Timeout" = 3600, "Class" = "staff-vlan" }}
 [[ldap.listeners]]
 address = "127.0.0.1:{self.ldap}"
 endpoint = "on-prem"
@@ -341,6 +346,22 @@ def main():
         assert after[("hybridauth_ldap_connections_open", ())] >= 0
         assert any(n == "hybridauth_request_duration_seconds_bucket" for n, _ in after), "latency histogram"
 
+    def radclient_sees_the_vlan_policy_and_accounting_keeps_the_class():
+        p = radclient(R, "User-Name=alice\nUser-Password=Winter2026!\nMessage-Authenticator=0x00\n")
+        out = p.stdout
+        assert "Access-Accept" in out, out + p.stderr
+        for line in ['Tunnel-Type:0 = VLAN', 'Tunnel-Medium-Type:0 = IEEE-802', 'Tunnel-Private-Group-Id:0 = "42"', 'Session-Timeout = 3600']:
+            assert line in out, (line, out)
+        # dora is in no group: an accept with no VLAN.
+        p = radclient(R, "User-Name=dora\nUser-Password=Dora-pass-1\nMessage-Authenticator=0x00\n")
+        assert "Access-Accept" in p.stdout and "Tunnel-" not in p.stdout, p.stdout
+        # The NAS echoes Class in accounting; the accounting log records it.
+        p = radclient(f"127.0.0.1:{lab.acct}", "Acct-Status-Type=Start\nAcct-Session-Id=vlan1\nUser-Name=alice\nClass=0x" + b"staff-vlan".hex() + "\n", code="acct")
+        assert "Accounting-Response" in p.stdout, p.stdout + p.stderr
+        with open(os.path.join(lab.dir, "accounting.jsonl")) as f:
+            recs = [json.loads(l) for l in f if l.strip()]
+        assert any(r.get("session_id") == "vlan1" and r.get("class") == ["staff-vlan"] for r in recs), recs[-1]
+
     def curl_healthz_and_hybridauth_health_agree():
         p = run(["curl", "-sS", "-w", "\n%{http_code}", f"http://127.0.0.1:{lab.admin}/healthz"])
         body, code = p.stdout.rsplit("\n", 1)
@@ -359,7 +380,8 @@ def main():
                starttls_listener_refuses_a_cleartext_simple_bind, radclient_proxy_state_comes_back_in_order,
                ldapsearch_root_dse_anonymously, ldapsearch_search_then_bind, ldap3_search_then_bind_flow,
                ldap3_default_get_info_reads_root_dse, ldapsearch_and_ldap3_read_the_directory_in_pages,
-               prometheus_parser_reads_metrics_counting_radtest_decisions, curl_healthz_and_hybridauth_health_agree]:
+               prometheus_parser_reads_metrics_counting_radtest_decisions, curl_healthz_and_hybridauth_health_agree,
+               radclient_sees_the_vlan_policy_and_accounting_keeps_the_class]:
         case(fn)
     lab.stop()
     passed = sum(1 for _, ok, _ in results if ok)
