@@ -31,6 +31,7 @@ fn main() {
         max_wait: std::time::Duration::from_secs(2),
         cache_ttl: std::time::Duration::ZERO,
         cache_entries: 1,
+        store_nt_hash: false,
     };
     let h = Hasher::new(&cfg, [0; 32]).expect("parameters");
     let phc = h.hash(b"Winter2026!").expect("hash");

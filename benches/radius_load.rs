@@ -116,6 +116,7 @@ fn main() {
                 now: None,
                 trace: false,
                 nas: None,
+                mschap: None,
             })
             .unwrap();
         t.elapsed()

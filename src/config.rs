@@ -120,6 +120,7 @@ pub struct RawHashing {
     pub max_wait: String,
     pub cache_ttl: String,
     pub cache_entries: u64,
+    pub store_nt_hash: bool,
 }
 impl Default for RawHashing {
     fn default() -> Self {
@@ -131,6 +132,7 @@ impl Default for RawHashing {
             max_wait: "2s".into(),
             cache_ttl: "5m".into(),
             cache_entries: 100_000,
+            store_nt_hash: false,
         }
     }
 }
@@ -336,6 +338,9 @@ pub struct HashingConfig {
     /// How long a verified secret is remembered; zero disables the cache.
     pub cache_ttl: Duration,
     pub cache_entries: u64,
+    /// Keep the NT hash (MD4 of the UTF-16LE password) beside the Argon2 hash when a password
+    /// is set, for MS-CHAP and MS-CHAPv2.
+    pub store_nt_hash: bool,
 }
 
 #[derive(Clone)]
@@ -539,6 +544,7 @@ impl Config {
             max_wait,
             cache_ttl,
             cache_entries: h.cache_entries,
+            store_nt_hash: h.store_nt_hash,
         };
         let data_dir = store_path
             .parent()

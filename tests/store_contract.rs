@@ -46,6 +46,7 @@ fn user(sam: &str) -> User {
         account_expires: None,
         password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
         syncable_hash: Some("sync".into()),
+        nt_hash: None,
         password_set_at: t(0),
         password_expired: false,
         must_change: false,

@@ -52,6 +52,7 @@ pub fn run(args: CheckArgs, app: &App, out: &Out) -> Result<(), CliError> {
         now: None,
         trace: args.trace,
         nas: None,
+        mschap: None,
     };
     let d = app
         .verifier

@@ -70,6 +70,10 @@ pub struct User {
     /// was set with "must change at next logon", which is never synced (§5).
     #[serde(skip)]
     pub syncable_hash: Option<String>,
+    /// The NT hash of the current password (hex), kept only with `hashing.store_nt_hash`:
+    /// what MS-CHAP checks. Never synced: the cloud verifies cleartext secrets only.
+    #[serde(skip)]
+    pub nt_hash: Option<String>,
     pub password_set_at: Time,
     pub password_expired: bool,
     pub must_change: bool,

@@ -126,6 +126,7 @@ fn from_cloud(c: &CloudUser) -> User {
         account_expires: None,
         password_hash: String::new(),
         syncable_hash: None,
+        nt_hash: None,
         password_set_at: c.synced_change_at,
         password_expired: false,
         must_change: false,

@@ -185,6 +185,7 @@ impl Directory {
         validate_password(&new.password)?;
         let now = self.now()?;
         let hash = self.hasher.hash(new.password.expose())?;
+        let nt_hash = self.hasher.nt_hash_for(new.password.expose());
         let user = User {
             id: 0,
             sam: new.sam.clone(),
@@ -196,6 +197,7 @@ impl Directory {
             account_expires: None,
             password_hash: hash.clone(),
             syncable_hash: Some(hash),
+            nt_hash,
             password_set_at: now,
             password_expired: false,
             must_change: false,
@@ -320,6 +322,11 @@ impl Directory {
                     // An account without a password has no hash any secret can match.
                     password_hash: hash.clone().unwrap_or_default(),
                     syncable_hash: hash,
+                    // Only a plaintext password gives an NT hash; an imported hash cannot.
+                    nt_hash: r
+                        .password
+                        .as_ref()
+                        .and_then(|p| self.hasher.nt_hash_for(p.expose())),
                     password_set_at: now,
                     password_expired: false,
                     must_change: false,
@@ -468,6 +475,9 @@ impl Directory {
         let now = self.now()?;
         let hash = self.hasher.hash(password.expose())?;
         u.password_hash = hash.clone();
+        // A new password replaces the NT hash too, or clears it: an old one must never
+        // keep the old password working over MS-CHAP.
+        u.nt_hash = self.hasher.nt_hash_for(password.expose());
         if !must_change {
             u.syncable_hash = Some(hash);
         }

@@ -109,6 +109,10 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO memberships (group_lc, group_name, user_id)
         SELECT lower(g), g, user_id FROM split WHERE g != '';
     "#,
+    // 7: the NT hash MS-CHAP checks (hex), for passwords set with hashing.store_nt_hash.
+    r#"
+    ALTER TABLE users ADD COLUMN nt_hash TEXT;
+    "#,
 ];
 
 pub struct SqliteStore {
@@ -337,7 +341,7 @@ fn narrow_modes(path: &Path) -> StoreResult<()> {
 
 const USER_COLS: &str = "id, sam, upn, display_name, mail, groups, enabled, account_expires, \
     password_hash, syncable_hash, password_set_at, password_expired, must_change, admin, mfa, \
-    modern_auth_only, created_at, enabled_changed_at, ever_had_app_password, deleted_at";
+    modern_auth_only, created_at, enabled_changed_at, ever_had_app_password, deleted_at, nt_hash";
 
 fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     let groups: String = r.get(5)?;
@@ -367,6 +371,7 @@ fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         enabled_changed_at: from_micros(r.get(17)?),
         ever_had_app_password: r.get(18)?,
         deleted_at: r.get::<_, Option<i64>>(19)?.map(from_micros),
+        nt_hash: r.get(20)?,
     })
 }
 
@@ -399,6 +404,7 @@ fn user_columns(u: &User) -> Vec<Column> {
             Box::new(micros(u.enabled_changed_at)),
         ),
         (":ever_had_app_password", Box::new(u.ever_had_app_password)),
+        (":nt_hash", Box::new(u.nt_hash.clone())),
     ]
 }
 

@@ -317,6 +317,7 @@ mod tests {
             account_expires: None,
             password_hash: String::new(),
             syncable_hash: None,
+            nt_hash: None,
             password_set_at: t,
             password_expired: false,
             must_change: false,

@@ -200,6 +200,7 @@ impl Session {
             now: None,
             trace: debug,
             nas: None,
+            mschap: None,
         };
         let arrived = tokio::time::Instant::now();
         let decided = ctx.verifier.decide_async(attempt, arrived).await;

@@ -23,7 +23,6 @@ pub const ATTR_REPLY_MESSAGE: u8 = 18;
 pub const ATTR_VENDOR_SPECIFIC: u8 = 26;
 pub const ATTR_EAP_MESSAGE: u8 = 79;
 pub const ATTR_MESSAGE_AUTHENTICATOR: u8 = 80;
-const MICROSOFT_VENDOR_ID: u32 = 311;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
@@ -116,23 +115,14 @@ impl<'a> RawPacket<'a> {
             .map(|(_, r)| &self.bytes[r.clone()])
     }
 
-    /// CHAP, MS-CHAP (v1/v2) or EAP: methods hybridauth does not support yet.
+    /// CHAP or EAP: methods hybridauth does not support yet. (CHAP needs the cleartext
+    /// password at the server, which is never kept.)
     pub fn unsupported_method(&self) -> Option<&'static str> {
         if self.has(ATTR_EAP_MESSAGE) {
             return Some("EAP");
         }
         if self.has(ATTR_CHAP_PASSWORD) {
             return Some("CHAP");
-        }
-        for (t, r) in &self.attrs {
-            let v = &self.bytes[r.clone()];
-            if *t == ATTR_VENDOR_SPECIFIC && v.len() >= 6 {
-                let vendor = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
-                // MS-CHAP-Response (1) and MS-CHAP2-Response (25).
-                if vendor == MICROSOFT_VENDOR_ID && (v[4] == 1 || v[4] == 25) {
-                    return Some("MS-CHAP");
-                }
-            }
         }
         None
     }

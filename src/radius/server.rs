@@ -337,31 +337,31 @@ impl RadiusServer {
             .value(radius::core::rfc2865::USER_NAME_TYPE)
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .unwrap_or_default();
-        let respond =
-            |accepted: bool,
-             message: Option<&str>,
-             authorization: Option<&crate::authorization::Authorization>| {
-                let mut attrs = Vec::new();
-                if let (false, true, Some(m)) = (accepted, client.reply_message, message) {
-                    attrs.push((ATTR_REPLY_MESSAGE, m.as_bytes().to_vec()));
-                }
-                // What the authorisation policies chose (accepts only; encoded at config load).
-                if let (true, Some(a)) = (accepted, authorization) {
-                    attrs.extend(a.reply.iter().map(|r| r.wire.clone()));
-                }
-                let code = if accepted {
-                    ACCESS_ACCEPT
-                } else {
-                    ACCESS_REJECT
-                };
-                Some(Arc::new(encode_reply(
-                    code,
-                    raw,
-                    &attrs,
-                    &client.secret,
-                    true,
-                )))
+        let respond = |accepted: bool,
+                       message: Option<&str>,
+                       authorization: Option<&crate::authorization::Authorization>,
+                       extra: Vec<(u8, Vec<u8>)>| {
+            let mut attrs = extra;
+            if let (false, true, Some(m)) = (accepted, client.reply_message, message) {
+                attrs.push((ATTR_REPLY_MESSAGE, m.as_bytes().to_vec()));
+            }
+            // What the authorisation policies chose (accepts only; encoded at config load).
+            if let (true, Some(a)) = (accepted, authorization) {
+                attrs.extend(a.reply.iter().map(|r| r.wire.clone()));
+            }
+            let code = if accepted {
+                ACCESS_ACCEPT
+            } else {
+                ACCESS_REJECT
             };
+            Some(Arc::new(encode_reply(
+                code,
+                raw,
+                &attrs,
+                &client.secret,
+                true,
+            )))
+        };
         let base = Attempt {
             endpoint: client.endpoint,
             door: Door::Radius,
@@ -372,15 +372,32 @@ impl RadiusServer {
             // `serve --debug` shows every rule evaluated.
             trace: tracing::enabled!(tracing::Level::DEBUG),
             nas: Some(client.name.clone()),
+            mschap: None,
         };
-        let method = raw.unsupported_method().or(if raw.has(ATTR_USER_PASSWORD) {
-            None
-        } else {
-            Some("no User-Password")
-        });
-        if let Some(method) = method {
-            let why =
-                format!("authentication method not allowed: {method} is not supported, only PAP");
+        let uses_mschap = super::mschap::present(raw);
+        let method = raw
+            .unsupported_method()
+            .map(|m| format!("{m} is not supported, only PAP, MS-CHAP and MS-CHAPv2"))
+            .or(match (raw.has(ATTR_USER_PASSWORD), uses_mschap) {
+                (true, true) => Some("both User-Password and an MS-CHAP response".into()),
+                (false, false) => Some("no User-Password and no MS-CHAP response".into()),
+                _ => None,
+            });
+        // An MS-CHAP proof that cannot be read is refused like an unsupported method: the NAS
+        // is a known client (its Message-Authenticator checked out), it deserves an answer.
+        let mut mschap = None;
+        let problem = match (method, uses_mschap) {
+            (Some(m), _) => Some(format!("authentication method not allowed: {m}")),
+            (None, true) => match super::mschap::proof(raw, base.login.as_bytes()) {
+                Ok(p) => {
+                    mschap = Some(p);
+                    None
+                }
+                Err(e) => Some(format!("unreadable MS-CHAP request: {e}")),
+            },
+            (None, false) => None,
+        };
+        if let Some(why) = problem {
             let (verifier, reason) = (Arc::clone(&self.verifier), why.clone());
             let recorded = tokio::task::spawn_blocking(move || {
                 verifier.record_protocol_reject(&base, "radius.method-not-allowed", 66, &reason)
@@ -389,39 +406,57 @@ impl RadiusServer {
             if let Ok(Err(e)) = recorded {
                 tracing::error!(error = %e, "cannot record the sign-in");
             }
-            return Ok(respond(false, Some(&why), None));
+            return Ok(respond(false, Some(&why), None, Vec::new()));
         }
-        let pkt = match radius::core::packet::Packet::decode(raw.bytes, &client.secret) {
-            Ok(p) => p,
-            Err(e) => {
-                return Ok(self.drop_packet(
-                    from,
-                    DropReason::Malformed,
-                    &format!("undecodable Access-Request: {e}"),
-                ))
-            }
-        };
-        let password = match radius::core::rfc2865::lookup_user_password(&pkt) {
-            Some(Ok(p)) => p,
-            _ => {
-                return Ok(self.drop_packet(
-                    from,
-                    DropReason::Malformed,
-                    "undecodable User-Password",
-                ))
+        let attempt = match &mschap {
+            Some((proof, _)) => Attempt {
+                mschap: Some(proof.clone()),
+                ..base
+            },
+            None => {
+                let pkt = match radius::core::packet::Packet::decode(raw.bytes, &client.secret) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return Ok(self.drop_packet(
+                            from,
+                            DropReason::Malformed,
+                            &format!("undecodable Access-Request: {e}"),
+                        ))
+                    }
+                };
+                let password = match radius::core::rfc2865::lookup_user_password(&pkt) {
+                    Some(Ok(p)) => p,
+                    _ => {
+                        return Ok(self.drop_packet(
+                            from,
+                            DropReason::Malformed,
+                            "undecodable User-Password",
+                        ))
+                    }
+                };
+                Attempt {
+                    secret: Secret::new(password),
+                    ..base
+                }
             }
         };
         // `serve --debug`: the request as radiusd -X shows it (secrets masked), and the login
         // as typed for the decision line of an unknown user (escaped and capped: client
         // input). Nothing of this is computed on the request path at the usual levels.
         let debug = tracing::enabled!(tracing::Level::DEBUG);
-        let typed = debug.then(|| crate::logging::cap(&base.login, 64));
+        let typed = debug.then(|| crate::logging::cap(&attempt.login, 64));
         if debug {
             tracing::debug!(client = %client.name, %from, id = raw.identifier(), "Access-Request received: {}", super::describe::describe(raw));
         }
-        let attempt = Attempt {
-            secret: Secret::new(password),
-            ..base
+        // What an MS-CHAP answer carries besides the decision (success and keys, or error).
+        let mschap_attributes = |d: &crate::verify::Decision| match (&mschap, &d.mschap) {
+            (Some((_, ident)), Some(ok)) if d.accepted() => {
+                super::mschap::accept_attributes(ok, *ident, &client.secret, &raw.authenticator())
+            }
+            (Some((proof, ident)), _) if !d.accepted() => {
+                super::mschap::reject_attributes(proof, *ident, d)
+            }
+            _ => Vec::new(),
         };
         match self
             .verifier
@@ -432,7 +467,12 @@ impl RadiusServer {
                 // Every decision is in the sign-in log; the daemon log shows each request only
                 // at debug (as LDAP binds, and as FreeRADIUS without `auth = yes`): a line per
                 // request at info cost a tenth of the warm path's CPU.
-                let reply = respond(d.accepted(), Some(&d.explanation), d.authorization.as_ref());
+                let reply = respond(
+                    d.accepted(),
+                    Some(&d.explanation),
+                    d.authorization.as_ref(),
+                    mschap_attributes(&d),
+                );
                 if debug {
                     let user = d.user.as_deref().or(typed.as_deref()).unwrap_or_default();
                     let outcome = if d.accepted() { "accept" } else { "reject" };

@@ -74,7 +74,35 @@ fn object_lag(live: Option<&User>, copy: &CloudUser, sync: &SyncState) -> Option
 
 pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
     let mut trace = Trace::new(attempt.trace);
+    if let Some(proof) = &attempt.mschap {
+        if attempt.endpoint.kind == super::EndpointKind::Cloud {
+            let codes = Codes {
+                ad: None,
+                nps: Some(66),
+                aadsts: None,
+            };
+            let mut d = Decision::new(
+                Side::Cloud,
+                Outcome::Reject,
+                "cloud.mschap-unsupported",
+                codes,
+                format!(
+                    "a cloud endpoint cannot verify {}: Entra ID checks only cleartext secrets (it holds no NT hash), so it refuses MS-CHAP; use PAP or EAP-TTLS/PAP",
+                    proof.name()
+                ),
+            );
+            trace.finish(&mut d);
+            return Ok(d);
+        }
+    }
     let mut d = decide_traced(ctx, attempt, &mut trace)?;
+    if let (Some(proof), true) = (&attempt.mschap, d.accepted()) {
+        d.explanation = format!(
+            "{}; {} was verified on-prem (the cloud cannot verify it): the cloud applied only its rules that need no secret",
+            d.explanation,
+            proof.name()
+        );
+    }
     trace.finish(&mut d);
     Ok(d)
 }
@@ -124,7 +152,16 @@ fn decide_traced(
     let app_passwords = ctx
         .store
         .app_passwords(copy.map_or(NOBODY, |c| c.user_id))?;
-    let m = match_secret(ctx, synced_hash.as_deref(), &app_passwords, &attempt.secret);
+    // A hybrid endpoint's MS-CHAP proof was verified on-prem before the cloud is asked (see
+    // `Verifier::decide_committed`): the cloud takes it as the domain password.
+    let m = if attempt.mschap.is_some() {
+        super::SecretMatch {
+            domain: true,
+            app: None,
+        }
+    } else {
+        match_secret(ctx, synced_hash.as_deref(), &app_passwords, &attempt.secret)
+    };
     super::stop_if_probe_needs_argon2()?;
 
     // Rule 1: not in the cloud copy.

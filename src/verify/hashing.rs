@@ -48,6 +48,7 @@ pub struct Hasher {
     key: [u8; 32],
     verified: Option<VerifiedCache>,
     argon2_runs: std::sync::atomic::AtomicU64,
+    store_nt_hash: bool,
 }
 
 /// The verified-secret cache (as Apache's mod_authnz_ldap and SSSD keep one): after Argon2
@@ -106,7 +107,15 @@ impl Hasher {
             key,
             verified,
             argon2_runs: std::sync::atomic::AtomicU64::new(0),
+            store_nt_hash: cfg.store_nt_hash,
         })
+    }
+
+    /// The NT hash (hex) to keep with a password being set, when `hashing.store_nt_hash` is
+    /// on; `None` otherwise, which also clears an NT hash kept for an earlier password.
+    pub fn nt_hash_for(&self, password: &[u8]) -> Option<String> {
+        self.store_nt_hash
+            .then(|| hex::encode(super::mschap::nt_hash(password)))
     }
 
     /// Whether the verified-secret cache is on.
@@ -288,6 +297,7 @@ mod tests {
             max_wait: std::time::Duration::from_secs(2),
             cache_ttl,
             cache_entries: 1000,
+            store_nt_hash: false,
         };
         Hasher::new(&cfg, [7; 32]).unwrap()
     }

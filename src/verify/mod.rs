@@ -9,6 +9,7 @@ pub mod cloud;
 mod explain;
 pub mod hashing;
 pub mod lockout;
+pub mod mschap;
 pub mod onprem;
 pub mod recent_bad;
 pub mod workers;
@@ -104,6 +105,9 @@ pub struct Attempt {
     /// The RADIUS client (NAS) the request came through, by its configured name: authorisation
     /// policies may be limited to some clients. `None` elsewhere.
     pub nas: Option<String>,
+    /// An MS-CHAP or MS-CHAPv2 proof instead of a cleartext secret (`secret` is then empty):
+    /// checked against the on-prem NT hash; never an app password, never the cloud's.
+    pub mschap: Option<mschap::MsChap>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -165,6 +169,9 @@ pub struct Decision {
     /// What an accept carries to a RADIUS client (`[[radius.policies]]`).
     #[serde(skip)]
     pub authorization: Option<crate::authorization::Authorization>,
+    /// An MS-CHAP accept: the authenticator response and the MPPE keys for the reply.
+    #[serde(skip)]
+    pub mschap: Option<mschap::MsChapSuccess>,
 }
 
 /// One rule the verifier evaluated: whether it decided, and what it found (never a secret).
@@ -241,6 +248,7 @@ impl Decision {
             trace: Vec::new(),
             groups: Vec::new(),
             authorization: None,
+            mschap: None,
         }
     }
 
@@ -562,6 +570,14 @@ impl Verifier {
             }
             EndpointKind::Hybrid => {
                 let mut on = onprem::decide(&ctx, attempt)?;
+                // MS-CHAP on a hybrid endpoint: the response is verified on-prem (the cloud
+                // cannot); only once it proves the password are the cloud's rules that need
+                // no secret applied. A failed proof is on-prem's answer alone.
+                if attempt.mschap.is_some() && !on.accepted() {
+                    self.signin.record(Side::OnPrem, now, attempt, &on);
+                    count(attempt, &on);
+                    return Ok(on);
+                }
                 let mut cl = cloud::decide(&ctx, attempt)?;
                 // A hybrid accept is authorised by the on-prem groups (the live directory);
                 // both sides' records and the combined explanation name the policy once.

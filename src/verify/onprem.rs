@@ -59,12 +59,26 @@ fn decide_traced(
         _ => None,
     };
     let app_passwords = ctx.store.app_passwords(user.map_or(NOBODY, |u| u.id))?;
-    let m = match_secret(
-        ctx,
-        user.map(|u| u.password_hash.as_str()),
-        &app_passwords,
-        &attempt.secret,
-    );
+    // MS-CHAP proves the password by challenge-response against the NT hash (no Argon2); an
+    // app password can never match it, as the cloud alone knows app passwords.
+    let mut proved = None;
+    let m = match &attempt.mschap {
+        Some(proof) => {
+            proved = user
+                .and_then(stored_nt_hash)
+                .and_then(|h| super::mschap::verify(proof, &h));
+            super::SecretMatch {
+                domain: proved.is_some(),
+                app: None,
+            }
+        }
+        None => match_secret(
+            ctx,
+            user.map(|u| u.password_hash.as_str()),
+            &app_passwords,
+            &attempt.secret,
+        ),
+    };
     super::stop_if_probe_needs_argon2()?;
 
     // Rule 1: unknown (or ambiguous) user.
@@ -91,6 +105,9 @@ fn decide_traced(
     });
     let now = ctx.now;
     let with_user = |mut d: Decision| {
+        if d.accepted() {
+            d.mschap = proved.clone();
+        }
         if ctx.wants_groups {
             d.groups = user.groups.clone();
         }
@@ -138,6 +155,26 @@ fn decide_traced(
         }
     });
 
+    // MS-CHAP needs the NT hash; without one nothing can be proved either way, so no bad
+    // attempt is counted (NPS reason 66: the method is not available for this account).
+    if let (Some(proof), None) = (&attempt.mschap, stored_nt_hash(user)) {
+        let codes = Codes {
+            ad: None,
+            nps: Some(66),
+            aadsts: None,
+        };
+        return Ok(with_user(Decision::new(
+            Side::OnPrem,
+            Outcome::Reject,
+            "onprem.mschap.no-nt-hash",
+            codes,
+            format!(
+                "{} needs the account's NT hash, which hybridauth keeps only with hashing.store_nt_hash = true, from the next time the password is set; this account has none: use PAP (or EAP-TTLS/PAP)",
+                proof.name()
+            ),
+        )));
+    }
+
     // Rule 3: not the current domain password (every app password included).
     if !m.domain {
         let state = lockout::ad_bad_attempt(ctx.store, user.id, ctx.tenant, now)?;
@@ -154,11 +191,22 @@ fn decide_traced(
                 state.bad_count, ctx.tenant.ad_lockout_threshold
             )
         };
-        let why = match &m.app {
-            Some(name) => format!(
+        let why = match (&m.app, &attempt.mschap) {
+            (Some(name), _) => format!(
                 "app password {name:?} presented to an on-prem endpoint; app passwords are known only to the cloud, so AD sees a wrong password ({counted})"
             ),
-            None => format!("the secret is not the current domain password ({counted})"),
+            (None, Some(proof)) => {
+                let apps = if app_passwords.is_empty() {
+                    ""
+                } else {
+                    "; an app password never works here: the cloud alone knows app passwords, and it verifies only cleartext secrets"
+                };
+                format!(
+                    "the {} response does not prove the current domain password ({counted}){apps}",
+                    proof.name()
+                )
+            }
+            (None, None) => format!("the secret is not the current domain password ({counted})"),
         };
         return Ok(with_user(reject("onprem.bad-password", "52e", 16, why)));
     }
@@ -223,11 +271,24 @@ fn decide_traced(
 
     // Rule 8: accept.
     lockout::ad_reset(ctx.store, user.id)?;
+    let how = match &attempt.mschap {
+        Some(proof) => format!(
+            "domain password proved by {} against the live on-prem account's NT hash",
+            proof.name()
+        ),
+        None => "domain password checked against the live on-prem account".into(),
+    };
     Ok(with_user(Decision::new(
         Side::OnPrem,
         Outcome::Accept,
         "onprem.accept",
         Codes::default(),
-        "domain password checked against the live on-prem account".into(),
+        how,
     )))
+}
+
+/// The user's NT hash as stored (hex), if one is kept and well formed.
+fn stored_nt_hash(user: &User) -> Option<[u8; 16]> {
+    let hex_hash = user.nt_hash.as_deref()?;
+    hex::decode(hex_hash).ok()?.try_into().ok()
 }

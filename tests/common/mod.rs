@@ -108,6 +108,7 @@ impl Lab {
                 now: None,
                 trace: false,
                 nas: None,
+                mschap: None,
             })
             .unwrap()
     }

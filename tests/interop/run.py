@@ -39,6 +39,7 @@ start = "2026-01-05T10:00:00Z"
 [hashing]
 memory_kib = 1024
 iterations = 1
+store_nt_hash = true
 [admin]
 listen = "127.0.0.1:{self.admin}"
 [radius]
@@ -362,6 +363,17 @@ def main():
             recs = [json.loads(l) for l in f if l.strip()]
         assert any(r.get("session_id") == "vlan1" and r.get("class") == ["staff-vlan"] for r in recs), recs[-1]
 
+    def radtest_mschap_accepts_the_domain_password_and_rejects_a_wrong_one():
+        # radtest -t mschap: MS-CHAP (RFC 2433) as radclient computes it from MS-CHAP-Password.
+        p = run(["radtest", "-t", "mschap", "-x", "dora", "Dora-pass-1", R, "0", SECRET])
+        assert "Access-Accept" in p.stdout, p.stdout + p.stderr
+        assert "MS-CHAP-MPPE-Keys" in p.stdout and "MS-MPPE-Encryption-Policy" in p.stdout, p.stdout
+        p = run(["radtest", "-t", "mschap", "-x", "dora", "not-it", R, "0", SECRET])
+        assert "Access-Reject" in p.stdout and "E=691" in p.stdout, p.stdout + p.stderr
+        # An app password never works over MS-CHAP (the cloud alone knows it, as cleartext).
+        p = run(["radtest", "-t", "mschap", "-x", "alice", ap, R, "0", SECRET])
+        assert "Access-Reject" in p.stdout, p.stdout
+
     def curl_healthz_and_hybridauth_health_agree():
         p = run(["curl", "-sS", "-w", "\n%{http_code}", f"http://127.0.0.1:{lab.admin}/healthz"])
         body, code = p.stdout.rsplit("\n", 1)
@@ -381,7 +393,8 @@ def main():
                ldapsearch_root_dse_anonymously, ldapsearch_search_then_bind, ldap3_search_then_bind_flow,
                ldap3_default_get_info_reads_root_dse, ldapsearch_and_ldap3_read_the_directory_in_pages,
                prometheus_parser_reads_metrics_counting_radtest_decisions, curl_healthz_and_hybridauth_health_agree,
-               radclient_sees_the_vlan_policy_and_accounting_keeps_the_class]:
+               radclient_sees_the_vlan_policy_and_accounting_keeps_the_class,
+               radtest_mschap_accepts_the_domain_password_and_rejects_a_wrong_one]:
         case(fn)
     lab.stop()
     passed = sum(1 for _, ok, _ in results if ok)
