@@ -142,7 +142,8 @@ fn opening_an_older_store_drops_its_wrong_password_fingerprints() {
         // Undo the later migrations' schema changes so that this stands as a version-2 store.
         db.execute_batch(
             "DROP INDEX history_mail; ALTER TABLE history DROP COLUMN mail_lc; \
-             DROP INDEX users_mail; DROP INDEX history_sync; DROP TABLE memberships;",
+             DROP INDEX users_mail; DROP INDEX history_sync; DROP TABLE memberships; \
+             ALTER TABLE users DROP COLUMN nt_hash;",
         )
         .unwrap();
         db.pragma_update(None, "user_version", 2).unwrap();
@@ -246,7 +247,8 @@ fn opening_a_version_5_store_fills_in_the_group_memberships() {
     drop(hybridauth::directory::sqlite::SqliteStore::open(&path).unwrap());
     {
         let db = rusqlite::Connection::open(&path).unwrap();
-        db.execute_batch("DROP TABLE memberships;").unwrap();
+        db.execute_batch("DROP TABLE memberships; ALTER TABLE users DROP COLUMN nt_hash;")
+            .unwrap();
         db.pragma_update(None, "user_version", 5).unwrap();
         // Users as version 5 kept them: groups newline-separated in users.groups.
         for (sam, groups, deleted) in [
