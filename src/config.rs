@@ -169,6 +169,31 @@ pub struct RawRadius {
     pub accounting_log: String,
     pub clients: Vec<RawRadiusClient>,
     pub policies: Vec<RawRadiusPolicy>,
+    pub eap: RawEap,
+}
+
+/// `[radius.eap]`: EAP-TTLS and PEAP for Wi-Fi (802.1X) and VPNs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawEap {
+    pub methods: Vec<String>,
+    pub cert: String,
+    pub key: String,
+    pub fragment_size: usize,
+    pub max_sessions: usize,
+    pub session_timeout: String,
+}
+impl Default for RawEap {
+    fn default() -> Self {
+        RawEap {
+            methods: vec![],
+            cert: String::new(),
+            key: String::new(),
+            fragment_size: 1024,
+            max_sessions: 4096,
+            session_timeout: "30s".into(),
+        }
+    }
 }
 
 /// `[[radius.policies]]`: reply attributes for accepted users, by group (see
@@ -202,6 +227,7 @@ impl Default for RawRadius {
             reject_delay: "1s".into(),
             accounting_log: String::new(),
             policies: vec![],
+            eap: RawEap::default(),
             clients: vec![RawRadiusClient {
                 name: "localhost".into(),
                 network: "127.0.0.1/32".into(),
@@ -374,6 +400,33 @@ pub struct RadiusConfig {
     pub accounting_log: PathBuf,
     pub clients: Vec<RadiusClientConfig>,
     pub policies: Vec<crate::authorization::Policy>,
+    pub eap: EapConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EapMethod {
+    Ttls,
+    Peap,
+}
+
+impl EapMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EapMethod::Ttls => "ttls",
+            EapMethod::Peap => "peap",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EapConfig {
+    /// In order of preference; empty: EAP is refused like any unsupported method.
+    pub methods: Vec<EapMethod>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub fragment_size: usize,
+    pub max_sessions: usize,
+    pub session_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -746,6 +799,7 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
         });
     }
     let policies = validate_policies(&r.policies, &clients)?;
+    let eap = validate_eap(&r.eap)?;
     Ok(RadiusConfig {
         listen,
         accounting_listen,
@@ -754,6 +808,61 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
         accounting_log,
         clients,
         policies,
+        eap,
+    })
+}
+
+fn validate_eap(e: &RawEap) -> Result<EapConfig, ConfigError> {
+    let mut methods = Vec::new();
+    for m in &e.methods {
+        let method = match m.trim().to_ascii_lowercase().as_str() {
+            "ttls" => EapMethod::Ttls,
+            "peap" => EapMethod::Peap,
+            other => {
+                return Err(invalid(
+                    "radius.eap.methods",
+                    format!("expected \"ttls\" or \"peap\", got {other:?}"),
+                ))
+            }
+        };
+        if methods.contains(&method) {
+            return Err(invalid(
+                "radius.eap.methods",
+                format!("{m:?} is listed twice"),
+            ));
+        }
+        methods.push(method);
+    }
+    if !methods.is_empty() && (e.cert.trim().is_empty() || e.key.trim().is_empty()) {
+        return Err(invalid(
+            "radius.eap.cert",
+            "EAP methods need a certificate and key (`hybridauth cert` writes a lab pair)",
+        ));
+    }
+    if !(100..=3000).contains(&e.fragment_size) {
+        return Err(invalid(
+            "radius.eap.fragment_size",
+            "expected 100 to 3000 octets (1024 suits most access points)",
+        ));
+    }
+    if !(1..=1_000_000).contains(&e.max_sessions) {
+        return Err(invalid("radius.eap.max_sessions", "expected 1 to 1000000"));
+    }
+    let session_timeout = parse_duration(&e.session_timeout)
+        .map_err(|err| invalid("radius.eap.session_timeout", err))?;
+    if session_timeout.is_zero() || session_timeout > Duration::from_secs(600) {
+        return Err(invalid(
+            "radius.eap.session_timeout",
+            "expected more than 0 and at most 10m",
+        ));
+    }
+    Ok(EapConfig {
+        methods,
+        cert: PathBuf::from(e.cert.trim()),
+        key: PathBuf::from(e.key.trim()),
+        fragment_size: e.fragment_size,
+        max_sessions: e.max_sessions,
+        session_timeout,
     })
 }
 

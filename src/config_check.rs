@@ -104,6 +104,15 @@ pub fn problems(cfg: &Config) -> Vec<String> {
             }
         }
     }
+    if !cfg.radius.eap.methods.is_empty() {
+        if let Err(e) = crate::tls::server_config(
+            &cfg.radius.eap.cert,
+            &cfg.radius.eap.key,
+            crate::tls::Versions::Tls12,
+        ) {
+            problems.push(format!("radius.eap: {e}"));
+        }
+    }
     writable_dir("store.path", &cfg.store_path, &mut problems);
     writable_dir("signin_log.onprem", &cfg.signin_onprem, &mut problems);
     writable_dir("signin_log.cloud", &cfg.signin_cloud, &mut problems);

@@ -23,4 +23,5 @@ pub mod server;
 pub mod shutdown;
 pub mod signin_log;
 pub mod sync;
+pub mod tls;
 pub mod verify;

@@ -49,7 +49,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
     let clients = Clients::new(ClientTable::new(cfg.radius.clients.clone()));
     let io = |e: std::io::Error| ServerError::Io(e.to_string());
     let radius = RadiusServer::new(&cfg.radius, app.verifier.clone(), clients.clone())
-        .map_err(|e| ServerError::Io(format!("cannot open the accounting log: {e}")))?;
+        .map_err(|e| ServerError::Io(e.to_string()))?;
     for (addrs, role) in [
         (&cfg.radius.listen, Role::Authentication),
         (&cfg.radius.accounting_listen, Role::Accounting),

@@ -1,32 +1,11 @@
 //! rustls server configuration from PEM files.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use tokio_rustls::TlsAcceptor;
 
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    let cert_pem = read(cert)?;
-    let key_pem = read(key)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert.display()));
-    }
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{}: not a PEM private key: {e}", key.display()))?
-        .ok_or_else(|| format!("{}: no private key found", key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| format!("certificate and key do not fit together: {e}"))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    crate::tls::server_config(cert, key, crate::tls::Versions::Safe).map(TlsAcceptor::from)
 }
 
 /// A TLS handshake that does not finish in this time is abandoned, so a client that connects

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod dedup;
 pub mod describe;
 pub mod dictionary;
+pub mod eap;
 pub mod mschap;
 pub mod packet;
 pub mod reject_delay;

@@ -161,6 +161,27 @@ fn salts() -> ([u8; 2], [u8; 2]) {
     (a, b)
 }
 
+/// MS-MPPE-Recv-Key and MS-MPPE-Send-Key (RFC 2548 §2.4.2-3), each under its own salt: the
+/// keys of an MS-CHAPv2 accept, or an EAP method's MSK halves.
+pub fn mppe_keys(
+    send: &[u8],
+    recv: &[u8],
+    secret: &[u8],
+    request_authenticator: &[u8; 16],
+) -> Vec<(u8, Vec<u8>)> {
+    let (send_salt, recv_salt) = salts();
+    vec![
+        vendor(
+            MS_MPPE_RECV_KEY,
+            &encrypt_key(recv, recv_salt, secret, request_authenticator),
+        ),
+        vendor(
+            MS_MPPE_SEND_KEY,
+            &encrypt_key(send, send_salt, secret, request_authenticator),
+        ),
+    ]
+}
+
 /// What an MS-CHAP Access-Accept carries: MS-CHAP2-Success (v2), the MPPE keys, and MPPE
 /// "encryption allowed, 40 or 128 bits" as FreeRADIUS sends by default.
 pub fn accept_attributes(
@@ -175,14 +196,11 @@ pub fn accept_attributes(
             let mut v = vec![ident];
             v.extend_from_slice(s.as_bytes());
             out.push(vendor(MS_CHAP2_SUCCESS, &v));
-            let (send_salt, recv_salt) = salts();
-            out.push(vendor(
-                MS_MPPE_RECV_KEY,
-                &encrypt_key(&ok.recv_key, recv_salt, secret, request_authenticator),
-            ));
-            out.push(vendor(
-                MS_MPPE_SEND_KEY,
-                &encrypt_key(&ok.send_key, send_salt, secret, request_authenticator),
+            out.extend(mppe_keys(
+                &ok.send_key,
+                &ok.recv_key,
+                secret,
+                request_authenticator,
             ));
         }
         None => {

@@ -53,6 +53,8 @@ pub struct RadiusServer {
     dropped: DropLog,
     shed: DropLog,
     reject_delay: Duration,
+    /// EAP-TTLS and PEAP conversations (`[radius.eap]`).
+    eap: super::eap::Engine,
 }
 
 /// The request was shed under overload (see `admission`).
@@ -79,7 +81,11 @@ impl RadiusServer {
         clients: Clients,
     ) -> std::io::Result<Arc<RadiusServer>> {
         let accounting = AccountingLog::new(&cfg.accounting_log);
-        accounting.open()?;
+        accounting.open().map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot open the accounting log: {e}"))
+        })?;
+        let eap = super::eap::Engine::new(&cfg.eap)
+            .map_err(|e| std::io::Error::other(format!("radius.eap: {e}")))?;
         Ok(Arc::new(RadiusServer {
             verifier,
             clients,
@@ -89,6 +95,7 @@ impl RadiusServer {
             dropped: DropLog::default(),
             shed: DropLog::default(),
             reject_delay: cfg.reject_delay,
+            eap,
         }))
     }
 
@@ -374,6 +381,9 @@ impl RadiusServer {
             nas: Some(client.name.clone()),
             mschap: None,
         };
+        if raw.has(super::eap::packet::ATTR_EAP_MESSAGE) && self.eap.enabled() {
+            return self.eap_request(raw, client, from, arrived).await;
+        }
         let uses_mschap = super::mschap::present(raw);
         let method = raw
             .unsupported_method()
@@ -510,6 +520,75 @@ impl RadiusServer {
                 crate::metrics::global().dropped("radius", DropReason::Internal);
                 tracing::error!(error = %e, "verification failed");
                 Ok(None)
+            }
+        }
+    }
+}
+
+impl RadiusServer {
+    /// One round trip of an EAP conversation (RFC 3579): an Access-Challenge, or the final
+    /// Access-Accept / Access-Reject.
+    async fn eap_request(
+        &self,
+        raw: &RawPacket<'_>,
+        client: &RadiusClientConfig,
+        from: SocketAddr,
+        arrived: tokio::time::Instant,
+    ) -> Result<Option<Arc<Vec<u8>>>, Shed> {
+        // RFC 3579 §3.2: every EAP request carries a Message-Authenticator.
+        if raw.message_authenticator_ok(&client.secret).is_none() {
+            return Ok(self.drop_packet(
+                from,
+                DropReason::BadAuthenticator,
+                "EAP request without Message-Authenticator (RFC 3579)",
+            ));
+        }
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        if debug {
+            tracing::debug!(client = %client.name, %from, id = raw.identifier(), "Access-Request received: {}", super::describe::describe(raw));
+        }
+        let peer = super::eap::Peer {
+            client,
+            from,
+            raw,
+            arrived,
+            debug,
+        };
+        match self.eap.handle(&peer, &self.verifier).await {
+            super::eap::Outcome::Answer {
+                code,
+                attrs,
+                decision,
+            } => {
+                if let (true, Some(d)) = (debug, &decision) {
+                    let outcome = if d.accepted() { "accept" } else { "reject" };
+                    for (i, step) in d.trace.iter().enumerate() {
+                        tracing::debug!(%from, id = raw.identifier(), "rule {}: {step}", i + 1);
+                    }
+                    tracing::debug!(client = %client.name, %from, user = %d.user.as_deref().unwrap_or_default(), outcome = %outcome, rule = %d.rule, explanation = %d.explanation, "eap inner authentication");
+                }
+                let reply = encode_reply(code, raw, &attrs, &client.secret, true);
+                if debug {
+                    if let Ok(sent) = RawPacket::parse(&reply) {
+                        tracing::debug!(%from, id = sent.identifier(), "code {code} sent: {}", super::describe::describe(&sent));
+                    }
+                }
+                if code != super::eap::ACCESS_CHALLENGE {
+                    crate::metrics::global().request_done("radius", arrived.elapsed());
+                }
+                Ok(Some(Arc::new(reply)))
+            }
+            super::eap::Outcome::Shed => {
+                crate::metrics::global().dropped("radius", DropReason::Overloaded);
+                self.shed.warn(
+                    "request dropped",
+                    from,
+                    "an EAP inner verification could not start within hashing.max_wait",
+                );
+                Err(Shed)
+            }
+            super::eap::Outcome::Drop(why) => {
+                Ok(self.drop_packet(from, DropReason::Malformed, &why))
             }
         }
     }

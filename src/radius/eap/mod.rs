@@ -1,0 +1,679 @@
+//! EAP over RADIUS (RFC 3579) with EAP-TTLS (RFC 5281: inner PAP and MS-CHAPv2) and PEAPv0
+//! (inner EAP-MSCHAPv2 and EAP-GTC), for WPA2/WPA3-Enterprise Wi-Fi and VPNs.
+//!
+//! A conversation spans several Access-Request / Access-Challenge round trips, tied together
+//! by the State attribute. Conversations are bounded in number (`max_sessions`: a new one is
+//! refused when the table is full of live ones, so a flood of half-finished conversations
+//! cannot push out those in progress) and in idle time (`session_timeout`). Retransmissions
+//! are answered from the RADIUS duplicate cache like any request. Inner credentials go to the
+//! verifier exactly as PAP and MS-CHAPv2 do (one Argon2 run at most per inner authentication);
+//! the TLS work runs off the reactor. TLS 1.2 only: RFC 5281 and PEAPv0 derive their keys
+//! (MSK, sent as MS-MPPE keys for the Wi-Fi 4-way handshake) from the TLS 1.2 PRF.
+
+pub mod packet;
+pub mod peap;
+pub mod ttls;
+pub mod tunnel;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rand::RngCore;
+
+use self::packet::{Eap, ATTR_STATE, RESPONSE, TYPE_IDENTITY, TYPE_NAK, TYPE_PEAP, TYPE_TTLS};
+use self::tunnel::{Received, Tunnel};
+use super::packet::{RawPacket, ACCESS_ACCEPT, ACCESS_REJECT};
+use crate::config::{EapConfig, EapMethod, RadiusClientConfig};
+use crate::verify::mschap::{challenge_user_name, MsChap};
+use crate::verify::{Attempt, Decision, Door, Secret, Verifier, VerifyError};
+
+pub const ACCESS_CHALLENGE: u8 = 11;
+
+/// What the RADIUS door sends back for an EAP request.
+pub enum Outcome {
+    Answer {
+        code: u8,
+        attrs: Vec<(u8, Vec<u8>)>,
+        /// The inner decision, when one was made in this round trip.
+        decision: Option<Box<Decision>>,
+    },
+    /// The inner verification could not start in time (overload): no answer.
+    Shed,
+    /// Not an EAP request hybridauth can answer: dropped, with why.
+    Drop(String),
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// The TLS handshake (and, for PEAP, the wait for the client's acknowledgement).
+    Tunnel,
+    TtlsSuccessSent(Box<Decision>),
+    PeapIdentitySent,
+    PeapMsChapSent {
+        challenge: [u8; 16],
+        ms_id: u8,
+    },
+    PeapGtcSent,
+    PeapMsChapSuccessSent(Box<Decision>),
+    PeapResultSent(Box<Decision>),
+}
+
+struct Conversation {
+    method: EapMethod,
+    tunnel: Tunnel,
+    phase: Phase,
+    outer_identity: String,
+    inner_identity: Option<String>,
+}
+
+struct Session {
+    touched: Mutex<Instant>,
+    conversation: tokio::sync::Mutex<Conversation>,
+}
+
+pub struct Engine {
+    config: EapConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    sessions: Mutex<HashMap<[u8; 16], Arc<Session>>>,
+}
+
+fn method_type(m: EapMethod) -> u8 {
+    match m {
+        EapMethod::Ttls => TYPE_TTLS,
+        EapMethod::Peap => TYPE_PEAP,
+    }
+}
+
+/// Who is asking, for the inner decisions.
+pub struct Peer<'a> {
+    pub client: &'a RadiusClientConfig,
+    pub from: SocketAddr,
+    pub raw: &'a RawPacket<'a>,
+    pub arrived: tokio::time::Instant,
+    pub debug: bool,
+}
+
+/// TLS work (a handshake's signature, a record's decryption) off the reactor.
+fn off_reactor<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl Engine {
+    /// Loads the certificate and key (refusing the configuration if they do not fit).
+    pub fn new(config: &EapConfig) -> Result<Engine, String> {
+        let tls = if config.methods.is_empty() {
+            None
+        } else {
+            Some(crate::tls::server_config(
+                &config.cert,
+                &config.key,
+                crate::tls::Versions::Tls12,
+            )?)
+        };
+        Ok(Engine {
+            config: config.clone(),
+            tls,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Conversations in progress (for tests and metrics).
+    pub fn conversations(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub async fn handle(&self, peer: &Peer<'_>, verifier: &Arc<Verifier>) -> Outcome {
+        let bytes = packet::join(peer.raw);
+        let eap = match Eap::parse(&bytes) {
+            Ok(e) if e.code == RESPONSE => e,
+            Ok(e) => return Outcome::Drop(format!("EAP code {} from a client", e.code)),
+            Err(why) => return Outcome::Drop(why),
+        };
+        let state: Option<[u8; 16]> = peer.raw.value(ATTR_STATE).and_then(|v| v.try_into().ok());
+        let Some(state) = state else {
+            if eap.typ != Some(TYPE_IDENTITY) {
+                return Outcome::Drop(
+                    "an EAP response without State that is not an Identity".into(),
+                );
+            }
+            return self.begin(peer, &eap);
+        };
+        let session = {
+            let mut table = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            match table.get(&state) {
+                Some(s) if self.alive(s) => Some(Arc::clone(s)),
+                Some(_) => {
+                    table.remove(&state);
+                    None
+                }
+                None => None,
+            }
+        };
+        let Some(session) = session else {
+            return self.failure(
+                peer,
+                &eap,
+                "unknown or expired EAP conversation (State)",
+                None,
+            );
+        };
+        *session.touched.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let mut conv = session.conversation.lock().await;
+        let out = self.step(peer, verifier, &eap, &mut conv, state).await;
+        if let Outcome::Answer { code, .. } = &out {
+            if *code != ACCESS_CHALLENGE {
+                self.sessions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&state);
+            }
+        }
+        out
+    }
+
+    fn alive(&self, s: &Session) -> bool {
+        s.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            < self.config.session_timeout
+    }
+
+    /// An EAP-Response/Identity: a new conversation, started with the preferred method.
+    fn begin(&self, peer: &Peer<'_>, eap: &Eap<'_>) -> Outcome {
+        let Some(tls) = &self.tls else {
+            return Outcome::Drop("EAP is not enabled".into());
+        };
+        let method = self.config.methods[0];
+        let tunnel = match Tunnel::new(Arc::clone(tls), self.config.fragment_size) {
+            Ok(t) => t,
+            Err(e) => return Outcome::Drop(e),
+        };
+        let outer = String::from_utf8_lossy(eap.data).into_owned();
+        let mut state = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut state);
+        {
+            let mut table = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            if table.len() >= self.config.max_sessions {
+                table.retain(|_, s| self.alive(s));
+            }
+            if table.len() >= self.config.max_sessions {
+                drop(table);
+                crate::metrics::global().dropped("radius", crate::metrics::DropReason::Overloaded);
+                return self.failure(
+                    peer,
+                    eap,
+                    "too many EAP conversations in progress (radius.eap.max_sessions)",
+                    None,
+                );
+            }
+            table.insert(
+                state,
+                Arc::new(Session {
+                    touched: Mutex::new(Instant::now()),
+                    conversation: tokio::sync::Mutex::new(Conversation {
+                        method,
+                        tunnel,
+                        phase: Phase::Tunnel,
+                        outer_identity: outer.clone(),
+                        inner_identity: None,
+                    }),
+                }),
+            );
+        }
+        if peer.debug {
+            tracing::debug!(from = %peer.from, outer_identity = %crate::logging::cap(&outer, 64), method = method.as_str(), "EAP conversation started");
+        }
+        challenge(eap, method_type(method), Tunnel::start(), state)
+    }
+
+    async fn step(
+        &self,
+        peer: &Peer<'_>,
+        verifier: &Arc<Verifier>,
+        eap: &Eap<'_>,
+        conv: &mut Conversation,
+        state: [u8; 16],
+    ) -> Outcome {
+        let typ = method_type(conv.method);
+        // A Nak before the tunnel started: the client wants another method we offer.
+        if eap.typ == Some(TYPE_NAK)
+            && matches!(conv.phase, Phase::Tunnel)
+            && !conv.tunnel.pending()
+        {
+            let wanted = self
+                .config
+                .methods
+                .iter()
+                .copied()
+                .find(|m| eap.data.contains(&method_type(*m)) && *m != conv.method);
+            let Some(m) = wanted else {
+                return self.failure(
+                    peer,
+                    eap,
+                    "the client wants no EAP method offered here (radius.eap.methods)",
+                    None,
+                );
+            };
+            conv.method = m;
+            return challenge(eap, method_type(m), Tunnel::start(), state);
+        }
+        if eap.typ != Some(typ) {
+            return self.failure(peer, eap, "an EAP response of another method", None);
+        }
+        let received = off_reactor(|| conv.tunnel.receive(eap.data));
+        let plain = match received {
+            Err(why) => {
+                return self.failure(
+                    peer,
+                    eap,
+                    &format!("EAP-{}: {why}", name(conv.method)),
+                    Some(conv),
+                )
+            }
+            Ok(Received::NeedMore) => return challenge(eap, typ, Tunnel::ack(), state),
+            Ok(Received::Ack) => Vec::new(),
+            Ok(Received::Records(p)) => p,
+        };
+        if conv.tunnel.pending() {
+            let data = off_reactor(|| conv.tunnel.next_fragment());
+            return challenge(eap, typ, data, state);
+        }
+        if conv.tunnel.handshaking() {
+            // Waiting for the client's next handshake flight.
+            return challenge(eap, typ, Tunnel::ack(), state);
+        }
+        match conv.method {
+            EapMethod::Ttls => self.ttls(peer, verifier, eap, conv, state, plain).await,
+            EapMethod::Peap => self.peap(peer, verifier, eap, conv, state, plain).await,
+        }
+    }
+
+    async fn ttls(
+        &self,
+        peer: &Peer<'_>,
+        verifier: &Arc<Verifier>,
+        eap: &Eap<'_>,
+        conv: &mut Conversation,
+        state: [u8; 16],
+        plain: Vec<u8>,
+    ) -> Outcome {
+        if let Phase::TtlsSuccessSent(_) = &conv.phase {
+            let Phase::TtlsSuccessSent(d) = std::mem::replace(&mut conv.phase, Phase::Tunnel)
+            else {
+                unreachable!("matched above")
+            };
+            return self.success(peer, eap, conv, *d);
+        }
+        if plain.is_empty() {
+            let data = conv.tunnel.next_fragment();
+            return challenge(eap, TYPE_TTLS, data, state);
+        }
+        let avps = match ttls::parse(&plain) {
+            Ok(a) => a,
+            Err(why) => {
+                return self.failure(peer, eap, &format!("EAP-TTLS phase 2: {why}"), Some(conv))
+            }
+        };
+        if avps.eap {
+            return self.failure(
+                peer,
+                eap,
+                "EAP-TTLS with an inner EAP method is not supported: use inner PAP or MS-CHAPv2",
+                Some(conv),
+            );
+        }
+        let Some(user) = avps.user_name.as_deref() else {
+            return self.failure(
+                peer,
+                eap,
+                "EAP-TTLS phase 2 without a User-Name",
+                Some(conv),
+            );
+        };
+        let login = String::from_utf8_lossy(user).into_owned();
+        conv.inner_identity = Some(login.clone());
+        if let Some(password) = avps.password {
+            let d = match self
+                .decide(peer, verifier, conv, login, Secret::new(password), None)
+                .await
+            {
+                Ok(d) => d,
+                Err(o) => return o,
+            };
+            return if d.accepted() {
+                self.success(peer, eap, conv, d)
+            } else {
+                self.rejected(peer, eap, d)
+            };
+        }
+        let (Some(ch), Some(resp)) = (avps.ms_chap_challenge, avps.ms_chap2_response) else {
+            return self.failure(
+                peer,
+                eap,
+                "EAP-TTLS phase 2 with neither User-Password nor MS-CHAP2-Response",
+                Some(conv),
+            );
+        };
+        // RFC 5281 §11.2.4: the challenge and identifier come from the tunnel's keys, so a
+        // response cannot be replayed from elsewhere.
+        let expected = match conv.tunnel.export(b"ttls challenge", 17) {
+            Ok(e) => e,
+            Err(why) => return self.failure(peer, eap, &why, Some(conv)),
+        };
+        if resp.len() != 50 || ch.len() != 16 || ch[..] != expected[..16] || resp[0] != expected[16]
+        {
+            return self.failure(
+                peer,
+                eap,
+                "EAP-TTLS MS-CHAPv2: the challenge is not the tunnel's",
+                Some(conv),
+            );
+        }
+        let mut authenticator_challenge = [0u8; 16];
+        authenticator_challenge.copy_from_slice(&ch);
+        let mut peer_challenge = [0u8; 16];
+        peer_challenge.copy_from_slice(&resp[2..18]);
+        let mut nt_response = [0u8; 24];
+        nt_response.copy_from_slice(&resp[26..50]);
+        let proof = MsChap::V2 {
+            authenticator_challenge,
+            peer_challenge,
+            nt_response,
+            user_name: challenge_user_name(user).to_vec(),
+        };
+        let d = match self
+            .decide(
+                peer,
+                verifier,
+                conv,
+                login,
+                Secret::new(Vec::new()),
+                Some(proof),
+            )
+            .await
+        {
+            Ok(d) => d,
+            Err(o) => return o,
+        };
+        let Some(ok) = d.mschap.as_ref().filter(|_| d.accepted()) else {
+            return self.rejected(peer, eap, d);
+        };
+        let avp = ttls::ms_chap2_success(
+            resp[0],
+            ok.authenticator_response.as_deref().unwrap_or_default(),
+        );
+        if let Err(why) = conv.tunnel.send(&avp) {
+            return self.failure(peer, eap, &why, Some(conv));
+        }
+        conv.phase = Phase::TtlsSuccessSent(Box::new(d));
+        let data = off_reactor(|| conv.tunnel.next_fragment());
+        challenge(eap, TYPE_TTLS, data, state)
+    }
+
+    async fn peap(
+        &self,
+        peer: &Peer<'_>,
+        verifier: &Arc<Verifier>,
+        eap: &Eap<'_>,
+        conv: &mut Conversation,
+        state: [u8; 16],
+        plain: Vec<u8>,
+    ) -> Outcome {
+        let phase = std::mem::replace(&mut conv.phase, Phase::Tunnel);
+        let inner = peap::inner(&plain);
+        let next: Result<(Vec<u8>, Phase), Outcome> = match (phase, inner) {
+            // The client acknowledged the end of the handshake: ask who is inside.
+            (Phase::Tunnel, _) => Ok((peap::identity_request(), Phase::PeapIdentitySent)),
+            (Phase::PeapIdentitySent, Some((TYPE_IDENTITY, identity))) => {
+                conv.inner_identity = Some(String::from_utf8_lossy(identity).into_owned());
+                let mut challenge = [0u8; 16];
+                rand::thread_rng().fill_bytes(&mut challenge);
+                let ms_id = eap.id;
+                Ok((
+                    peap::mschapv2_challenge(ms_id, &challenge),
+                    Phase::PeapMsChapSent { challenge, ms_id },
+                ))
+            }
+            (Phase::PeapMsChapSent { .. }, Some((TYPE_NAK, wanted)))
+                if wanted.contains(&packet::TYPE_GTC) =>
+            {
+                Ok((peap::gtc_request(), Phase::PeapGtcSent))
+            }
+            (Phase::PeapMsChapSent { challenge, ms_id }, Some((packet::TYPE_MSCHAPV2, data))) => {
+                match peap::mschapv2_response(data) {
+                    Err(why) => Err(self.failure(peer, eap, &format!("PEAP: {why}"), Some(conv))),
+                    Ok(peap::MsChapV2Response {
+                        peer_challenge,
+                        nt_response,
+                        name,
+                    }) => {
+                        let login = conv
+                            .inner_identity
+                            .clone()
+                            .unwrap_or_else(|| String::from_utf8_lossy(&name).into_owned());
+                        let proof = MsChap::V2 {
+                            authenticator_challenge: challenge,
+                            peer_challenge,
+                            nt_response,
+                            user_name: challenge_user_name(&name).to_vec(),
+                        };
+                        match self
+                            .decide(
+                                peer,
+                                verifier,
+                                conv,
+                                login,
+                                Secret::new(Vec::new()),
+                                Some(proof),
+                            )
+                            .await
+                        {
+                            Err(o) => Err(o),
+                            Ok(d) => match d.mschap.as_ref().filter(|_| d.accepted()) {
+                                Some(ok) => Ok((
+                                    peap::mschapv2_success(
+                                        ms_id,
+                                        ok.authenticator_response.as_deref().unwrap_or_default(),
+                                    ),
+                                    Phase::PeapMsChapSuccessSent(Box::new(d)),
+                                )),
+                                None => Err(self.rejected(peer, eap, d)),
+                            },
+                        }
+                    }
+                }
+            }
+            (Phase::PeapGtcSent, Some((packet::TYPE_GTC, password))) => {
+                let login = conv.inner_identity.clone().unwrap_or_default();
+                match self
+                    .decide(
+                        peer,
+                        verifier,
+                        conv,
+                        login,
+                        Secret::new(password.to_vec()),
+                        None,
+                    )
+                    .await
+                {
+                    Err(o) => Err(o),
+                    Ok(d) if d.accepted() => Ok((
+                        peap::result_tlv(eap.id.wrapping_add(1), true),
+                        Phase::PeapResultSent(Box::new(d)),
+                    )),
+                    Ok(d) => Err(self.rejected(peer, eap, d)),
+                }
+            }
+            (
+                Phase::PeapMsChapSuccessSent(d),
+                Some((packet::TYPE_MSCHAPV2, [peap::OP_SUCCESS, ..])),
+            ) => Ok((
+                peap::result_tlv(eap.id.wrapping_add(1), true),
+                Phase::PeapResultSent(d),
+            )),
+            (Phase::PeapResultSent(d), Some((packet::TYPE_EXTENSIONS, tlv))) => {
+                if peap::result_is_success(tlv) {
+                    return self.success(peer, eap, conv, *d);
+                }
+                Err(self.failure(
+                    peer,
+                    eap,
+                    "PEAP: the client reported failure in its Result TLV",
+                    Some(conv),
+                ))
+            }
+            (_, _) => Err(self.failure(
+                peer,
+                eap,
+                "PEAP: an inner response out of order",
+                Some(conv),
+            )),
+        };
+        match next {
+            Err(o) => o,
+            Ok((inner_request, phase)) => {
+                conv.phase = phase;
+                if let Err(why) = conv.tunnel.send(&inner_request) {
+                    return self.failure(peer, eap, &why, Some(conv));
+                }
+                let data = off_reactor(|| conv.tunnel.next_fragment());
+                challenge(eap, TYPE_PEAP, data, state)
+            }
+        }
+    }
+
+    /// One inner authentication, decided by the verifier like any RADIUS sign-in.
+    async fn decide(
+        &self,
+        peer: &Peer<'_>,
+        verifier: &Arc<Verifier>,
+        conv: &Conversation,
+        login: String,
+        secret: Secret,
+        mschap: Option<MsChap>,
+    ) -> Result<Decision, Outcome> {
+        if peer.debug {
+            tracing::debug!(from = %peer.from, outer_identity = %crate::logging::cap(&conv.outer_identity, 64), inner_identity = %crate::logging::cap(&login, 64), method = conv.method.as_str(), "EAP inner authentication");
+        }
+        let attempt = Attempt {
+            endpoint: peer.client.endpoint,
+            door: Door::Radius,
+            client: Some(peer.from.ip()),
+            login,
+            secret,
+            now: None,
+            trace: peer.debug,
+            nas: Some(peer.client.name.clone()),
+            mschap,
+        };
+        match verifier
+            .decide_ranked(attempt, peer.arrived, peer.arrived)
+            .await
+        {
+            Ok(d) => Ok(d),
+            Err(VerifyError::Overloaded) => Err(Outcome::Shed),
+            Err(e) => Err(Outcome::Drop(format!("verification failed: {e}"))),
+        }
+    }
+
+    /// Access-Accept: EAP-Success, the MSK as MS-MPPE keys, the policies' attributes.
+    fn success(&self, peer: &Peer<'_>, eap: &Eap<'_>, conv: &Conversation, d: Decision) -> Outcome {
+        let label: &[u8] = match conv.method {
+            EapMethod::Ttls => b"ttls keying material",
+            EapMethod::Peap => b"client EAP encryption",
+        };
+        let msk = match conv.tunnel.export(label, 64) {
+            Ok(k) => k,
+            Err(why) => return self.failure(peer, eap, &why, Some(conv)),
+        };
+        let mut attrs = packet::split(&packet::encode(packet::SUCCESS, eap.id, None, &[]));
+        attrs.extend(super::mschap::mppe_keys(
+            &msk[32..64],
+            &msk[..32],
+            &peer.client.secret,
+            &peer.raw.authenticator(),
+        ));
+        if let Some(a) = &d.authorization {
+            attrs.extend(a.reply.iter().map(|r| r.wire.clone()));
+        }
+        Outcome::Answer {
+            code: ACCESS_ACCEPT,
+            attrs,
+            decision: Some(Box::new(d)),
+        }
+    }
+
+    /// Access-Reject for an inner decision.
+    fn rejected(&self, peer: &Peer<'_>, eap: &Eap<'_>, d: Decision) -> Outcome {
+        let mut attrs = packet::split(&packet::encode(packet::FAILURE, eap.id, None, &[]));
+        if peer.client.reply_message {
+            attrs.push((
+                super::packet::ATTR_REPLY_MESSAGE,
+                crate::logging::cap(&d.explanation, 240).into_bytes(),
+            ));
+        }
+        Outcome::Answer {
+            code: ACCESS_REJECT,
+            attrs,
+            decision: Some(Box::new(d)),
+        }
+    }
+
+    /// Access-Reject for a protocol failure (no inner decision): logged, rate-limited.
+    fn failure(
+        &self,
+        peer: &Peer<'_>,
+        eap: &Eap<'_>,
+        why: &str,
+        conv: Option<&Conversation>,
+    ) -> Outcome {
+        let outer = conv
+            .map(|c| crate::logging::cap(&c.outer_identity, 64))
+            .unwrap_or_default();
+        tracing::info!(from = %peer.from, client = %peer.client.name, outer_identity = %outer, "EAP failed: {why}");
+        let mut attrs = packet::split(&packet::encode(packet::FAILURE, eap.id, None, &[]));
+        if peer.client.reply_message {
+            attrs.push((
+                super::packet::ATTR_REPLY_MESSAGE,
+                crate::logging::cap(why, 240).into_bytes(),
+            ));
+        }
+        Outcome::Answer {
+            code: ACCESS_REJECT,
+            attrs,
+            decision: None,
+        }
+    }
+}
+
+fn name(m: EapMethod) -> &'static str {
+    match m {
+        EapMethod::Ttls => "TTLS",
+        EapMethod::Peap => "PEAP",
+    }
+}
+
+/// Access-Challenge carrying the next EAP-Request and the conversation's State.
+fn challenge(eap: &Eap<'_>, typ: u8, data: Vec<u8>, state: [u8; 16]) -> Outcome {
+    let request = packet::encode(packet::REQUEST, eap.id.wrapping_add(1), Some(typ), &data);
+    let mut attrs = packet::split(&request);
+    attrs.push((ATTR_STATE, state.to_vec()));
+    Outcome::Answer {
+        code: ACCESS_CHALLENGE,
+        attrs,
+        decision: None,
+    }
+}
