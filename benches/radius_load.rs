@@ -117,6 +117,7 @@ fn main() {
                 trace: false,
                 nas: None,
                 mschap: None,
+                outer_identity: None,
             })
             .unwrap();
         t.elapsed()

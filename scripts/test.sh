@@ -9,6 +9,7 @@ command -v radclient >/dev/null 2>&1 || need_apt+=(freeradius-utils)
 command -v ldapwhoami >/dev/null 2>&1 || need_apt+=(ldap-utils)
 command -v adduser >/dev/null 2>&1 || need_apt+=(adduser)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v eapol_test >/dev/null 2>&1 || need_apt+=(eapoltest)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -19,6 +19,9 @@ struct Record<'a> {
     endpoint: EndpointKind,
     client: Option<String>,
     login: String,
+    /// EAP's outer identity, when it differs from the inner `login` (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outer_identity: Option<String>,
     user: Option<&'a str>,
     credential: Credential,
     app_password: Option<&'a str>,
@@ -82,6 +85,10 @@ impl SigninLog {
             endpoint: attempt.endpoint.kind,
             client: attempt.client.map(|c| c.to_string()),
             login: cap(&attempt.login, MAX_LOGGED_LOGIN),
+            outer_identity: attempt
+                .outer_identity
+                .as_deref()
+                .map(|o| cap(o, MAX_LOGGED_LOGIN)),
             user: d.user.as_deref(),
             credential,
             app_password,

@@ -53,6 +53,7 @@ pub fn run(args: CheckArgs, app: &App, out: &Out) -> Result<(), CliError> {
         trace: args.trace,
         nas: None,
         mschap: None,
+        outer_identity: None,
     };
     let d = app
         .verifier

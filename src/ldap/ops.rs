@@ -201,6 +201,7 @@ impl Session {
             trace: debug,
             nas: None,
             mschap: None,
+            outer_identity: None,
         };
         let arrived = tokio::time::Instant::now();
         let decided = ctx.verifier.decide_async(attempt, arrived).await;

@@ -380,6 +380,7 @@ impl RadiusServer {
             trace: tracing::enabled!(tracing::Level::DEBUG),
             nas: Some(client.name.clone()),
             mschap: None,
+            outer_identity: None,
         };
         if raw.has(super::eap::packet::ATTR_EAP_MESSAGE) && self.eap.enabled() {
             return self.eap_request(raw, client, from, arrived).await;

@@ -108,6 +108,9 @@ pub struct Attempt {
     /// An MS-CHAP or MS-CHAPv2 proof instead of a cleartext secret (`secret` is then empty):
     /// checked against the on-prem NT hash; never an app password, never the cloud's.
     pub mschap: Option<mschap::MsChap>,
+    /// EAP: the outer (often anonymous) identity, kept apart from `login`, the inner one that
+    /// is decided on; both are in the sign-in log.
+    pub outer_identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

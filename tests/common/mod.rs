@@ -109,6 +109,7 @@ impl Lab {
                 trace: false,
                 nas: None,
                 mschap: None,
+                outer_identity: None,
             })
             .unwrap()
     }

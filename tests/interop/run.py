@@ -62,6 +62,15 @@ name = "staff-vlan"
 groups = ["staff"]
 clients = ["vpn-onprem"]
 reply = {{ "Tunnel-Type" = "VLAN", "Tunnel-Medium-Type" = "IEEE-802", "Tunnel-Private-Group-Id" = "42", "Session-Timeout" = 3600, "Class" = "staff-vlan" }}
+[radius.eap]
+methods = ["ttls", "peap"]
+cert = "{cert}"
+key = "{key}"
+[[radius.clients]]
+name = "wifi-cloud"
+network = "127.0.0.2/32"
+secret = "{SECRET}"
+endpoint = "cloud"
 [[ldap.listeners]]
 address = "127.0.0.1:{self.ldap}"
 endpoint = "on-prem"
@@ -374,6 +383,57 @@ def main():
         p = run(["radtest", "-t", "mschap", "-x", "alice", ap, R, "0", SECRET])
         assert "Access-Reject" in p.stdout, p.stdout
 
+    cert_path = os.path.join(lab.dir, "cert.pem")
+    eapol_runs = [0]
+
+    def eapol(method, phase2, identity, password, source=None):
+        # A supplicant nobody here wrote: wpa_supplicant's eapol_test, trusting the lab CA.
+        eapol_runs[0] += 1
+        conf = os.path.join(lab.dir, f"eapol-{eapol_runs[0]}.conf")
+        with open(conf, "w") as f:
+            f.write(f'network={{\n key_mgmt=WPA-EAP\n eap={method}\n identity="{identity}"\n'
+                    f' anonymous_identity="anonymous@contoso.com"\n password="{password}"\n'
+                    f' phase2="{phase2}"\n ca_cert="{cert_path}"\n}}\n')
+        cmd = ["eapol_test", "-c", conf, "-a", "127.0.0.1", "-p", str(lab.radius), "-s", SECRET, "-r", "0", "-t", "10"]
+        if source:
+            cmd += ["-A", source]
+        return run(cmd, timeout=40)
+
+    EAP_METHODS = [("TTLS", "auth=PAP"), ("TTLS", "auth=MSCHAPV2"), ("PEAP", "auth=MSCHAPV2"), ("PEAP", "auth=GTC")]
+
+    def eapol_test_ttls_and_peap_accept_with_matching_mppe_keys():
+        for method, phase2 in EAP_METHODS:
+            p = eapol(method, phase2, "dora", "Dora-pass-1")
+            assert p.returncode == 0 and p.stdout.rstrip().endswith("SUCCESS"), (method, phase2, p.stdout[-2000:])
+            assert "MPPE keys OK: 1  mismatch: 0" in p.stdout, (method, phase2)
+            last = lab.signin("onprem")[-1]
+            assert last["login"] == "dora" and last["outer_identity"] == "anonymous@contoso.com", last
+            assert last["rule"] == "onprem.accept", last
+
+    def eapol_test_wrong_password_fails_with_the_model_reason():
+        for method, phase2 in EAP_METHODS:
+            p = eapol(method, phase2, "dora", "not-doras")
+            assert p.returncode != 0 and "FAILURE" in p.stdout, (method, phase2, p.stdout[-1500:])
+            last = lab.signin("onprem")[-1]
+            assert last["rule"] == "onprem.bad-password" and last["codes"]["nps"] == 16, last
+
+    def eapol_test_ttls_pap_app_password_cloud_accepts_on_prem_refuses():
+        p = eapol("TTLS", "auth=PAP", "alice", ap)
+        assert p.returncode != 0, p.stdout[-1500:]
+        last = lab.signin("onprem")[-1]
+        assert last["rule"] == "onprem.bad-password" and last["codes"]["ad"] == "52e", last
+        p = eapol("TTLS", "auth=PAP", "alice@contoso.com", ap, source="127.0.0.2")
+        assert p.returncode == 0 and "MPPE keys OK: 1" in p.stdout, p.stdout[-1500:]
+        last = lab.signin("cloud")[-1]
+        assert last["rule"] == "cloud.app-password.accept" and last["app_password"] == "Mail", last
+
+    def eapol_test_puts_a_staff_member_on_the_vlan():
+        p = eapol("PEAP", "auth=MSCHAPV2", "alice", "Winter2026!")
+        assert p.returncode == 0, p.stdout[-1500:]
+        accept = p.stdout[p.stdout.rfind("(Access-Accept)"):]
+        assert "Attribute 81 (Tunnel-Private-Group-Id)" in accept and "Attribute 64 (Tunnel-Type)" in accept, accept[:1500]
+        assert "staff-vlan" in lab.signin("onprem")[-1]["explanation"]
+
     def curl_healthz_and_hybridauth_health_agree():
         p = run(["curl", "-sS", "-w", "\n%{http_code}", f"http://127.0.0.1:{lab.admin}/healthz"])
         body, code = p.stdout.rsplit("\n", 1)
@@ -394,7 +454,11 @@ def main():
                ldap3_default_get_info_reads_root_dse, ldapsearch_and_ldap3_read_the_directory_in_pages,
                prometheus_parser_reads_metrics_counting_radtest_decisions, curl_healthz_and_hybridauth_health_agree,
                radclient_sees_the_vlan_policy_and_accounting_keeps_the_class,
-               radtest_mschap_accepts_the_domain_password_and_rejects_a_wrong_one]:
+               radtest_mschap_accepts_the_domain_password_and_rejects_a_wrong_one,
+               eapol_test_ttls_and_peap_accept_with_matching_mppe_keys,
+               eapol_test_wrong_password_fails_with_the_model_reason,
+               eapol_test_ttls_pap_app_password_cloud_accepts_on_prem_refuses,
+               eapol_test_puts_a_staff_member_on_the_vlan]:
         case(fn)
     lab.stop()
     passed = sum(1 for _, ok, _ in results if ok)

@@ -578,6 +578,7 @@ impl Engine {
             trace: peer.debug,
             nas: Some(peer.client.name.clone()),
             mschap,
+            outer_identity: Some(conv.outer_identity.clone()),
         };
         match verifier
             .decide_ranked(attempt, peer.arrived, peer.arrived)
