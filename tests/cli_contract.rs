@@ -240,6 +240,12 @@ fn an_invalid_configuration_is_refused_naming_the_key() {
         ("[hashing]\ncache_ttl = \"2d\"\n", "hashing.cache_ttl"),
         ("[hashing]\ncache_entries = 0\n", "hashing.cache_entries"),
         ("[admin]\nlisten = \"localhost\"\n", "admin.listen"),
+        ("[hashing]\nstore_nt_hash = \"maybe\"\n", "hashing.store_nt_hash"),
+        ("[radius.eap]\nmethods = [\"leap\"]\n", "radius.eap.methods"),
+        ("[radius.eap]\nmethods = [\"ttls\"]\n", "radius.eap.cert"),
+        ("[radius.eap]\nfragment_size = 50\n", "radius.eap.fragment_size"),
+        ("[radius.eap]\nmax_sessions = 0\n", "radius.eap.max_sessions"),
+        ("[radius.eap]\nsession_timeout = \"0s\"\n", "radius.eap.session_timeout"),
         (
             "[[radius.policies]]\nname = \"x\"\nreply = { \"Tunnel-Kind\" = 1 }\n",
             "radius.policies[0].reply.Tunnel-Kind",
@@ -1271,6 +1277,19 @@ fn config_check_lists_every_problem_and_serve_refuses_no_listener() {
     assert_eq!(json.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["problems"].as_array().unwrap().len(), 3);
+    // EAP's certificate and key are checked like an LDAPS pair.
+    std::fs::write(
+        dir.join("eap.toml"),
+        "[radius.eap]\nmethods = [\"peap\"]\ncert = \"no-eap-cert.pem\"\nkey = \"no-eap-key.pem\"\n",
+    )
+    .unwrap();
+    let out = cli.run(&["config", "check", "eap.toml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("radius.eap:") && err.contains("no-eap-cert.pem"),
+        "{err}"
+    );
     // The admin listener takes a TCP address like the LDAP listeners.
     std::fs::write(
         dir.join("admin.toml"),

@@ -1,0 +1,218 @@
+//! EAP conversations on the wire: bounded in number and idle time, retransmissions answered
+//! from the duplicate cache, hostile or stray packets refused, fragments of the configured size
+//! (with wpa_supplicant's eapol_test, a supplicant nobody here wrote). The four methods'
+//! accept/reject/key checks with eapol_test are in the interop suite.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use common::daemon::{Daemon, Options, SECRET};
+use common::radius::{exchange, hmac_md5};
+
+fn eap_toml(extra: &str) -> String {
+    format!(
+        "[radius.eap]\nmethods = [\"ttls\", \"peap\"]\ncert = \"{{dir}}/cert.pem\"\nkey = \"{{dir}}/key.pem\"\n{extra}"
+    )
+}
+
+fn start(extra: &str) -> Daemon {
+    Options {
+        extra_toml: eap_toml(extra),
+        before: Some(common::tls::lab_cert),
+        ..Default::default()
+    }
+    .start()
+}
+
+/// An Access-Request carrying one EAP packet (and a State), signed unless `sign` is false.
+fn request(id: u8, eap: &[u8], state: Option<&[u8]>, sign: bool) -> Vec<u8> {
+    let mut p = vec![1, id, 0, 0];
+    p.extend_from_slice(&[id; 16]);
+    let mut push = |t: u8, v: &[u8]| {
+        p.push(t);
+        p.push(v.len() as u8 + 2);
+        p.extend_from_slice(v);
+    };
+    push(1, b"anonymous@contoso.com");
+    push(79, eap);
+    if let Some(s) = state {
+        push(24, s);
+    }
+    if sign {
+        push(80, &[0u8; 16]);
+    }
+    let len = p.len() as u16;
+    p[2..4].copy_from_slice(&len.to_be_bytes());
+    if sign {
+        let ma = hmac_md5(SECRET.as_bytes(), &p);
+        let at = p.len() - 16;
+        p[at..].copy_from_slice(&ma);
+    }
+    p
+}
+
+fn identity(eap_id: u8) -> Vec<u8> {
+    let name = b"anonymous@contoso.com";
+    let mut e = vec![2, eap_id, 0, (5 + name.len()) as u8, 1];
+    e.extend_from_slice(name);
+    e
+}
+
+fn attr(p: &[u8], t: u8) -> Option<Vec<u8>> {
+    let mut i = 20;
+    while i + 2 <= p.len() {
+        let (ty, l) = (p[i], p[i + 1] as usize);
+        if ty == t {
+            return Some(p[i + 2..i + l].to_vec());
+        }
+        i += l;
+    }
+    None
+}
+
+fn send(d: &Daemon, pkt: &[u8]) -> Option<Vec<u8>> {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    exchange(&s, d.radius, "127.0.0.1", pkt)
+}
+
+#[test]
+fn an_identity_starts_the_preferred_method_and_a_retransmission_gets_the_same_answer() {
+    let d = start("");
+    let pkt = request(1, &identity(7), None, true);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let first = exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap();
+    assert_eq!(first[0], 11, "Access-Challenge");
+    let eap = attr(&first, 79).unwrap();
+    // EAP-Request, identifier 8, type TTLS (21), flags Start.
+    assert_eq!((eap[0], eap[1], eap[4], eap[5]), (1, 8, 21, 0x20));
+    assert_eq!(attr(&first, 24).map(|s| s.len()), Some(16), "State");
+    let again = exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap();
+    assert_eq!(
+        again, first,
+        "the duplicate cache answers, no second conversation"
+    );
+}
+
+#[test]
+fn half_finished_conversations_are_bounded_and_expire() {
+    let d = start("max_sessions = 2\nsession_timeout = \"1s\"\n");
+    for id in 1..=2 {
+        let r = send(&d, &request(id, &identity(id), None, true)).unwrap();
+        assert_eq!(r[0], 11);
+    }
+    // The table is full of live conversations: a new one is refused, those in progress stay.
+    let r = send(&d, &request(3, &identity(3), None, true)).unwrap();
+    assert_eq!(r[0], 3, "Access-Reject");
+    assert_eq!(attr(&r, 79).unwrap()[0], 4, "EAP-Failure");
+    // Once they have been idle for session_timeout, room is made again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut id = 10u8;
+    loop {
+        let r = send(&d, &request(id, &identity(id), None, true)).unwrap();
+        if r[0] == 11 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expired conversations never made room"
+        );
+        id = id.wrapping_add(1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn stray_and_hostile_eap_packets_get_a_clear_answer_or_none() {
+    let d = start("");
+    // No Message-Authenticator: dropped (RFC 3579 §3.2), whatever the client's setting.
+    assert!(send(&d, &request(1, &identity(1), None, false)).is_none());
+    // A State nobody issued: EAP-Failure.
+    let ttls_ack = [2u8, 5, 0, 6, 21, 0];
+    let r = send(&d, &request(2, &ttls_ack, Some(&[9u8; 16]), true)).unwrap();
+    assert_eq!(r[0], 3);
+    assert_eq!(attr(&r, 79).unwrap()[0], 4);
+    // A truncated EAP packet: dropped.
+    assert!(send(&d, &request(3, &[2, 1, 0, 40, 1], None, true)).is_none());
+    // Garbage where the ClientHello should be: the conversation ends with EAP-Failure.
+    let r = send(&d, &request(4, &identity(4), None, true)).unwrap();
+    let state = attr(&r, 24).unwrap();
+    // A whole TLS record (handshake, 4 octets) holding a message type that does not exist.
+    let junk = [2u8, 5, 0, 15, 21, 0, 0x16, 3, 1, 0, 4, 0xff, 0, 0, 0];
+    let r = send(&d, &request(5, &junk, Some(&state), true)).unwrap();
+    assert_eq!(r[0], 3, "Access-Reject");
+    assert_eq!(attr(&r, 79).unwrap()[0], 4);
+    assert!(d.log().contains("EAP failed"), "{}", d.log());
+}
+
+#[test]
+fn without_methods_eap_is_refused_with_reason_66() {
+    let d = Daemon::start();
+    let r = send(&d, &request(1, &identity(1), None, true)).unwrap();
+    assert_eq!(r[0], 3);
+    let rec = d.signin_log("onprem").pop().unwrap();
+    assert_eq!(rec["rule"], "radius.method-not-allowed");
+    assert_eq!(rec["codes"]["nps"], 66);
+}
+
+#[test]
+fn fragments_follow_fragment_size_and_eapol_test_reassembles_them() {
+    if std::process::Command::new("eapol_test")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        panic!("eapol_test is missing: scripts/test.sh installs the eapoltest package");
+    }
+    let d = start("fragment_size = 200\n");
+    d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+    let conf = d.dir.path().join("ttls.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "network={{\n key_mgmt=WPA-EAP\n eap=TTLS\n identity=\"alice\"\n password=\"Winter2026!\"\n phase2=\"auth=PAP\"\n ca_cert=\"{}\"\n}}\n",
+            d.dir.path().join("cert.pem").display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("eapol_test")
+        .args([
+            "-c",
+            conf.to_str().unwrap(),
+            "-a",
+            "127.0.0.1",
+            "-s",
+            SECRET,
+            "-r",
+            "0",
+            "-t",
+            "10",
+        ])
+        .args(["-p", &d.radius.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("MPPE keys OK: 1  mismatch: 0"),
+        "{}",
+        &text[text.len().saturating_sub(3000)..]
+    );
+    // Every Access-Challenge's EAP-Message: at most 200 octets of TLS data plus the EAP
+    // header, the flags and the 4-octet length of a first fragment.
+    let mut challenges = 0;
+    for block in text.split("(Access-Challenge)").skip(1) {
+        challenges += 1;
+        let eap_len: usize = block
+            .lines()
+            .take_while(|l| !l.contains("RADIUS message:"))
+            .filter_map(|l| l.trim().strip_prefix("Attribute 79 (EAP-Message) length="))
+            .map(|n| n.trim().parse::<usize>().unwrap() - 2)
+            .sum();
+        assert!(eap_len <= 200 + 10, "an EAP-Request of {eap_len} octets");
+    }
+    assert!(
+        challenges >= 5,
+        "the server's flight came in several fragments: {challenges}"
+    );
+}
