@@ -87,6 +87,7 @@ pub struct Metrics {
     cache_hits: Counter,
     ldap_open: Gauge,
     ldap_accepted: Counter,
+    eap_conversations: Gauge,
     sync_cycles: Family<KindLabel, Counter>,
     sync_last: Family<KindLabel, Gauge<f64, AtomicU64>>,
     sync_next: Family<KindLabel, Gauge<f64, AtomicU64>>,
@@ -165,6 +166,12 @@ impl Metrics {
             "LDAP connections accepted",
             ldap_accepted.clone(),
         );
+        let eap_conversations = Gauge::default();
+        registry.register(
+            "eap_conversations",
+            "EAP conversations in progress (bounded by radius.eap.max_sessions)",
+            eap_conversations.clone(),
+        );
         let sync_cycles = Family::<KindLabel, Counter>::default();
         registry.register(
             "sync_cycles",
@@ -200,6 +207,7 @@ impl Metrics {
             cache_hits,
             ldap_open,
             ldap_accepted,
+            eap_conversations,
             sync_cycles,
             sync_last,
             sync_next,
@@ -244,6 +252,12 @@ impl Metrics {
 
     pub fn cache_hit(&self) {
         self.cache_hits.inc();
+    }
+
+    /// The EAP conversation table's size, after each change.
+    pub fn eap_conversations(&self, n: usize) {
+        self.eap_conversations
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// An LDAP connection opened; the guard counts it closed when dropped.

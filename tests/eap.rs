@@ -102,6 +102,12 @@ fn half_finished_conversations_are_bounded_and_expire() {
         let r = send(&d, &request(id, &identity(id), None, true)).unwrap();
         assert_eq!(r[0], 11);
     }
+    let metrics = common::admin::get(d.admin, "/metrics").1;
+    assert_eq!(
+        common::admin::sample(&metrics, "hybridauth_eap_conversations"),
+        Some(2.0),
+        "{metrics}"
+    );
     // The table is full of live conversations: a new one is refused, those in progress stay.
     let r = send(&d, &request(3, &identity(3), None, true)).unwrap();
     assert_eq!(r[0], 3, "Access-Reject");

@@ -149,6 +149,7 @@ pub fn assert_decision(d: &Decision, accept: bool, rule: &str) {
     assert_eq!(d.accepted(), accept, "{d:#?}");
     assert_eq!(d.rule, rule, "{d:#?}");
 }
+pub mod admin;
 pub mod daemon;
 pub mod ldap;
 pub mod radius;

@@ -156,6 +156,7 @@ impl Engine {
                 Some(s) if self.alive(s) => Some(Arc::clone(s)),
                 Some(_) => {
                     table.remove(&state);
+                    crate::metrics::global().eap_conversations(table.len());
                     None
                 }
                 None => None,
@@ -174,10 +175,9 @@ impl Engine {
         let out = self.step(peer, verifier, &eap, &mut conv, state).await;
         if let Outcome::Answer { code, .. } = &out {
             if *code != ACCESS_CHALLENGE {
-                self.sessions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&state);
+                let mut table = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                table.remove(&state);
+                crate::metrics::global().eap_conversations(table.len());
             }
         }
         out
@@ -208,6 +208,7 @@ impl Engine {
             let mut table = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
             if table.len() >= self.config.max_sessions {
                 table.retain(|_, s| self.alive(s));
+                crate::metrics::global().eap_conversations(table.len());
             }
             if table.len() >= self.config.max_sessions {
                 drop(table);
@@ -232,6 +233,7 @@ impl Engine {
                     }),
                 }),
             );
+            crate::metrics::global().eap_conversations(table.len());
         }
         if peer.debug {
             tracing::debug!(from = %peer.from, outer_identity = %crate::logging::cap(&outer, 64), method = method.as_str(), "EAP conversation started");
