@@ -493,6 +493,12 @@ pub fn default_config_file() -> Option<PathBuf> {
 impl Config {
     /// Loads defaults, then the file (explicit or default location), then the environment.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::validate(Config::load_raw(explicit)?)
+    }
+
+    /// The layered configuration before validation (for tools that derive one from it, as
+    /// `scenario run` derives its private lab).
+    pub fn load_raw(explicit: Option<&Path>) -> Result<RawConfig, ConfigError> {
         let file = match explicit {
             Some(p) if !p.is_file() => return Err(ConfigError::Missing(p.to_path_buf())),
             Some(p) => Some(p.to_path_buf()),
@@ -524,7 +530,7 @@ impl Config {
             }
             ConfigError::Parse(msgs.join("; "))
         })?;
-        Config::validate(raw)
+        Ok(raw)
     }
 
     pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {

@@ -19,6 +19,7 @@ pub mod net;
 pub mod process;
 pub mod progress;
 pub mod radius;
+pub mod scenario;
 pub mod server;
 pub mod shutdown;
 pub mod signin_log;

@@ -343,6 +343,157 @@ fn check_trace_lists_every_rule_evaluated_in_order() {
     assert!(v.get("trace").is_none(), "{v}");
 }
 
+/// The scenario library states the model: every file must hold, through the binary.
+#[test]
+fn every_scenario_in_the_library_holds() {
+    let cli = Cli::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "scenario"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    for f in files {
+        let out = cli.run(&["scenario", "run", f.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}:\n{text}\n{}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(", 0 failed"), "{text}");
+    }
+}
+
+#[test]
+fn a_scenario_reports_each_expectation_and_exits_by_the_contract() {
+    let cli = Cli::new();
+    let dir = cli.dir.path();
+    let story = "clock set 2026-01-05T10:00:00Z\n\
+        tenant set allow-app-passwords on\n\
+        user add alice --password 'Winter2026!' --mfa enforced  # enforce, then create\n\
+        app-password create alice --name Laptop\n\
+        sync now\n\
+        expect cloud alice@contoso.com {app:alice/Laptop} accept\n\
+        expect on-prem alice {app:alice/Laptop} accept\n";
+    std::fs::write(dir.join("s.scenario"), story).unwrap();
+    // The run never touches the configured store (here, the one HYBRIDAUTH_STORE__PATH names).
+    let out = cli.run(&["scenario", "run", "s.scenario"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ok      s.scenario:6") && text.contains("FAILED  s.scenario:7"),
+        "{text}"
+    );
+    assert!(
+        text.contains("REJECT [onprem.bad-password] 52e 16"),
+        "{text}"
+    );
+    assert!(text.ends_with("2 expectations, 1 failed\n"), "{text}");
+    assert!(
+        !dir.join("s.sqlite3").exists(),
+        "the configured store was touched"
+    );
+    // The app password's secret never appears: only its placeholder.
+    assert!(text.contains("{app:alice/Laptop}"));
+    let out = cli.run(&[
+        "--json",
+        "scenario",
+        "run",
+        "s.scenario",
+        "--junit",
+        "r.xml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["total"].as_u64(), v["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let e = &v["expectations"][1];
+    assert_eq!(
+        (e["line"].as_u64(), e["ok"].as_bool()),
+        (Some(7), Some(false))
+    );
+    assert_eq!(e["actual"]["rule"], "onprem.bad-password");
+    let junit = std::fs::read_to_string(dir.join("r.xml")).unwrap();
+    assert!(
+        junit.contains("tests=\"2\" failures=\"1\"") && junit.contains("<failure "),
+        "{junit}"
+    );
+    // What if app passwords are blocked by Security Defaults: only line 6 changes.
+    let out = cli.run(&[
+        "scenario",
+        "diff",
+        "s.scenario",
+        "--set",
+        "security-defaults=on",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("s.scenario:6") && !text.contains("s.scenario:7"),
+        "{text}"
+    );
+    assert!(
+        text.contains("REJECT [cloud.legacy-auth-blocked]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 of 2 expectations change with security-defaults=on"),
+        "{text}"
+    );
+    // --set applies to a whole run.
+    let out = cli.run(&[
+        "scenario",
+        "run",
+        "s.scenario",
+        "--set",
+        "security-defaults=on",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 expectations, 2 failed"));
+}
+
+#[test]
+fn a_bad_scenario_file_exits_2_with_file_line_and_what_was_expected() {
+    let cli = Cli::new();
+    let dir = cli.dir.path();
+    for (body, line, what) in [
+        (
+            "clock set 2026-01-05T10:00:00Z\nserve\n",
+            2,
+            "expected a step",
+        ),
+        ("expect cloud alice pw perhaps\n", 1, "accept or reject"),
+        (
+            "expect cloud alice {app:alice/None} accept\n",
+            1,
+            "is not bound",
+        ),
+        ("user add 'alice\n", 1, "cannot split"),
+        (
+            "user add alice --password 'Winter2026!'\nuser add alice --password 'Winter2026!'\n",
+            2,
+            "failed",
+        ),
+    ] {
+        std::fs::write(dir.join("bad.scenario"), body).unwrap();
+        let out = cli.run(&["scenario", "run", "bad.scenario"]);
+        assert_eq!(out.status.code(), Some(2), "{body}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("bad.scenario:{line}: ")) && err.contains(what),
+            "{err}"
+        );
+    }
+    let err = cli.refused(&["scenario", "diff", "bad.scenario", "--set", "nonsense"]);
+    assert!(err.contains("KEY=VALUE"), "{err}");
+}
+
 #[test]
 fn health_timeout_is_validated_and_bounds_the_wait() {
     let cli = Cli::new();
@@ -439,6 +590,8 @@ const EXERCISED: &[(&str, &[&str])] = &[
         ],
     ),
     ("health", &["--timeout"]),
+    ("scenario run", &["--set", "--junit"]),
+    ("scenario diff", &["--set"]),
     ("cert", &["--cert", "--key", "--name", "--force"]),
     (
         "load radius",

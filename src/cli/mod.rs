@@ -9,6 +9,7 @@ mod config;
 mod health;
 mod load;
 pub mod output;
+mod scenario;
 mod serve;
 mod sync;
 mod tenant;
@@ -73,6 +74,10 @@ pub enum Command {
     /// Ask the running daemon whether it is healthy (its /healthz on [admin] listen): exit 0
     /// healthy, 1 unhealthy, 3 unreachable.
     Health(health::HealthArgs),
+    /// Scenario files: replay a hybrid story on a private lab and check it (`run`), or see
+    /// what changes with other tenant settings (`diff`).
+    #[command(subcommand)]
+    Scenario(scenario::ScenarioCmd),
 }
 
 /// `--password PW` or `--password-stdin` (one line; the trailing newline is dropped).
@@ -129,6 +134,10 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
     if let Command::Config(cmd) = cli.command {
         return config::run(cmd, cli.config.as_deref(), out);
     }
+    // Runs on a private lab of its own; never opens the configured store.
+    if let Command::Scenario(cmd) = cli.command {
+        return scenario::run(cmd, cli.config.as_deref(), out);
+    }
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Serve(args) = &cli.command {
         if config.radius.listen.is_empty()
@@ -157,7 +166,8 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         | Command::Cert(_)
         | Command::Load(_)
         | Command::Config(_)
-        | Command::Health(_) => Ok(()),
+        | Command::Health(_)
+        | Command::Scenario(_) => Ok(()),
     }
 }
 

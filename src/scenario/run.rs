@@ -1,0 +1,307 @@
+//! Replaying a scenario: every step runs as the hybridauth command it names, against a private
+//! lab — a throw-away store in a temporary directory, the simulated clock, the configuration's
+//! other settings — so a run never touches the configured store and two runs never meet.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Serialize;
+
+use super::{BadFile, Expect, Step, StepKind};
+use crate::config::RawConfig;
+
+/// Where the simulated clock starts when the configuration names no `clock.start`.
+pub const DEFAULT_START: &str = "2026-01-05T10:00:00Z";
+
+/// One expectation and what happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    pub line: usize,
+    pub step: String,
+    pub ok: bool,
+    pub actual: Actual,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Actual {
+    /// accept, reject, refused (a command refused) or done (a command that succeeded).
+    pub outcome: String,
+    pub rule: Option<String>,
+    /// The decision's codes (AD data code, NPS reason, AADSTS), as strings.
+    pub codes: Vec<String>,
+    pub explanation: String,
+}
+
+struct Lab {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    exe: PathBuf,
+}
+
+impl Lab {
+    fn new(mut raw: RawConfig) -> Result<Lab, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("hybridauth-scenario-")
+            .tempdir()
+            .map_err(|e| format!("cannot make a private directory: {e}"))?;
+        let at = |f: &str| dir.path().join(f).display().to_string();
+        raw.store.path = at("store.sqlite3");
+        raw.clock.mode = "simulated".into();
+        if raw.clock.start.trim().is_empty() {
+            raw.clock.start = DEFAULT_START.into();
+        }
+        raw.signin_log.onprem = at("signin-onprem.jsonl");
+        raw.signin_log.cloud = at("signin-cloud.jsonl");
+        raw.radius.accounting_log = at("accounting.jsonl");
+        raw.admin.listen = String::new();
+        let text = toml::to_string(&raw)
+            .map_err(|e| format!("cannot write the lab configuration: {e}"))?;
+        let config = dir.path().join("lab.toml");
+        std::fs::write(&config, text)
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+        Ok(Lab {
+            _dir: dir,
+            config,
+            exe,
+        })
+    }
+
+    /// Runs `hybridauth --config LAB --json WORDS…`. The caller's HYBRIDAUTH_SECTION__KEY
+    /// variables are already in the lab configuration; passing them on would let one point
+    /// the run at the real store.
+    fn run(&self, words: &[String]) -> Result<Output, String> {
+        let mut cmd = Command::new(&self.exe);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("HYBRIDAUTH_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--json")
+            .args(words)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.exe.display()))
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+/// `{app:SAM/NAME}` placeholders, replaced by the secrets `app-password create` returned.
+fn substitute(words: &[String], bound: &HashMap<String, String>) -> Result<Vec<String>, String> {
+    words
+        .iter()
+        .map(|w| {
+            let mut out = String::new();
+            let mut rest = w.as_str();
+            while let Some(start) = rest.find("{app:") {
+                out.push_str(&rest[..start]);
+                let end = rest[start..]
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed placeholder in {w:?}"))?;
+                let key = &rest[start + 5..start + end];
+                let secret = bound.get(&key.to_lowercase()).ok_or_else(|| {
+                    format!("{{app:{key}}} is not bound: an earlier step must run `app-password create SAM --name NAME`")
+                })?;
+                out.push_str(secret);
+                rest = &rest[start + end + 1..];
+            }
+            out.push_str(rest);
+            Ok(out)
+        })
+        .collect()
+}
+
+fn tenant_key(words: &[String]) -> Option<&str> {
+    match words {
+        [t, s, key, ..] if t == "tenant" && s == "set" => Some(key.as_str()),
+        _ => None,
+    }
+}
+
+/// Runs the steps; `sets` are tenant settings applied first and kept (a scenario's own
+/// `tenant set` of those keys is skipped). A step the lab refuses, or a placeholder never
+/// bound, is a problem with the file.
+pub fn run(
+    steps: &[Step],
+    raw: RawConfig,
+    sets: &[(String, String)],
+) -> Result<Vec<Checked>, BadFile> {
+    let lab = Lab::new(raw).map_err(|message| BadFile { line: 0, message })?;
+    for (k, v) in sets {
+        let o = lab
+            .run(&["tenant".into(), "set".into(), k.clone(), v.clone()])
+            .map_err(|message| BadFile { line: 0, message })?;
+        if !o.status.success() {
+            return Err(BadFile {
+                line: 0,
+                message: format!("--set {k}={v}: {}", stderr(&o)),
+            });
+        }
+    }
+    let mut bound: HashMap<String, String> = HashMap::new();
+    let mut out = Vec::new();
+    for step in steps {
+        let bad = |message: String| BadFile {
+            line: step.line,
+            message,
+        };
+        match &step.kind {
+            StepKind::Command(words) => {
+                if tenant_key(words).is_some_and(|k| sets.iter().any(|(s, _)| s == k)) {
+                    continue;
+                }
+                let words = substitute(words, &bound).map_err(bad)?;
+                let o = lab.run(&words).map_err(bad)?;
+                if !o.status.success() {
+                    return Err(bad(format!("`{}` failed: {}", step.text, stderr(&o))));
+                }
+                if let [a, c, sam, rest @ ..] = words.as_slice() {
+                    if a == "app-password" && c == "create" {
+                        let name = rest
+                            .iter()
+                            .position(|w| w == "--name")
+                            .and_then(|i| rest.get(i + 1))
+                            .cloned()
+                            .unwrap_or_default();
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&o.stdout).unwrap_or_default();
+                        if let Some(secret) = v["secret"].as_str() {
+                            bound
+                                .insert(format!("{sam}/{name}").to_lowercase(), secret.to_string());
+                        }
+                    }
+                }
+            }
+            StepKind::ExpectRefused(words) => {
+                let words = substitute(words, &bound).map_err(bad)?;
+                let o = lab.run(&words).map_err(bad)?;
+                let refused = o.status.code() == Some(1);
+                out.push(Checked {
+                    line: step.line,
+                    step: step.text.clone(),
+                    ok: refused,
+                    actual: Actual {
+                        outcome: if o.status.success() {
+                            "done"
+                        } else {
+                            "refused"
+                        }
+                        .into(),
+                        rule: None,
+                        codes: vec![],
+                        explanation: if o.status.success() {
+                            "the command succeeded".into()
+                        } else {
+                            stderr(&o)
+                        },
+                    },
+                });
+            }
+            StepKind::Expect(e) => {
+                let secret = substitute(std::slice::from_ref(&e.secret), &bound).map_err(bad)?;
+                let actual = decide(&lab, e, &secret[0]).map_err(bad)?;
+                out.push(Checked {
+                    line: step.line,
+                    step: step.text.clone(),
+                    ok: holds(e, &actual),
+                    actual,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn decide(lab: &Lab, e: &Expect, secret: &str) -> Result<Actual, String> {
+    let mut words: Vec<String> = [
+        "check",
+        "--endpoint",
+        e.endpoint.as_str(),
+        "--user",
+        &e.login,
+        "--password-stdin",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(ip) = e.from {
+        words.push("--from".into());
+        words.push(ip.to_string());
+    }
+    if e.admin_actions {
+        words.push("--admin-actions".into());
+    }
+    // The secret goes on standard input, never on a command line other users can read.
+    let mut cmd = Command::new(&lab.exe);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("HYBRIDAUTH_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .arg("--config")
+        .arg(&lab.config)
+        .arg("--json")
+        .args(&words)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run check: {e}"))?;
+    if let Some(mut input) = child.stdin.take() {
+        use std::io::Write;
+        let _ = writeln!(input, "{secret}");
+    }
+    let o = child
+        .wait_with_output()
+        .map_err(|e| format!("check: {e}"))?;
+    if !o.status.success() {
+        return Err(format!("the decision could not be made: {}", stderr(&o)));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).map_err(|e| format!("check printed no decision: {e}"))?;
+    let mut codes = vec![];
+    if let Some(c) = v["codes"]["ad"].as_str() {
+        codes.push(c.to_string());
+    }
+    if let Some(n) = v["codes"]["nps"].as_u64() {
+        codes.push(n.to_string());
+    }
+    if let Some(c) = v["codes"]["aadsts"].as_str() {
+        codes.push(c.to_string());
+    }
+    Ok(Actual {
+        outcome: v["outcome"].as_str().unwrap_or_default().to_string(),
+        rule: v["rule"].as_str().map(str::to_string),
+        codes,
+        explanation: v["explanation"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+/// The outcome matches and every code given is among the decision's (an AADSTS code may be
+/// written with or without its prefix; a rule id counts as a code).
+fn holds(e: &Expect, a: &Actual) -> bool {
+    let outcome = if e.accept { "accept" } else { "reject" };
+    a.outcome == outcome
+        && e.codes.iter().all(|c| {
+            let c = c.to_ascii_lowercase();
+            a.rule
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case(&c))
+                || a.codes.iter().any(|have| {
+                    let have = have.to_ascii_lowercase();
+                    have == c || have.strip_prefix("aadsts") == Some(c.as_str())
+                })
+        })
+}
+
+/// The scenario file's directory-independent name, for reports.
+pub fn display(path: &Path) -> String {
+    path.display().to_string()
+}
