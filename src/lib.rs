@@ -24,5 +24,6 @@ pub mod server;
 pub mod shutdown;
 pub mod signin_log;
 pub mod sync;
+pub mod timeline;
 pub mod tls;
 pub mod verify;

@@ -495,6 +495,83 @@ fn a_bad_scenario_file_exits_2_with_file_line_and_what_was_expected() {
 }
 
 #[test]
+fn timeline_shows_changes_the_cycles_that_carried_them_and_sign_ins() {
+    let cli = Cli::new();
+    cli.ok(&["clock", "set", "2026-01-05T10:00:00Z"]);
+    cli.ok(&["user", "add", "alice", "--password", "Winter2026!"]);
+    cli.ok(&["clock", "advance", "5m"]);
+    cli.ok(&["user", "disable", "alice"]);
+    cli.ok(&["clock", "advance", "1m"]);
+    cli.ok(&[
+        "user",
+        "reset-password",
+        "alice",
+        "--password",
+        "Spring2026!",
+    ]);
+    // Not in the cloud yet: a cloud sign-in under its UPN is an unknown user, still shown.
+    cli.ok(&[
+        "check",
+        "--endpoint",
+        "cloud",
+        "--user",
+        "alice@contoso.com",
+        "--password",
+        "x",
+        "--json",
+    ]);
+    cli.ok(&["clock", "set", "2026-01-05T10:20:00Z"]);
+    let v = cli.ok(&["timeline", "alice", "--json"]);
+    let events = v["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "on-prem-change",
+            "on-prem-change",
+            "on-prem-change",
+            "sign-in",
+            "password-hash-sync",
+            "object-sync"
+        ],
+        "{v}"
+    );
+    assert_eq!(events[1]["what"], "disabled");
+    assert_eq!(events[3]["sign_in"]["rule"], "cloud.unknown-user");
+    // The 10:30 object sync is still to come at 10:20; the cloud will then see it disabled,
+    // with the password set at 10:06 (carried at 10:08).
+    let object = &events[5];
+    assert_eq!(object["time"], "2026-01-05T10:30:00Z");
+    assert_eq!(object["pending"], true);
+    let cloud = object["cloud"].as_str().unwrap();
+    assert!(
+        cloud.contains("disabled") && cloud.contains("10:06:00Z"),
+        "{cloud}"
+    );
+    assert!(events[4]["what"].as_str().unwrap().contains("10:06:00Z"));
+    let v = cli.ok(&[
+        "timeline",
+        "alice",
+        "--since",
+        "2026-01-05T10:05:00Z",
+        "--until",
+        "2026-01-05T10:08:00Z",
+        "--json",
+    ]);
+    assert_eq!(v["events"].as_array().unwrap().len(), 4, "{v}");
+    let text = String::from_utf8_lossy(&cli.run(&["timeline", "alice"]).stdout).to_string();
+    assert!(
+        text.contains("the cloud then sees: alice@contoso.com disabled"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Spring2026!") && !text.contains("argon2"),
+        "{text}"
+    );
+    assert!(cli.refused(&["timeline", "nobody"]).contains("no user"));
+}
+
+#[test]
 fn health_timeout_is_validated_and_bounds_the_wait() {
     let cli = Cli::new();
     let err = cli.refused(&["health", "--timeout", "0s"]);
@@ -592,6 +669,7 @@ const EXERCISED: &[(&str, &[&str])] = &[
     ("health", &["--timeout"]),
     ("scenario run", &["--set", "--junit"]),
     ("scenario diff", &["--set"]),
+    ("timeline", &["--since", "--until"]),
     ("cert", &["--cert", "--key", "--name", "--force"]),
     (
         "load radius",

@@ -119,6 +119,15 @@ impl Store for Counting {
     fn simulated_time(&self) -> StoreResult<Option<Time>> {
         self.inner.simulated_time()
     }
+    fn manual_syncs(&self) -> StoreResult<Vec<hybridauth::directory::store::ManualSync>> {
+        self.inner.manual_syncs()
+    }
+    fn user_history(
+        &self,
+        user_id: i64,
+    ) -> StoreResult<Vec<(i64, Time, hybridauth::directory::SyncedSnapshot)>> {
+        self.inner.user_history(user_id)
+    }
     fn probe_writable(&self, now: Time) -> StoreResult<()> {
         self.inner.probe_writable(now)
     }

@@ -13,6 +13,7 @@ mod scenario;
 mod serve;
 mod sync;
 mod tenant;
+mod timeline;
 mod user;
 
 use std::io::BufRead;
@@ -78,6 +79,9 @@ pub enum Command {
     /// what changes with other tenant settings (`diff`).
     #[command(subcommand)]
     Scenario(scenario::ScenarioCmd),
+    /// A user's on-prem changes, the sync cycles that carried them (and what the cloud saw
+    /// after each), and the sign-ins from both logs, in time order.
+    Timeline(timeline::TimelineArgs),
 }
 
 /// `--password PW` or `--password-stdin` (one line; the trailing newline is dropped).
@@ -162,6 +166,7 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         Command::Sync(c) => sync::run(c, &app, out),
         Command::Clock(c) => clock::run(c, &app, out),
         Command::Check(a) => check::run(a, &app, out),
+        Command::Timeline(a) => timeline::run(a, &app, out),
         Command::Serve(_)
         | Command::Cert(_)
         | Command::Load(_)

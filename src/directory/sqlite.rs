@@ -885,6 +885,37 @@ impl Store for SqliteStore {
         })
     }
 
+    fn manual_syncs(&self) -> StoreResult<Vec<ManualSync>> {
+        self.readers.read(|conn| {
+            let mut st = conn
+                .prepare_cached("SELECT seq, at FROM history WHERE kind = 'sync' ORDER BY seq")?;
+            let rows = st.query_map([], |r| {
+                Ok(ManualSync {
+                    seq: r.get(0)?,
+                    at: from_micros(r.get(1)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn user_history(&self, user_id: i64) -> StoreResult<Vec<(i64, Time, SyncedSnapshot)>> {
+        self.readers.read(|conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT seq, at, snapshot FROM history WHERE kind = 'user' AND user_id = ?1 ORDER BY seq",
+            )?;
+            let rows = st.query_map(params![user_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, at, json) = row?;
+                out.push((seq, from_micros(at), serde_json::from_str(&json).map_err(db)?));
+            }
+            Ok(out)
+        })
+    }
+
     fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>> {
         self.readers.read(|conn| {
         row(conn,

@@ -149,6 +149,12 @@ pub trait Store: Send + Sync {
     fn record_manual_sync(&self, now: Time) -> StoreResult<ManualSync>;
     /// The newest manual sync at or before `at_or_before` (by sequence).
     fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>>;
+    /// Every manual sync, oldest first (for timelines).
+    fn manual_syncs(&self) -> StoreResult<Vec<ManualSync>>;
+    /// Every recorded state of a user's synced fields, oldest first: (sequence, time, state).
+    /// One entry per on-prem change; what the cloud sees at T is the latest entry a cycle
+    /// before T carried (see `sync`).
+    fn user_history(&self, user_id: i64) -> StoreResult<Vec<(i64, Time, SyncedSnapshot)>>;
     /// The cloud copy, at the cutoff, of every user that answered to one of these names at
     /// some point before it (the caller resolves among them).
     fn cloud_users_named(&self, cutoff: Cutoff, names: &Candidates) -> StoreResult<Vec<CloudUser>>;
