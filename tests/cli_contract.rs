@@ -476,6 +476,16 @@ fn a_bad_scenario_file_exits_2_with_file_line_and_what_was_expected() {
         ),
         ("user add 'alice\n", 1, "cannot split"),
         (
+            "expect cloud a pw accept --door radius --from 10.0.0.1\n",
+            1,
+            "--from cannot be used",
+        ),
+        (
+            "expect cloud a pw accept --door telnet\n",
+            1,
+            "radius or ldap",
+        ),
+        (
             "user add alice --password 'Winter2026!'\nuser add alice --password 'Winter2026!'\n",
             2,
             "failed",

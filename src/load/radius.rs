@@ -25,7 +25,7 @@ pub struct Target {
     pub retries: u32,
 }
 
-fn request(t: &Target, id: u8, auth: &[u8; 16]) -> Vec<u8> {
+pub(crate) fn request(t: &Target, id: u8, auth: &[u8; 16]) -> Vec<u8> {
     let mut p = vec![1u8, id, 0, 0];
     p.extend_from_slice(auth);
     let user = &t.user.as_bytes()[..t.user.len().min(253)];
@@ -63,7 +63,7 @@ fn request(t: &Target, id: u8, auth: &[u8; 16]) -> Vec<u8> {
 }
 
 /// The answer's kind, if `reply` answers `req` (identifier and Response Authenticator).
-fn answer_kind(reply: &[u8], req: &[u8], secret: &[u8]) -> Option<&'static str> {
+pub(crate) fn answer_kind(reply: &[u8], req: &[u8], secret: &[u8]) -> Option<&'static str> {
     if reply.len() < 20 || reply[1] != req[1] {
         return None;
     }

@@ -12,6 +12,7 @@
 //!
 //! `app-password create SAM --name NAME` binds its secret to `{app:SAM/NAME}` for later steps.
 
+pub mod door;
 pub mod run;
 
 use std::net::IpAddr;
@@ -46,6 +47,8 @@ pub struct Expect {
     pub codes: Vec<String>,
     pub from: Option<IpAddr>,
     pub admin_actions: bool,
+    /// Through a real front door of a private lab server instead of as `check` decides.
+    pub door: Option<door::Door>,
 }
 
 /// A problem with the file itself (exit 2).
@@ -136,6 +139,7 @@ fn parse_expect(words: &[String]) -> Result<Expect, String> {
         codes: vec![],
         from: None,
         admin_actions: false,
+        door: None,
     };
     let mut it = rest.iter();
     while let Some(w) = it.next() {
@@ -149,16 +153,20 @@ fn parse_expect(words: &[String]) -> Result<Expect, String> {
             }
             "--admin-actions" => e.admin_actions = true,
             "--door" => {
-                return Err(
-                    "--door is not supported yet: expectations are decided as `check` decides them"
-                        .into(),
-                )
+                e.door = Some(match it.next().map(String::as_str) {
+                    Some("radius") => door::Door::Radius,
+                    Some("ldap") => door::Door::Ldap,
+                    other => return Err(format!("--door takes radius or ldap, got {other:?}")),
+                })
             }
             flag if flag.starts_with("--") => {
                 return Err(format!("{usage}: unknown option {flag}"))
             }
             code => e.codes.push(code.to_string()),
         }
+    }
+    if e.door.is_some() && e.from.is_some() {
+        return Err("--from cannot be used with --door: through a front door the client is the lab's loopback address".into());
     }
     Ok(e)
 }

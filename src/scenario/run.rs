@@ -34,13 +34,17 @@ pub struct Actual {
 }
 
 struct Lab {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     config: PathBuf,
     exe: PathBuf,
+    /// Ports of the lab server's listeners, when a step goes through a front door.
+    ports: Option<super::door::Ports>,
+    /// Started the first time a step needs it; stopped with the lab.
+    server: Option<super::door::Server>,
 }
 
 impl Lab {
-    fn new(mut raw: RawConfig) -> Result<Lab, String> {
+    fn new(mut raw: RawConfig, doors: bool) -> Result<Lab, String> {
         let dir = tempfile::Builder::new()
             .prefix("hybridauth-scenario-")
             .tempdir()
@@ -55,6 +59,11 @@ impl Lab {
         raw.signin_log.cloud = at("signin-cloud.jsonl");
         raw.radius.accounting_log = at("accounting.jsonl");
         raw.admin.listen = String::new();
+        let ports = if doors {
+            Some(super::door::configure(&mut raw)?)
+        } else {
+            None
+        };
         let text = toml::to_string(&raw)
             .map_err(|e| format!("cannot write the lab configuration: {e}"))?;
         let config = dir.path().join("lab.toml");
@@ -62,9 +71,11 @@ impl Lab {
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
         Ok(Lab {
-            _dir: dir,
+            dir,
             config,
             exe,
+            ports,
+            server: None,
         })
     }
 
@@ -132,7 +143,10 @@ pub fn run(
     raw: RawConfig,
     sets: &[(String, String)],
 ) -> Result<Vec<Checked>, BadFile> {
-    let lab = Lab::new(raw).map_err(|message| BadFile { line: 0, message })?;
+    let doors = steps
+        .iter()
+        .any(|s| matches!(&s.kind, StepKind::Expect(e) if e.door.is_some()));
+    let mut lab = Lab::new(raw, doors).map_err(|message| BadFile { line: 0, message })?;
     for (k, v) in sets {
         let o = lab
             .run(&["tenant".into(), "set".into(), k.clone(), v.clone()])
@@ -205,7 +219,31 @@ pub fn run(
             }
             StepKind::Expect(e) => {
                 let secret = substitute(std::slice::from_ref(&e.secret), &bound).map_err(bad)?;
-                let actual = decide(&lab, e, &secret[0]).map_err(bad)?;
+                let actual = match e.door {
+                    None => decide(&lab, e, &secret[0]).map_err(bad)?,
+                    Some(door) => {
+                        if lab.server.is_none() {
+                            let ports =
+                                lab.ports.take().ok_or_else(|| bad("no lab ports".into()))?;
+                            lab.server = Some(
+                                super::door::Server::start(
+                                    &lab.exe,
+                                    &lab.config,
+                                    lab.dir.path(),
+                                    ports,
+                                )
+                                .map_err(bad)?,
+                            );
+                        }
+                        let server = lab
+                            .server
+                            .as_ref()
+                            .ok_or_else(|| bad("no lab server".into()))?;
+                        server
+                            .decide(door, e.endpoint, e.admin_actions, &e.login, &secret[0])
+                            .map_err(bad)?
+                    }
+                };
                 out.push(Checked {
                     line: step.line,
                     step: step.text.clone(),

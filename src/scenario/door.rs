@@ -1,0 +1,295 @@
+//! `expect … --door radius|ldap`: the decision made through a real front door of a private
+//! server on loopback, started on the lab's store the first time a step asks for it.
+//!
+//! Each endpoint kind (with and without administrative actions) has its own RADIUS client,
+//! told apart by its loopback source address, and its own LDAP listener. The answer on the
+//! wire gives the outcome; the lab's sign-in log gives the rule, codes and explanation.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::run::Actual;
+use crate::config::{RawConfig, RawLdapListener, RawRadiusClient};
+use crate::verify::EndpointKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Radius,
+    Ldap,
+}
+
+const SECRET: &str = "scenario-lab-secret";
+const KINDS: [EndpointKind; 3] = [
+    EndpointKind::OnPrem,
+    EndpointKind::Cloud,
+    EndpointKind::Hybrid,
+];
+
+/// The slot of an endpoint: 0-2 without, 3-5 with administrative actions.
+fn slot(kind: EndpointKind, admin_actions: bool) -> usize {
+    KINDS.iter().position(|k| *k == kind).unwrap_or(0) + if admin_actions { 3 } else { 0 }
+}
+
+/// The loopback address a RADIUS request for `slot` comes from.
+fn source(slot: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + slot as u8))
+}
+
+fn free_tcp() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+fn free_udp() -> Result<u16, String> {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+pub struct Ports {
+    radius: u16,
+    ldap: [u16; 6],
+}
+
+/// Adds the lab's listeners and clients to its configuration (done before it is written).
+pub fn configure(raw: &mut RawConfig) -> Result<Ports, String> {
+    let radius = free_udp()?;
+    let mut ldap = [0u16; 6];
+    for p in &mut ldap {
+        *p = free_tcp()?;
+    }
+    raw.radius.listen = vec![format!("127.0.0.1:{radius}")];
+    raw.radius.accounting_listen = vec![];
+    // Answers at once: a reject delay changes no decision, only the wait.
+    raw.radius.reject_delay = "0s".into();
+    raw.ldap.reject_delay = "0s".into();
+    raw.radius.policies = vec![];
+    raw.radius.clients = (0..6)
+        .map(|s| RawRadiusClient {
+            name: format!("lab-{s}"),
+            network: format!("{}/32", source(s)),
+            secret: SECRET.into(),
+            endpoint: KINDS[s % 3].as_str().into(),
+            admin_actions: s >= 3,
+            require_message_authenticator: true,
+            reply_message: false,
+        })
+        .collect();
+    raw.ldap.listeners = (0..6)
+        .map(|s| RawLdapListener {
+            address: format!("127.0.0.1:{}", ldap[s]),
+            endpoint: KINDS[s % 3].as_str().into(),
+            admin_actions: s >= 3,
+            tls: "none".into(),
+            cert: String::new(),
+            key: String::new(),
+            require_tls: None,
+        })
+        .collect();
+    Ok(Ports { radius, ldap })
+}
+
+pub struct Server {
+    child: Child,
+    ports: Ports,
+    logs: [PathBuf; 2],
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub fn start(exe: &Path, config: &Path, dir: &Path, ports: Ports) -> Result<Server, String> {
+        let log = dir.join("serve.log");
+        let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(exe);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("HYBRIDAUTH_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("cannot start the lab server: {e}"))?;
+        let mut server = Server {
+            child,
+            ports,
+            logs: [
+                dir.join("signin-onprem.jsonl"),
+                dir.join("signin-cloud.jsonl"),
+            ],
+        };
+        // Ready once every listener is bound (the daemon says so); bounded wait.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("hybridauth ready") {
+                return Ok(server);
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("the lab server exited ({status}): {}", text.trim()));
+            }
+            if Instant::now() > deadline {
+                return Err("the lab server did not start within 20 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn records(&self) -> [usize; 2] {
+        self.logs.clone().map(|p| {
+            std::fs::read_to_string(p)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        })
+    }
+
+    /// The records a decision added to each log since `before`.
+    fn new_records(&self, before: [usize; 2]) -> [Option<serde_json::Value>; 2] {
+        let mut out = [None, None];
+        for (i, p) in self.logs.iter().enumerate() {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            out[i] = text
+                .lines()
+                .skip(before[i])
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .last();
+        }
+        out
+    }
+
+    /// One sign-in through `door`; the outcome from the wire, the rest from the sign-in log.
+    pub fn decide(
+        &self,
+        door: Door,
+        endpoint: EndpointKind,
+        admin_actions: bool,
+        login: &str,
+        secret: &str,
+    ) -> Result<Actual, String> {
+        let s = slot(endpoint, admin_actions);
+        let before = self.records();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let accepted = runtime.block_on(async {
+            match door {
+                Door::Radius => self.radius(s, login, secret).await,
+                Door::Ldap => ldap_bind(self.ports.ldap[s], login, secret).await,
+            }
+        })?;
+        let [onprem, cloud] = self.new_records(before);
+        // The record that decided: a hybrid endpoint answers with on-prem's reject, else the
+        // cloud's answer.
+        let record = match endpoint {
+            EndpointKind::OnPrem => onprem,
+            EndpointKind::Cloud => cloud,
+            EndpointKind::Hybrid => match (&onprem, &cloud) {
+                (Some(o), _) if o["outcome"] == "reject" => onprem,
+                (_, Some(_)) => cloud,
+                _ => onprem,
+            },
+        }
+        .ok_or("the front door answered but logged no decision")?;
+        let mut codes = vec![];
+        if let Some(c) = record["codes"]["ad"].as_str() {
+            codes.push(c.to_string());
+        }
+        if let Some(n) = record["codes"]["nps"].as_u64() {
+            codes.push(n.to_string());
+        }
+        if let Some(c) = record["codes"]["aadsts"].as_str() {
+            codes.push(c.to_string());
+        }
+        let rule = match (endpoint, accepted) {
+            (EndpointKind::Hybrid, true) => Some("hybrid.accept".to_string()),
+            _ => record["rule"].as_str().map(str::to_string),
+        };
+        Ok(Actual {
+            outcome: if accepted { "accept" } else { "reject" }.into(),
+            rule,
+            codes,
+            explanation: record["explanation"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
+
+    async fn radius(&self, slot: usize, login: &str, secret: &str) -> Result<bool, String> {
+        let target = crate::load::radius::Target {
+            server: SocketAddr::from(([127, 0, 0, 1], self.ports.radius)),
+            secret: SECRET.as_bytes().to_vec(),
+            user: login.to_string(),
+            password: secret.as_bytes().to_vec(),
+            timeout: Duration::from_secs(10),
+            retries: 0,
+        };
+        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(source(slot), 0))
+            .await
+            .map_err(|e| format!("cannot bind {}: {e}", source(slot)))?;
+        let mut auth = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut auth);
+        let req = crate::load::radius::request(&target, 1, &auth);
+        socket
+            .send_to(&req, target.server)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(target.timeout, socket.recv(&mut buf))
+            .await
+            .map_err(|_| "no RADIUS answer within 10 s".to_string())?
+            .map_err(|e| e.to_string())?;
+        match crate::load::radius::answer_kind(&buf[..n], &req, SECRET.as_bytes()) {
+            Some("Access-Accept") => Ok(true),
+            Some(_) => Ok(false),
+            None => Err("a RADIUS answer that does not match the request".into()),
+        }
+    }
+}
+
+async fn ldap_bind(port: u16, login: &str, secret: &str) -> Result<bool, String> {
+    use futures::{SinkExt, StreamExt};
+    use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapMsg, LdapOp, LdapResultCode};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut framed = tokio_util::codec::Framed::new(stream, ldap3_proto::LdapCodec::default());
+    let bind = LdapMsg {
+        msgid: 1,
+        op: LdapOp::BindRequest(LdapBindRequest {
+            version: 3,
+            dn: login.to_string(),
+            cred: LdapBindCred::Simple(secret.to_string()),
+        }),
+        ctrl: vec![],
+    };
+    framed.send(bind).await.map_err(|e| e.to_string())?;
+    let reply = tokio::time::timeout(Duration::from_secs(10), framed.next())
+        .await
+        .map_err(|_| "no LDAP answer within 10 s".to_string())?
+        .ok_or("the LDAP connection closed")?
+        .map_err(|e| e.to_string())?;
+    match reply.op {
+        LdapOp::BindResponse(r) => Ok(r.res.code == LdapResultCode::Success),
+        other => Err(format!(
+            "an LDAP answer that is not a bind response: {other:?}"
+        )),
+    }
+}
