@@ -10,15 +10,18 @@ command -v ldapwhoami >/dev/null 2>&1 || need_apt+=(ldap-utils)
 command -v adduser >/dev/null 2>&1 || need_apt+=(adduser)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v eapol_test >/dev/null 2>&1 || need_apt+=(eapoltest)
+# The admin page is tested in headless Chromium, driven by chromedriver.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if ! python3 -c 'import pyrad, ldap3, prometheus_client' >/dev/null 2>&1; then
-  echo "== installing pyrad, ldap3 and prometheus-client"
-  python3 -m pip install -q pyrad ldap3 prometheus-client
+if ! python3 -c 'import pyrad, ldap3, prometheus_client, selenium' >/dev/null 2>&1; then
+  echo "== installing pyrad, ldap3, prometheus-client and selenium"
+  python3 -m pip install -q pyrad ldap3 prometheus-client selenium
 fi
 
 # Logs go to a private directory of their own (mktemp -d is 0700), kept for inspection.

@@ -89,10 +89,11 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
             health.clone(),
             app.store.clone(),
             app.clock.clone(),
+            app.verifier.signin_log().clone(),
         )
         .map_err(ServerError::Io)?;
         let local = admin.local_addr().map_err(io)?;
-        tracing::info!(%local, "admin listening (/metrics, /healthz)");
+        tracing::info!(%local, "admin listening (/ page, /metrics, /healthz)");
         let serving = health.add("admin", "metrics-health", local);
         let serve = admin.serve(shutdown.clone());
         tasks.spawn(async move {

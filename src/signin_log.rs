@@ -35,7 +35,13 @@ struct Record<'a> {
 pub struct SigninLog {
     onprem: Arc<AppendLog>,
     cloud: Arc<AppendLog>,
+    /// Every record written, for live watchers (the admin page); nothing is queued while no
+    /// one watches, and a watcher that falls behind loses the oldest records, never the log.
+    feed: tokio::sync::broadcast::Sender<Arc<str>>,
 }
+
+/// How many records a slow live watcher may fall behind before it skips some.
+const FEED_BACKLOG: usize = 256;
 
 /// The most characters of a login name a record keeps (AD's names are far shorter; anything
 /// longer was refused, and is kept only as a prefix and its size).
@@ -46,7 +52,21 @@ impl SigninLog {
         SigninLog {
             onprem: Arc::new(AppendLog::new(onprem)),
             cloud: Arc::new(AppendLog::new(cloud)),
+            feed: tokio::sync::broadcast::channel(FEED_BACKLOG).0,
         }
+    }
+
+    /// The records written from now on, one JSON object (as logged, without the newline) each.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.feed.subscribe()
+    }
+
+    /// The files the two logs are written to (on-prem, cloud).
+    pub fn paths(&self) -> [std::path::PathBuf; 2] {
+        [
+            self.onprem.path().to_path_buf(),
+            self.cloud.path().to_path_buf(),
+        ]
     }
 
     /// Opens both files now and keeps them open.
@@ -107,6 +127,11 @@ impl SigninLog {
         };
         if let Err(e) = sink.append(&line, false) {
             tracing::error!(path = %sink.path().display(), error = %e, "cannot write sign-in log");
+        }
+        if self.feed.receiver_count() > 0 {
+            if let Ok(text) = std::str::from_utf8(&line[..line.len() - 1]) {
+                let _ = self.feed.send(Arc::from(text));
+            }
         }
     }
 }

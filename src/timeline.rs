@@ -26,6 +26,36 @@ pub struct Event {
     /// For sign-ins: the record as logged (never holds a secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sign_in: Option<serde_json::Value>,
+    /// For an on-prem change, the account on-prem after it; for a cycle that carried an object
+    /// change, the account in the cloud after it (for drawings; the words say the same).
+    #[serde(skip)]
+    pub presence: Option<Presence>,
+}
+
+/// An account's state on one side, as a drawing shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Absent,
+    Enabled,
+    Disabled,
+}
+
+impl Presence {
+    pub fn of(s: &SyncedSnapshot) -> Presence {
+        match (s.exists, s.enabled) {
+            (false, _) => Presence::Absent,
+            (true, true) => Presence::Enabled,
+            (true, false) => Presence::Disabled,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Absent => "absent",
+            Presence::Enabled => "enabled",
+            Presence::Disabled => "disabled",
+        }
+    }
 }
 
 /// The on-prem changes between two states of the synced fields.
@@ -149,6 +179,7 @@ pub fn build(
             pending: false,
             cloud: None,
             sign_in: None,
+            presence: Some(Presence::of(snap)),
         });
         let stamp = crate::cli::output::time(*at);
         if object || prev.is_none() {
@@ -173,6 +204,7 @@ pub fn build(
     }
     for ((t, kind), carried) in cycles {
         let st = crate::sync::state_at(store, tenant, t)?;
+        let carries_object = kind != "password-hash-sync";
         let copy = store.cloud_snapshot(user_id, st.object.cutoff)?;
         let pw = store
             .cloud_snapshot(user_id, st.password_hash.cutoff)?
@@ -187,6 +219,10 @@ pub fn build(
             kind,
             what: format!("carries: {}", carried.join("; ")),
             pending: t > now,
+            presence: carries_object.then(|| {
+                copy.as_ref()
+                    .map_or(Presence::Absent, |c| Presence::of(&c.snapshot))
+            }),
             cloud: Some(match copy {
                 Some(c) => cloud_view(&c.snapshot, since, now),
                 None => {
@@ -201,11 +237,19 @@ pub fn build(
         .flat_map(|(_, _, s)| [s.sam.clone(), s.upn.clone()])
         .collect();
     for path in logs {
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let Ok(file) = std::fs::File::open(path) else {
             continue;
         };
-        for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        // Line by line: a log of any size costs one record's memory, plus the matches.
+        for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {
+            let Ok(line) = line else {
+                break;
+            };
+            // Cheap filter first: a record about this user names it somewhere.
+            if !names.iter().any(|n| contains_ignore_ascii_case(&line, n)) {
+                continue;
+            }
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
             // Resolved to this user, or (unknown to that side) signed in under one of its names.
@@ -238,12 +282,18 @@ pub fn build(
                 pending: false,
                 cloud: None,
                 sign_in: Some(v),
+                presence: None,
             });
         }
     }
     // Stable: a change comes before the cycle it triggers, sign-ins at a cycle instant after it.
     events.sort_by_key(|e| e.time);
     Ok(events)
+}
+
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 pub fn within(events: Vec<Event>, w: &Window) -> Vec<Event> {

@@ -45,6 +45,9 @@ impl Store for Counting {
         }
         self.inner.users_after(after, limit)
     }
+    fn users_deleted_since(&self, since: Option<Time>, limit: usize) -> StoreResult<Vec<User>> {
+        self.inner.users_deleted_since(since, limit)
+    }
     fn groups(&self, names: Option<&[String]>) -> StoreResult<Vec<(String, Vec<String>)>> {
         if names.is_none() {
             self.whole_directory.fetch_add(1, Ordering::SeqCst);

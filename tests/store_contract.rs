@@ -350,3 +350,29 @@ fn the_cloud_directory_reads_in_pages_at_a_cutoff_without_tombstones() {
         assert!(page(at(11), ids[4], 2).is_empty());
     });
 }
+
+#[test]
+fn deleted_users_are_listed_from_a_time_newest_first_and_bounded() {
+    each(|a, b| {
+        let ids: Vec<i64> = (0..4)
+            .map(|i| a.insert_user(&user(&format!("d{i}")), t(i)).unwrap().id)
+            .collect();
+        assert!(b.users_deleted_since(None, 10).unwrap().is_empty());
+        a.delete_user(ids[0], t(10)).unwrap();
+        a.delete_user(ids[2], t(20)).unwrap();
+        a.delete_user(ids[3], t(30)).unwrap();
+        let sams = |since: Option<Time>, limit: usize| -> Vec<String> {
+            b.users_deleted_since(since, limit)
+                .unwrap()
+                .into_iter()
+                .map(|u| u.sam)
+                .collect()
+        };
+        assert_eq!(sams(None, 10), ["d3", "d2", "d0"]);
+        assert_eq!(sams(Some(t(20)), 10), ["d3", "d2"]);
+        assert_eq!(sams(Some(t(31)), 10), Vec::<String>::new());
+        assert_eq!(sams(None, 1), ["d3"]);
+        // Live users never appear.
+        assert!(!sams(None, 10).contains(&"d1".to_string()));
+    });
+}

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -16,9 +17,11 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use super::health::{self, Health, Listeners};
+use super::page::{self, Page, Reply};
 use crate::clock::Clock;
 use crate::directory::Store;
 use crate::shutdown::Shutdown;
+use crate::signin_log::SigninLog;
 
 const MAX_CONNECTIONS: usize = 64;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +37,7 @@ struct State {
     /// The last health result and when it was taken (see `health::REUSE_FOR`); the lock also
     /// keeps two checks from running at once.
     last_health: tokio::sync::Mutex<Option<(Instant, Health)>>,
+    page: Page,
 }
 
 pub struct AdminServer {
@@ -47,6 +51,7 @@ pub fn bind(
     listeners: Listeners,
     store: Arc<dyn Store>,
     clock: Clock,
+    signin: SigninLog,
 ) -> Result<AdminServer, String> {
     let listener = crate::net::bind_tcp(address)
         .map_err(|e| format!("cannot bind the admin listener on {address}: {e}"))?;
@@ -54,6 +59,7 @@ pub fn bind(
         listener,
         state: Arc::new(State {
             listeners,
+            page: Page::new(Arc::clone(&store), clock.clone(), signin),
             store,
             clock,
             last_health: tokio::sync::Mutex::new(None),
@@ -92,11 +98,13 @@ impl AdminServer {
             };
             let state = Arc::clone(&self.state);
             let mut stop = shutdown.clone();
+            let streams_stop = shutdown.clone();
             tracker.spawn(async move {
                 let _permit = permit;
                 let service = hyper::service::service_fn(move |req| {
                     let state = Arc::clone(&state);
-                    async move { Ok::<_, Infallible>(route(req, &state).await) }
+                    let stop = streams_stop.clone();
+                    async move { Ok::<_, Infallible>(route(req, &state, stop).await) }
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder
@@ -121,10 +129,14 @@ impl AdminServer {
     }
 }
 
-type Body = Full<Bytes>;
+type Body = BoxBody<Bytes, Infallible>;
 
-fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).boxed());
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -133,22 +145,31 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-async fn route(req: Request<Incoming>, state: &State) -> Response<Body> {
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut r = respond(
+        StatusCode::METHOD_NOT_ALLOWED,
+        TEXT,
+        format!("this path answers {allow} only\n"),
+    );
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+async fn route(req: Request<Incoming>, state: &State, shutdown: Shutdown) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    if Page::serves(&path) {
+        return page_route(req, state, &path, query.as_deref(), shutdown).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = respond(
-            StatusCode::METHOD_NOT_ALLOWED,
-            TEXT,
-            "only GET and HEAD are served here\n".into(),
-        );
-        r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
+        return method_not_allowed("GET, HEAD");
     }
     let head = req.method() == Method::HEAD;
-    let mut r = match req.uri().path() {
+    let mut r = match path.as_str() {
         "/metrics" => metrics(state).await,
         "/healthz" => {
-            let json = req.uri().query().is_some_and(|q| {
+            let json = query.as_deref().is_some_and(|q| {
                 q.split('&')
                     .any(|kv| kv == "format=json" || kv == "json" || kv == "json=1")
             }) || req
@@ -161,13 +182,65 @@ async fn route(req: Request<Incoming>, state: &State) -> Response<Body> {
         _ => respond(
             StatusCode::NOT_FOUND,
             TEXT,
-            "not found: this listener serves /metrics and /healthz\n".into(),
+            "not found: this listener serves /, /metrics and /healthz\n",
         ),
     };
     if head {
-        *r.body_mut() = Full::new(Bytes::new());
+        *r.body_mut() = Empty::new().boxed();
     }
     r
+}
+
+/// The page and its API (see `page`): address-named hosts only; GET (and HEAD) for reading,
+/// POST for the one action.
+async fn page_route(
+    req: Request<Incoming>,
+    state: &State,
+    path: &str,
+    query: Option<&str>,
+    shutdown: Shutdown,
+) -> Response<Body> {
+    let mut r = if !page::host_is_literal(req.headers()) {
+        respond(
+            StatusCode::MISDIRECTED_REQUEST,
+            TEXT,
+            "the page answers only requests addressed to this machine by IP address or as localhost\n",
+        )
+    } else if Page::is_action(path) {
+        if req.method() != Method::POST {
+            return method_not_allowed("POST");
+        }
+        reply(state.page.advance(req.headers(), query).await)
+    } else if req.method() == Method::GET {
+        reply(state.page.get(path, query, shutdown).await)
+    } else if req.method() == Method::HEAD {
+        let mut r = reply(state.page.get(path, query, shutdown).await);
+        *r.body_mut() = Empty::new().boxed();
+        r
+    } else {
+        return method_not_allowed("GET, HEAD");
+    };
+    page::harden(r.headers_mut());
+    r
+}
+
+fn reply(r: Reply) -> Response<Body> {
+    match r {
+        Reply::Body {
+            status,
+            content_type,
+            body,
+        } => respond(status, content_type, body),
+        Reply::Stream(frames) => {
+            let stream = futures::stream::unfold(frames, |mut rx| async move {
+                rx.recv().await.map(|frame| (frame, rx))
+            });
+            let mut r = Response::new(StreamBody::new(stream).boxed());
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            r
+        }
+    }
 }
 
 async fn metrics(state: &State) -> Response<Body> {

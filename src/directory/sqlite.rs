@@ -113,6 +113,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users ADD COLUMN nt_hash TEXT;
     "#,
+    // 8: the admin page lists accounts deleted on-prem that the cloud may still hold, without
+    // reading every user.
+    r#"
+    CREATE INDEX users_deleted ON users (deleted_at) WHERE deleted_at IS NOT NULL;
+    "#,
 ];
 
 pub struct SqliteStore {
@@ -628,6 +633,19 @@ impl Store for SqliteStore {
             ))?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = st.query_map(params![after.unwrap_or(""), limit], row_to_user)?;
+            rows.collect::<Result<_, _>>().map_err(Into::into)
+        })
+    }
+
+    fn users_deleted_since(&self, since: Option<Time>, limit: usize) -> StoreResult<Vec<User>> {
+        self.readers.read(|conn| {
+            let mut st = conn.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE deleted_at IS NOT NULL AND deleted_at >= ?1 \
+                 ORDER BY deleted_at DESC, id DESC LIMIT ?2"
+            ))?;
+            let since = since.map_or(i64::MIN, micros);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = st.query_map(params![since, limit], row_to_user)?;
             rows.collect::<Result<_, _>>().map_err(Into::into)
         })
     }

@@ -111,6 +111,10 @@ pub trait Store: Send + Sync {
     /// first when `None`), in that order: a directory read in pages, each costing
     /// O(log users + limit), never the whole table at once.
     fn users_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<User>>;
+    /// Up to `limit` users deleted at or after `since` (every deleted one when `None`), the
+    /// most recently deleted first: those the cloud may still hold until object sync carries
+    /// the deletion. Indexed: the cost does not grow with the number of live users.
+    fn users_deleted_since(&self, since: Option<Time>, limit: usize) -> StoreResult<Vec<User>>;
     /// The groups some live user is a member of (all, or those with these lower-case
     /// names), each with its members' sAMAccountNames, by lower-case group name. Groups exist
     /// through their members, as users' memberOf names them; a named lookup is indexed.

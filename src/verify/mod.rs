@@ -418,6 +418,11 @@ impl Verifier {
         &self.dir
     }
 
+    /// The sign-in logs this verifier writes (the admin page watches them).
+    pub fn signin_log(&self) -> &SigninLog {
+        &self.signin
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -443,6 +443,53 @@ def main():
         assert v["healthy"] is True and all(l["serving"] for l in v["listeners"]), v
         assert len(v["listeners"]) == 8, v  # 2 RADIUS auth, 1 accounting, 4 LDAP, 1 admin
 
+    def chromium_page_shows_a_decision_live_and_the_cloud_following_the_clock():
+        # The page in headless Chromium (driven by chromedriver through Selenium): load it, see
+        # a RADIUS decision appear in the on-prem log without reloading, disable the user and
+        # see the cloud still holding it enabled, press the object-sync button and see the
+        # cloud state change, in the table and in the timeline drawing. Last: it moves the clock.
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+        opts = webdriver.ChromeOptions()
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+            opts.add_argument(a)
+        opts.binary_location = "/usr/bin/chromium"
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        try:
+            lab.cli("user", "add", "paige", "--password", "Paige-pass-1", "--groups", "staff")
+            lab.cli("sync", "now")
+            driver.get(f"http://127.0.0.1:{lab.admin}/")
+            wait = WebDriverWait(driver, 20, poll_frequency=0.1)
+            row = lambda: driver.find_element(By.CSS_SELECTOR, '#users tbody tr[data-sam="paige"]')
+            wait.until(lambda d: row().get_attribute("data-cloud") == "enabled")
+            wait.until(lambda d: d.find_element(By.ID, "live").text == "live")
+            assert driver.find_element(By.ID, "advance-object").is_displayed()
+            # A decision appears in the on-prem log as it is made.
+            p = run(["radtest", "-x", "paige", "Paige-pass-1", R, "0", SECRET])
+            assert "Access-Accept" in p.stdout, p.stdout + p.stderr
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#log-on-prem tbody tr[data-user="paige"][data-outcome="accept"]'))
+            # Disabled on-prem: the cloud keeps it until the next object-sync cycle.
+            lab.cli("user", "disable", "paige")
+            wait.until(lambda d: row().get_attribute("data-onprem") == "disabled")
+            assert row().get_attribute("data-cloud") == "enabled"
+            row().click()
+            drawing = lambda: driver.find_element(By.CSS_SELECTOR, "#timeline svg")
+            wait.until(lambda d: drawing().find_elements(By.CSS_SELECTOR, 'rect.band.cloud.disabled.pending'))
+            assert drawing().find_elements(By.CSS_SELECTOR, "circle.signin.accept")
+            driver.find_element(By.ID, "advance-object").click()
+            wait.until(lambda d: row().get_attribute("data-cloud") == "disabled")
+            wait.until(lambda d: drawing().find_elements(By.CSS_SELECTOR, "rect.band.cloud.disabled:not(.pending)"))
+            page = driver.page_source
+            for secret in ("Paige-pass-1", SECRET, ap):
+                assert secret not in page, f"a secret is on the page"
+            shot = os.environ.get("PAGE_SCREENSHOT")
+            if shot:
+                driver.save_screenshot(shot)
+        finally:
+            driver.quit()
+
     for fn in [radtest_accept_and_reject_on_prem, radclient_app_password_rejected_on_prem_accepted_by_cloud_over_ipv6,
                radclient_without_message_authenticator_gets_no_answer, radclient_wrong_secret_gets_no_answer,
                unknown_client_gets_no_answer, pyrad_accept_with_message_authenticator_and_retransmission,
@@ -458,8 +505,11 @@ def main():
                eapol_test_ttls_and_peap_accept_with_matching_mppe_keys,
                eapol_test_wrong_password_fails_with_the_model_reason,
                eapol_test_ttls_pap_app_password_cloud_accepts_on_prem_refuses,
-               eapol_test_puts_a_staff_member_on_the_vlan]:
-        case(fn)
+               eapol_test_puts_a_staff_member_on_the_vlan,
+               chromium_page_shows_a_decision_live_and_the_cloud_following_the_clock]:
+        # INTEROP_ONLY=part-of-a-name runs the matching cases only (while working on one).
+        if os.environ.get("INTEROP_ONLY", "") in fn.__name__:
+            case(fn)
     lab.stop()
     passed = sum(1 for _, ok, _ in results if ok)
     failed = len(results) - passed
