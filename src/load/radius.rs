@@ -33,19 +33,12 @@ pub(crate) fn request(t: &Target, id: u8, auth: &[u8; 16]) -> Vec<u8> {
     p.push(user.len() as u8 + 2);
     p.extend_from_slice(user);
     // User-Password (RFC 2865 §5.2), at most 128 octets.
-    let mut padded = t.password[..t.password.len().min(128)].to_vec();
-    padded.resize(padded.len().div_ceil(16).max(1) * 16, 0);
-    let mut prev = auth.to_vec();
-    let mut hidden = Vec::with_capacity(padded.len());
-    for chunk in padded.chunks(16) {
-        let mut h = Md5::new();
-        h.update(&t.secret);
-        h.update(&prev);
-        let b = h.finalize();
-        let c: Vec<u8> = chunk.iter().zip(b.iter()).map(|(x, y)| x ^ y).collect();
-        hidden.extend_from_slice(&c);
-        prev = c;
-    }
+    let hidden = crate::radius::hiding::hide(
+        &t.password[..t.password.len().min(128)],
+        &t.secret,
+        auth,
+        true,
+    );
     p.push(2);
     p.push(hidden.len() as u8 + 2);
     p.extend_from_slice(&hidden);

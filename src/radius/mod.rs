@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod describe;
 pub mod dictionary;
 pub mod eap;
+pub mod hiding;
 pub mod mschap;
 pub mod packet;
 pub mod reject_delay;

@@ -3,7 +3,6 @@
 //! MS-CHAP2-Success and the MPPE keys (encrypted with the shared secret, RFC 2548 §2.4.2-3)
 //! in an Access-Accept, MS-CHAP-Error in an Access-Reject.
 
-use md5::{Digest, Md5};
 use rand::RngCore;
 
 use super::packet::{RawPacket, ATTR_VENDOR_SPECIFIC};
@@ -115,18 +114,9 @@ fn encrypt_key(
 ) -> Vec<u8> {
     let mut plain = vec![key.len() as u8];
     plain.extend_from_slice(key);
-    plain.resize(plain.len().div_ceil(16) * 16, 0);
+    let iv = [request_authenticator.as_slice(), &salt].concat();
     let mut out = salt.to_vec();
-    let mut prev: Vec<u8> = [request_authenticator.as_slice(), &salt].concat();
-    for block in plain.chunks(16) {
-        let mut h = Md5::new();
-        h.update(secret);
-        h.update(&prev);
-        let b = h.finalize();
-        let c: Vec<u8> = block.iter().zip(b.iter()).map(|(p, k)| p ^ k).collect();
-        out.extend_from_slice(&c);
-        prev = c;
-    }
+    out.extend(super::hiding::hide(&plain, secret, &iv, false));
     out
 }
 
@@ -136,20 +126,7 @@ fn hide_like_user_password(
     secret: &[u8],
     request_authenticator: &[u8; 16],
 ) -> Vec<u8> {
-    let mut plain = data.to_vec();
-    plain.resize(plain.len().div_ceil(16) * 16, 0);
-    let mut out = Vec::with_capacity(plain.len());
-    let mut prev = request_authenticator.to_vec();
-    for block in plain.chunks(16) {
-        let mut h = Md5::new();
-        h.update(secret);
-        h.update(&prev);
-        let b = h.finalize();
-        let c: Vec<u8> = block.iter().zip(b.iter()).map(|(p, k)| p ^ k).collect();
-        out.extend_from_slice(&c);
-        prev = c;
-    }
-    out
+    super::hiding::hide(data, secret, request_authenticator, false)
 }
 
 /// Two different salts with their high bit set.
@@ -249,6 +226,7 @@ mod tests {
     /// Decrypting per RFC 2548 gives the key back: what a NAS does with it.
     #[test]
     fn an_encrypted_key_decrypts_to_the_key() {
+        use md5::{Digest, Md5};
         let key = [7u8; 16];
         let auth = [3u8; 16];
         let enc = encrypt_key(&key, [0x81, 0x02], b"s3cret", &auth);

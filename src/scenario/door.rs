@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::run::Actual;
@@ -111,12 +111,7 @@ impl Server {
     pub fn start(exe: &Path, config: &Path, dir: &Path, ports: Ports) -> Result<Server, String> {
         let log = dir.join("serve.log");
         let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(exe);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("HYBRIDAUTH_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = super::lab_command(exe);
         let child = cmd
             .arg("--config")
             .arg(config)

@@ -20,6 +20,19 @@ use std::net::IpAddr;
 
 use crate::verify::EndpointKind;
 
+/// A command running this binary against a lab: the caller's `HYBRIDAUTH_SECTION__KEY`
+/// variables are already in the lab's configuration, and passing them on would let one point
+/// the lab at the real store.
+pub(crate) fn lab_command(exe: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(exe);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("HYBRIDAUTH_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// Where a step came from, for messages (`FILE:LINE`).
 #[derive(Debug, Clone)]
 pub struct Step {

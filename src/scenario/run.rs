@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde::Serialize;
 
@@ -83,12 +83,7 @@ impl Lab {
     /// variables are already in the lab configuration; passing them on would let one point
     /// the run at the real store.
     fn run(&self, words: &[String]) -> Result<Output, String> {
-        let mut cmd = Command::new(&self.exe);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("HYBRIDAUTH_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = super::lab_command(&self.exe);
         cmd.arg("--config")
             .arg(&self.config)
             .arg("--json")
@@ -276,12 +271,7 @@ fn decide(lab: &Lab, e: &Expect, secret: &str) -> Result<Actual, String> {
         words.push("--admin-actions".into());
     }
     // The secret goes on standard input, never on a command line other users can read.
-    let mut cmd = Command::new(&lab.exe);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("HYBRIDAUTH_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = super::lab_command(&lab.exe);
     let mut child = cmd
         .arg("--config")
         .arg(&lab.config)

@@ -13,7 +13,7 @@ passed=0
 if dpkg -s hybridauth >/dev/null 2>&1; then
   fail "a hybridauth package is already installed here; not touching it"
 fi
-for port in 1812 1813 3389; do
+for port in 1812 1813 3389 9812; do
   if ss -lntu 2>/dev/null | awk '{print $5}' | grep -qE "[:.]$port\$"; then
     fail "port $port (the packaged configuration's) is in use"
   fi
@@ -56,6 +56,13 @@ ldapwhoami -x -H ldap://127.0.0.1:3389 -D pkgtest -w Pkg-pass-1 2>&1 | grep -q '
 as_service /usr/bin/hybridauth --config "$CONF" health > "$LOG/health.txt" 2>&1 || { cat "$LOG/health.txt"; fail "hybridauth health"; }
 head -1 "$LOG/health.txt" | grep -qx healthy || fail "hybridauth health: $(cat "$LOG/health.txt")"
 ok "radtest and ldapwhoami authenticate through it; hybridauth health says healthy"
+# The page: the installed clock is the system's, so it shows the user and cannot move time.
+curl -s http://127.0.0.1:9812/api/overview > "$LOG/overview.json" || fail "the page's overview"
+grep -q '"sam":"pkgtest"' "$LOG/overview.json" || fail "the page does not list pkgtest: $(cat "$LOG/overview.json")"
+grep -q '"can_advance":false' "$LOG/overview.json" || fail "the page could move the system clock"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Hybridauth-Page: 1' 'http://127.0.0.1:9812/api/clock/advance?to=object-sync')
+[ "$code" = 403 ] || fail "moving the system clock from the page answered $code"
+ok "the page lists the user and is read-only on the system clock"
 $SUDO kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
 ss -lntu 2>/dev/null | awk '{print $5}' | grep -qE "[:.]3389\$" && fail "the daemon did not stop"
 [ "$(stat -c '%a' /var/lib/hybridauth/hybridauth.sqlite3)" = "600" ] || fail "the store is not 0600"

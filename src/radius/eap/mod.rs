@@ -77,6 +77,8 @@ pub struct Engine {
     config: EapConfig,
     tls: Option<Arc<rustls::ServerConfig>>,
     sessions: Mutex<HashMap<[u8; 16], Arc<Session>>>,
+    /// Failure lines are peer-triggered: rate-limited per source like the server's drop lines.
+    failures: crate::logging::SourceLimiter,
 }
 
 fn method_type(m: EapMethod) -> u8 {
@@ -119,6 +121,7 @@ impl Engine {
             config: config.clone(),
             tls,
             sessions: Mutex::new(HashMap::new()),
+            failures: Default::default(),
         })
     }
 
@@ -646,7 +649,9 @@ impl Engine {
         let outer = conv
             .map(|c| crate::logging::cap(&c.outer_identity, 64))
             .unwrap_or_default();
-        tracing::info!(from = %peer.from, client = %peer.client.name, outer_identity = %outer, "EAP failed: {why}");
+        if let Some(suppressed) = self.failures.allow(peer.from.ip()) {
+            tracing::info!(from = %peer.from, client = %peer.client.name, outer_identity = %outer, suppressed, "EAP failed: {}", crate::logging::cap(why, 240));
+        }
         let mut attrs = packet::split(&packet::encode(packet::FAILURE, eap.id, None, &[]));
         if peer.client.reply_message {
             attrs.push((
