@@ -143,7 +143,7 @@ fn opening_an_older_store_drops_its_wrong_password_fingerprints() {
         db.execute_batch(
             "DROP INDEX history_mail; ALTER TABLE history DROP COLUMN mail_lc; \
              DROP INDEX users_mail; DROP INDEX history_sync; DROP TABLE memberships; \
-             ALTER TABLE users DROP COLUMN nt_hash;",
+             ALTER TABLE users DROP COLUMN nt_hash; DROP INDEX users_deleted;",
         )
         .unwrap();
         db.pragma_update(None, "user_version", 2).unwrap();
@@ -247,7 +247,9 @@ fn opening_a_version_5_store_fills_in_the_group_memberships() {
     drop(hybridauth::directory::sqlite::SqliteStore::open(&path).unwrap());
     {
         let db = rusqlite::Connection::open(&path).unwrap();
-        db.execute_batch("DROP TABLE memberships; ALTER TABLE users DROP COLUMN nt_hash;")
+        db.execute_batch(
+            "DROP TABLE memberships; ALTER TABLE users DROP COLUMN nt_hash; DROP INDEX users_deleted;",
+        )
             .unwrap();
         db.pragma_update(None, "user_version", 5).unwrap();
         // Users as version 5 kept them: groups newline-separated in users.groups.
@@ -278,4 +280,26 @@ fn opening_a_version_5_store_fills_in_the_group_memberships() {
             ),
         ]
     );
+}
+
+#[test]
+fn opening_a_version_7_store_indexes_deleted_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    drop(hybridauth::directory::sqlite::SqliteStore::open(&path).unwrap());
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch("DROP INDEX users_deleted;").unwrap();
+        db.pragma_update(None, "user_version", 7).unwrap();
+    }
+    drop(hybridauth::directory::sqlite::SqliteStore::open(&path).unwrap());
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let plan: String = db
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT id FROM users WHERE deleted_at IS NOT NULL AND deleted_at >= 0",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("users_deleted"), "{plan}");
 }
