@@ -461,26 +461,33 @@ def main():
             lab.cli("user", "add", "paige", "--password", "Paige-pass-1", "--groups", "staff")
             lab.cli("sync", "now")
             driver.get(f"http://127.0.0.1:{lab.admin}/")
-            wait = WebDriverWait(driver, 20, poll_frequency=0.1)
-            row = lambda: driver.find_element(By.CSS_SELECTOR, '#users tbody tr[data-sam="paige"]')
-            wait.until(lambda d: row().get_attribute("data-cloud") == "enabled")
+            # The page re-renders its tables as data arrives: read them in one script call each
+            # (an element found in one call may be replaced before the next).
+            from selenium.common.exceptions import StaleElementReferenceException
+            wait = WebDriverWait(driver, 20, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException])
+            PAIGE = '#users tbody tr[data-sam="paige"]'
+            attr = lambda sel, name: driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null", sel, name)
+            count = lambda sel: driver.execute_script("return document.querySelectorAll(arguments[0]).length", sel)
+            def click(sel):
+                driver.find_element(By.CSS_SELECTOR, sel).click()
+                return True
+            wait.until(lambda d: attr(PAIGE, "data-cloud") == "enabled")
             wait.until(lambda d: d.find_element(By.ID, "live").text == "live")
             assert driver.find_element(By.ID, "advance-object").is_displayed()
             # A decision appears in the on-prem log as it is made.
             p = run(["radtest", "-x", "paige", "Paige-pass-1", R, "0", SECRET])
             assert "Access-Accept" in p.stdout, p.stdout + p.stderr
-            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#log-on-prem tbody tr[data-user="paige"][data-outcome="accept"]'))
+            wait.until(lambda d: count('#log-on-prem tbody tr[data-user="paige"][data-outcome="accept"]') > 0)
             # Disabled on-prem: the cloud keeps it until the next object-sync cycle.
             lab.cli("user", "disable", "paige")
-            wait.until(lambda d: row().get_attribute("data-onprem") == "disabled")
-            assert row().get_attribute("data-cloud") == "enabled"
-            row().click()
-            drawing = lambda: driver.find_element(By.CSS_SELECTOR, "#timeline svg")
-            wait.until(lambda d: drawing().find_elements(By.CSS_SELECTOR, 'rect.band.cloud.disabled.pending'))
-            assert drawing().find_elements(By.CSS_SELECTOR, "circle.signin.accept")
-            driver.find_element(By.ID, "advance-object").click()
-            wait.until(lambda d: row().get_attribute("data-cloud") == "disabled")
-            wait.until(lambda d: drawing().find_elements(By.CSS_SELECTOR, "rect.band.cloud.disabled:not(.pending)"))
+            wait.until(lambda d: attr(PAIGE, "data-onprem") == "disabled")
+            assert attr(PAIGE, "data-cloud") == "enabled"
+            wait.until(lambda d: click(PAIGE))
+            wait.until(lambda d: count("#timeline svg rect.band.cloud.disabled.pending") > 0)
+            assert count("#timeline svg circle.signin.accept") > 0
+            wait.until(lambda d: click("#advance-object"))
+            wait.until(lambda d: attr(PAIGE, "data-cloud") == "disabled")
+            wait.until(lambda d: count("#timeline svg rect.band.cloud.disabled:not(.pending)") > 0)
             page = driver.page_source
             for secret in ("Paige-pass-1", SECRET, ap):
                 assert secret not in page, f"a secret is on the page"
