@@ -13,12 +13,8 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "docs", "page.png
 SECRET = "lab-secret"
 
 
-def free(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(ROOT, "tests", "interop"))
+from run import free  # noqa: E402 - a free loopback port, as the interop suite picks them
 
 
 d = tempfile.mkdtemp(prefix="hybridauth-shot-")

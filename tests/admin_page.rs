@@ -33,6 +33,17 @@ fn user<'a>(o: &'a serde_json::Value, sam: &str) -> &'a serde_json::Value {
 
 const ADVANCE: &str = "X-Hybridauth-Page: 1\r\nContent-Length: 0\r\n";
 
+/// What the page's button sends: status and body.
+fn advance(port: u16, to: &str) -> (u16, String) {
+    let (status, _, body) = http(
+        port,
+        "POST",
+        &format!("/api/clock/advance?to={to}"),
+        ADVANCE,
+    );
+    (status, body)
+}
+
 #[test]
 fn the_page_is_served_with_its_assets_under_a_strict_policy() {
     let d = Daemon::start();
@@ -72,12 +83,7 @@ fn the_overview_shows_both_sides_until_the_page_moves_the_clock_over_the_cycle()
     assert_eq!(a["cloud"]["state"], "enabled", "the sync delay: {a}");
     assert_eq!(a["cloud"]["password"], "current");
 
-    let (status, _, body) = http(
-        d.admin,
-        "POST",
-        "/api/clock/advance?to=object-sync",
-        ADVANCE,
-    );
+    let (status, body) = advance(d.admin, "object-sync");
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["now"], "2026-01-05T10:30:00Z");
     let o = overview(&d);
@@ -99,12 +105,7 @@ fn the_overview_shows_both_sides_until_the_page_moves_the_clock_over_the_cycle()
         user(&overview(&d), "alice")["cloud"]["password"],
         "previous"
     );
-    let (status, _, body) = http(
-        d.admin,
-        "POST",
-        "/api/clock/advance?to=password-hash-sync",
-        ADVANCE,
-    );
+    let (status, body) = advance(d.admin, "password-hash-sync");
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["now"], "2026-01-05T10:32:00Z");
     assert_eq!(user(&overview(&d), "alice")["cloud"]["password"], "current");
@@ -155,12 +156,7 @@ fn the_clock_moves_only_from_the_page_and_only_when_simulated() {
     assert_eq!(status, 200);
     assert_eq!(json(&body)["clock"], "system");
     assert_eq!(json(&body)["can_advance"], false);
-    let (status, _, body) = http(
-        sys.admin,
-        "POST",
-        "/api/clock/advance?to=object-sync",
-        ADVANCE,
-    );
+    let (status, body) = advance(sys.admin, "object-sync");
     assert_eq!(status, 403);
     assert!(body.contains("read-only"), "{body}");
 }
@@ -372,18 +368,7 @@ fn no_secret_reaches_the_page() {
         "enforced",
     ]);
     d.cli(&["tenant", "set", "allow-app-passwords", "on"]);
-    let ap = d.cli(&[
-        "app-password",
-        "create",
-        "alice",
-        "--name",
-        "Mail",
-        "--json",
-    ]);
-    let ap = json(&String::from_utf8_lossy(&ap.stdout))["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ap = d.app_password("alice", "Mail");
     d.cli(&["sync", "now"]);
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     for (i, pw) in ["Winter2026!", ap.as_str(), "wrong-Guess-1"]

@@ -317,18 +317,7 @@ async fn no_secret_reaches_any_log_at_trace() {
         "enforced",
     ]);
     d.cli(&["tenant", "set", "allow-app-passwords", "on"]);
-    let out = d.cli(&[
-        "app-password",
-        "create",
-        "alice",
-        "--name",
-        "Laptop",
-        "--json",
-    ]);
-    let ap = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ap = d.app_password("alice", "Laptop");
     d.cli(&["sync", "now"]);
     let wrong = "Wrong-guess-7";
     let mut c = connect(d.ldap).await;

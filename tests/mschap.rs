@@ -255,16 +255,7 @@ fn an_app_password_never_works_and_a_cloud_endpoint_refuses_mschap() {
         ],
     );
     d.cli(&["tenant", "set", "allow-app-passwords", "on"]);
-    let out = d.cli(&[
-        "--json",
-        "app-password",
-        "create",
-        "carol",
-        "--name",
-        "Mail",
-    ]);
-    let secret: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let app = secret["secret"].as_str().unwrap().to_string();
+    let app = d.app_password("carol", "Mail");
     let (_, attrs) = v2("carol", &app);
     let (r, _) = ask(&d, "127.0.0.1", 1, "carol", &attrs);
     assert_eq!(r[0], 3);

@@ -121,16 +121,7 @@ async fn app_password_refused_on_prem_and_accepted_on_the_cloud_listener() {
     d.cli(&["user", "set", "alice", "--mfa", "enforced"]);
     d.cli(&["tenant", "set", "allow-app-passwords", "on"]);
     d.cli(&["sync", "now"]);
-    let out = d.cli(&[
-        "app-password",
-        "create",
-        "alice",
-        "--name",
-        "Printer",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ap = v["secret"].as_str().unwrap().to_string();
+    let ap = d.app_password("alice", "Printer");
     let mut on = connect(d.ldap).await;
     assert!(bind(&mut on, 1, "alice", &ap)
         .await

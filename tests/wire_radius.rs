@@ -82,16 +82,7 @@ fn pap_accept_and_reject_with_valid_authenticators() {
 #[test]
 fn app_password_rejected_by_on_prem_nas_and_accepted_by_cloud_nas_over_ipv6() {
     let d = setup();
-    let out = d.cli(&[
-        "app-password",
-        "create",
-        "alice",
-        "--name",
-        "Laptop",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ap = v["secret"].as_str().unwrap().to_string();
+    let ap = d.app_password("alice", "Laptop");
     let r = exchange(
         &client("127.0.0.1"),
         d.radius,

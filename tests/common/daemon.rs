@@ -267,6 +267,13 @@ impl Daemon {
         out
     }
 
+    /// Creates an app password (the user must be allowed one) and returns its secret.
+    pub fn app_password(&self, sam: &str, name: &str) -> String {
+        let out = self.cli(&["--json", "app-password", "create", sam, "--name", name]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["secret"].as_str().unwrap().to_string()
+    }
+
     pub fn signin_log(&self, which: &str) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.dir.path().join(format!("signin-{which}.jsonl")))
             .unwrap_or_default()
