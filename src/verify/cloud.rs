@@ -149,9 +149,13 @@ fn decide_traced(
             .and_then(|s| s.snapshot.syncable_hash),
         None => None,
     };
-    let app_passwords = ctx
-        .store
-        .app_passwords(copy.map_or(NOBODY, |c| c.user_id))?;
+    // Read only for a secret shaped like an app password (see `might_be_app_password`).
+    let app_passwords = if super::might_be_app_password(&attempt.secret) {
+        ctx.store
+            .app_passwords(copy.map_or(NOBODY, |c| c.user_id))?
+    } else {
+        Vec::new()
+    };
     // A hybrid endpoint's MS-CHAP proof was verified on-prem before the cloud is asked (see
     // `Verifier::decide_committed`): the cloud takes it as the domain password.
     let m = if attempt.mschap.is_some() {

@@ -321,6 +321,12 @@ pub(crate) struct SecretMatch {
     pub app: Option<String>,
 }
 
+/// Whether `secret` could be an app password at all (`match_secret` tries app passwords only
+/// for such secrets), so that a decision reads a user's app passwords only when they can matter.
+pub(crate) fn might_be_app_password(secret: &Secret) -> bool {
+    hashing::normalize_app_password(secret.expose()).is_some()
+}
+
 pub(crate) fn match_secret(
     ctx: &Ctx<'_>,
     domain_hash: Option<&str>,

@@ -58,7 +58,15 @@ fn decide_traced(
         Resolution::Found(id) => users.iter().find(|u| u.id == id),
         _ => None,
     };
-    let app_passwords = ctx.store.app_passwords(user.map_or(NOBODY, |u| u.id))?;
+    // App passwords matter only for a secret shaped like one (the other shapes never match
+    // one) and for an MS-CHAP failure's explanation: a plain password does not read them. The
+    // choice depends on the secret's shape alone, never on the account.
+    let app_passwords = if attempt.mschap.is_some() || super::might_be_app_password(&attempt.secret)
+    {
+        ctx.store.app_passwords(user.map_or(NOBODY, |u| u.id))?
+    } else {
+        Vec::new()
+    };
     // MS-CHAP proves the password by challenge-response against the NT hash (no Argon2); an
     // app password can never match it, as the cloud alone knows app passwords.
     let mut proved = None;
