@@ -23,23 +23,64 @@ pub fn hide(plain: &[u8], secret: &[u8], iv: &[u8], min_block: bool) -> Vec<u8> 
     out
 }
 
+/// The receiving side of `hide`: each block's key comes from the ciphertext block before it.
+pub fn reveal(hidden: &[u8], secret: &[u8], iv: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hidden.len());
+    let mut prev: &[u8] = iv;
+    for block in hidden.chunks(16) {
+        let key = Md5::new()
+            .chain_update(secret)
+            .chain_update(prev)
+            .finalize();
+        out.extend(block.iter().zip(key.iter()).map(|(c, k)| c ^ k));
+        prev = block;
+    }
+    out
+}
+
+/// The cleartext of a request's User-Password attribute (RFC 2865 §5.2): `None` unless it is 16
+/// to 128 octets. The padding is cut at the first NUL, as the `radius` crate cuts it (a NUL
+/// cannot be part of a password a NAS sends). Read straight from the attribute: decoding the
+/// whole packet for it cost an allocation per attribute on every request.
+pub fn user_password(hidden: &[u8], secret: &[u8], authenticator: &[u8; 16]) -> Option<Vec<u8>> {
+    if !(16..=128).contains(&hidden.len()) || secret.is_empty() {
+        return None;
+    }
+    let mut clear = reveal(hidden, secret, authenticator);
+    let end = clear.iter().position(|&b| b == 0).unwrap_or(clear.len());
+    clear.truncate(end);
+    Some(clear)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The receiving side, written apart: each block's key comes from the ciphertext before it.
-    fn reveal(hidden: &[u8], secret: &[u8], iv: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut prev = iv.to_vec();
-        for block in hidden.chunks(16) {
-            let key = Md5::new()
-                .chain_update(secret)
-                .chain_update(&prev)
-                .finalize();
-            out.extend(block.iter().zip(key.iter()).map(|(c, k)| c ^ k));
-            prev = block.to_vec();
+    #[test]
+    fn the_user_password_reads_as_the_radius_crate_reads_it() {
+        use radius::core::code::Code;
+        use radius::core::packet::Packet;
+        let secret = b"s3cret";
+        for pw in [
+            &b"x"[..],
+            b"exactly-16-bytes",
+            b"Winter2026! with a longer tail of text",
+        ] {
+            let mut req = Packet::new(Code::AccessRequest, secret);
+            radius::core::rfc2865::add_user_password(&mut req, pw).unwrap();
+            let wire = req.encode().unwrap();
+            let decoded = Packet::decode(&wire, secret).unwrap();
+            let theirs = radius::core::rfc2865::lookup_user_password(&decoded)
+                .unwrap()
+                .unwrap();
+            let raw = crate::radius::packet::RawPacket::parse(&wire).unwrap();
+            let hidden = raw.value(2).unwrap();
+            let ours = user_password(hidden, secret, &raw.authenticator()).unwrap();
+            assert_eq!(ours, theirs);
+            assert_eq!(ours, pw);
         }
-        out
+        assert_eq!(user_password(&[0u8; 15], secret, &[0; 16]), None);
+        assert_eq!(user_password(&[0u8; 144], secret, &[0; 16]), None);
     }
 
     #[test]

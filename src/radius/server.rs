@@ -425,19 +425,14 @@ impl RadiusServer {
                 ..base
             },
             None => {
-                let pkt = match radius::core::packet::Packet::decode(raw.bytes, &client.secret) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return Ok(self.drop_packet(
-                            from,
-                            DropReason::Malformed,
-                            &format!("undecodable Access-Request: {e}"),
-                        ))
-                    }
-                };
-                let password = match radius::core::rfc2865::lookup_user_password(&pkt) {
-                    Some(Ok(p)) => p,
-                    _ => {
+                let hidden = raw.value(ATTR_USER_PASSWORD).unwrap_or_default();
+                let password = match super::hiding::user_password(
+                    hidden,
+                    &client.secret,
+                    &raw.authenticator(),
+                ) {
+                    Some(p) => p,
+                    None => {
                         return Ok(self.drop_packet(
                             from,
                             DropReason::Malformed,
