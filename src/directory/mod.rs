@@ -8,6 +8,7 @@ pub mod model;
 pub mod reader;
 pub mod service;
 pub mod sqlite;
+mod sqlite_memo;
 mod sqlite_readers;
 pub mod store;
 pub mod tenant;
@@ -74,7 +75,7 @@ pub fn normalize_dn(dn: &str) -> String {
 
 /// The sAMAccountNames and UPNs (lower-case) a login could name, so the store can fetch just
 /// those accounts; [`resolve`] then decides among them with the full rules.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Candidates {
     pub sams: Vec<String>,
     pub upns: Vec<String>,

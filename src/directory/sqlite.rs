@@ -269,6 +269,33 @@ impl SqliteStore {
         Ok(self.conn.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Answers the read connections gave from their memos (see `sqlite_memo`).
+    #[cfg(test)]
+    pub(crate) fn memo_hits(&self) -> u64 {
+        self.readers.memo_hits()
+    }
+
+    /// The tenant row, parsed only when it changed since the last read (every decision reads
+    /// it; the row itself is read each time outside a memoised scope, so a change by any
+    /// process counts at once).
+    fn read_tenant(&self, conn: &Connection) -> StoreResult<Tenant> {
+        let raw: String = row(
+            conn,
+            "SELECT value FROM meta WHERE key = 'tenant'",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut cached = self.tenant_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, t)) = cached.as_ref() {
+            if *seen == raw {
+                return Ok(t.clone());
+            }
+        }
+        let t: Tenant = serde_json::from_str(&raw).map_err(db)?;
+        *cached = Some((raw, t.clone()));
+        Ok(t)
+    }
+
     fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -531,25 +558,10 @@ fn to_cloud(v: (i64, String, i64)) -> StoreResult<CloudUser> {
 
 impl Store for SqliteStore {
     fn tenant(&self) -> StoreResult<Tenant> {
-        let raw: String = self.readers.read(|conn| {
-            Ok(row(
-                conn,
-                "SELECT value FROM meta WHERE key = 'tenant'",
-                [],
-                |r| r.get(0),
-            )?)
-        })?;
-        // Every decision reads the tenant: parse its JSON only when it changed (the row is
-        // still read each time, so a change by any process counts at once).
-        let mut cached = self.tenant_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((seen, t)) = cached.as_ref() {
-            if *seen == raw {
-                return Ok(t.clone());
-            }
-        }
-        let t: Tenant = serde_json::from_str(&raw).map_err(db)?;
-        *cached = Some((raw, t.clone()));
-        Ok(t)
+        self.readers.read_memo(|conn, memo| match memo {
+            Some(m) => m.tenant(|| self.read_tenant(conn)),
+            None => self.read_tenant(conn),
+        })
     }
 
     fn set_tenant(&self, tenant: &Tenant, now: Time) -> StoreResult<()> {
@@ -596,22 +608,31 @@ impl Store for SqliteStore {
     }
 
     fn interval_history(&self) -> StoreResult<Vec<IntervalSegment>> {
-        self.readers.read(|conn| {
-            let mut st = conn
-                .prepare_cached("SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq")?;
-            let rows = st.query_map([], |r| {
-                let at: i64 = r.get(0)?;
-                Ok(IntervalSegment {
-                    at: if at == i64::MIN {
-                        chrono::DateTime::<Utc>::MIN_UTC
-                    } else {
-                        from_micros(at)
-                    },
-                    object_secs: r.get::<_, i64>(1)? as u64,
-                    phs_secs: r.get::<_, i64>(2)? as u64,
-                })
-            })?;
-            rows.collect::<Result<_, _>>().map_err(Into::into)
+        self.readers.read_memo(|conn, memo| {
+            let read = || -> StoreResult<_> {
+                {
+                    let mut st = conn.prepare_cached(
+                        "SELECT at, object_secs, phs_secs FROM intervals ORDER BY seq",
+                    )?;
+                    let rows = st.query_map([], |r| {
+                        let at: i64 = r.get(0)?;
+                        Ok(IntervalSegment {
+                            at: if at == i64::MIN {
+                                chrono::DateTime::<Utc>::MIN_UTC
+                            } else {
+                                from_micros(at)
+                            },
+                            object_secs: r.get::<_, i64>(1)? as u64,
+                            phs_secs: r.get::<_, i64>(2)? as u64,
+                        })
+                    })?;
+                    rows.collect::<Result<_, _>>().map_err(Into::into)
+                }
+            };
+            match memo {
+                Some(m) => m.interval_history(read),
+                None => read(),
+            }
         })
     }
 
@@ -680,7 +701,8 @@ impl Store for SqliteStore {
         if names.sams.is_empty() && names.upns.is_empty() && names.mails.is_empty() {
             return Ok(vec![]);
         }
-        self.readers.read(|conn| {
+        self.readers.read_memo(|conn, memo| {
+            let read = || -> StoreResult<_> {
             // One indexed SELECT per kind of name, joined by UNION: with an OR of the three,
             // SQLite's planner (without statistics) may scan a whole index instead.
             let mut terms = vec![];
@@ -707,6 +729,11 @@ impl Store for SqliteStore {
                 row_to_user,
             )?;
             rows.collect::<Result<_, _>>().map_err(Into::into)
+        };
+            match memo {
+                Some(m) => m.users_named(names, read),
+                None => read(),
+            }
         })
     }
 
@@ -724,15 +751,23 @@ impl Store for SqliteStore {
     }
 
     fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
-        self.readers.read(|conn| {
-            row(
-                conn,
-                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
-                params![id],
-                row_to_user,
-            )
-            .optional()
-            .map_err(Into::into)
+        self.readers.read_memo(|conn, memo| {
+            let read = || -> StoreResult<_> {
+                {
+                    row(
+                        conn,
+                        &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+                        params![id],
+                        row_to_user,
+                    )
+                    .optional()
+                    .map_err(Into::into)
+                }
+            };
+            match memo {
+                Some(m) => m.user_by_id(id, read),
+                None => read(),
+            }
         })
     }
 
@@ -935,19 +970,21 @@ impl Store for SqliteStore {
     }
 
     fn last_manual_sync(&self, at_or_before: Time) -> StoreResult<Option<ManualSync>> {
-        self.readers.read(|conn| {
-        row(conn,
-            "SELECT seq, at FROM history WHERE kind = 'sync' AND at <= ?1 ORDER BY seq DESC LIMIT 1",
-            params![micros(at_or_before)],
-            |r| {
+        const SQL: &str = "SELECT seq, at FROM history WHERE kind = 'sync' AND at <= ?1 ORDER BY seq DESC LIMIT 1";
+        let read = |conn: &Connection, t: i64| -> StoreResult<Option<ManualSync>> {
+            row(conn, SQL, params![t], |r| {
                 Ok(ManualSync {
                     seq: r.get(0)?,
                     at: from_micros(r.get(1)?),
                 })
-            },
-        )
-        .optional()
-        .map_err(Into::into)
+            })
+            .optional()
+            .map_err(Into::into)
+        };
+        let t = micros(at_or_before);
+        self.readers.read_memo(|conn, memo| match memo {
+            Some(m) => m.last_manual_sync(at_or_before, || read(conn, i64::MAX), || read(conn, t)),
+            None => read(conn, t),
         })
     }
 
@@ -955,7 +992,8 @@ impl Store for SqliteStore {
         if names.sams.is_empty() && names.upns.is_empty() && names.mails.is_empty() {
             return Ok(vec![]);
         }
-        self.readers.read(|conn| {
+        self.readers.read_memo(|conn, memo| {
+            let read = || -> StoreResult<_> {
         let (t, s) = cutoff_params(cutoff);
         let sql = format!(
             "SELECT h.user_id, h.snapshot, h.at FROM history h JOIN \
@@ -984,6 +1022,11 @@ impl Store for SqliteStore {
         )?;
         let raw: Vec<_> = rows.collect::<Result<_, _>>()?;
         raw.into_iter().map(to_cloud).collect()
+        };
+            match memo {
+                Some(m) => m.cloud_users_named(cutoff, names, read),
+                None => read(),
+            }
         })
     }
 
@@ -1013,9 +1056,11 @@ impl Store for SqliteStore {
     }
 
     fn cloud_snapshot(&self, user_id: i64, cutoff: Cutoff) -> StoreResult<Option<CloudUser>> {
-        self.readers.read(|conn| {
-            let (t, s) = cutoff_params(cutoff);
-            let row = row(
+        self.readers.read_memo(|conn, memo| {
+            let read = || -> StoreResult<_> {
+                {
+                    let (t, s) = cutoff_params(cutoff);
+                    let row = row(
                 conn,
                 "SELECT user_id, snapshot, at FROM history WHERE kind = 'user' AND user_id = ?1 \
                  AND (at < ?2 OR seq < ?3) ORDER BY seq DESC LIMIT 1",
@@ -1023,7 +1068,13 @@ impl Store for SqliteStore {
                 row_to_cloud,
             )
             .optional()?;
-            row.map(to_cloud).transpose()
+                    row.map(to_cloud).transpose()
+                }
+            };
+            match memo {
+                Some(m) => m.cloud_snapshot(user_id, cutoff, read),
+                None => read(),
+            }
         })
     }
 
@@ -1051,15 +1102,23 @@ impl Store for SqliteStore {
     }
 
     fn simulated_time(&self) -> StoreResult<Option<Time>> {
-        self.readers.read(|conn| {
-            let v: Option<String> = row(
-                conn,
-                "SELECT value FROM meta WHERE key = 'simulated_time'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-            Ok(v.and_then(|s| s.parse::<i64>().ok()).map(from_micros))
+        self.readers.read_memo(|conn, memo| {
+            let read = || -> StoreResult<_> {
+                {
+                    let v: Option<String> = row(
+                        conn,
+                        "SELECT value FROM meta WHERE key = 'simulated_time'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                    Ok(v.and_then(|s| s.parse::<i64>().ok()).map(from_micros))
+                }
+            };
+            match memo {
+                Some(m) => m.simulated_time(read),
+                None => read(),
+            }
         })
     }
 
@@ -1084,7 +1143,13 @@ impl Store for SqliteStore {
     }
 
     fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout> {
-        self.readers.read(|conn| read_ad_lockout(conn, user_id))
+        self.readers.read_memo(|conn, memo| {
+            let read = || -> StoreResult<_> { read_ad_lockout(conn, user_id) };
+            match memo {
+                Some(m) => m.ad_lockout(user_id, read),
+                None => read(),
+            }
+        })
     }
 
     fn modify_ad_lockout(
@@ -1113,7 +1178,13 @@ impl Store for SqliteStore {
     }
 
     fn smart_lockout(&self, user_id: i64) -> StoreResult<SmartLockout> {
-        self.readers.read(|conn| read_smart_lockout(conn, user_id))
+        self.readers.read_memo(|conn, memo| {
+            let read = || -> StoreResult<_> { read_smart_lockout(conn, user_id) };
+            match memo {
+                Some(m) => m.smart_lockout(user_id, read),
+                None => read(),
+            }
+        })
     }
 
     fn modify_smart_lockout(

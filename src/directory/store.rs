@@ -26,7 +26,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Which on-prem history a sync cycle has carried: the events strictly before a periodic
 /// cycle's instant, and the events before a manual `sync now` (by sequence, so a change and a
 /// `sync now` at the same simulated instant are still ordered).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cutoff {
     pub before_time: Option<Time>,
     pub before_seq: Option<i64>,
