@@ -31,7 +31,8 @@ thread_local! {
 struct Reader {
     conn: Connection,
     /// Borrowed for one read at a time; a read nested in another's closure goes without.
-    memo: RefCell<Memo>,
+    /// Boxed: a reader moves in and out of the pool and the scope on every decision.
+    memo: RefCell<Box<Memo>>,
 }
 
 pub(crate) struct Readers {
@@ -51,7 +52,7 @@ fn open_reader(path: &Path) -> StoreResult<Reader> {
     conn.pragma_update(None, "query_only", "ON")?;
     Ok(Reader {
         conn,
-        memo: RefCell::new(Memo::default()),
+        memo: RefCell::new(Box::default()),
     })
 }
 
