@@ -189,7 +189,9 @@ pub trait Store: Send + Sync {
     /// Runs `f` with every read this thread makes through the store seeing one state of it
     /// (one read transaction), as one decision should. Writes inside `f` commit at once but
     /// reads inside `f` do not see them. Keep `f` short and free of slow work (no hashing): an
-    /// open read holds back the reclaiming of old versions.
+    /// open read holds back the reclaiming of old versions. Reads inside a scope may be
+    /// answered from memory when the implementation can prove the store has not changed since
+    /// they were made (the SQLite store does, by `PRAGMA data_version`: see `sqlite_memo`).
     fn read_scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
         f();
         Ok(())

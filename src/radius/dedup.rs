@@ -74,7 +74,11 @@ impl<V: Clone> Timed<V> {
 
     /// Drops what expired by `now`.
     fn expire(&mut self, now: Instant) {
-        while self.order.front().is_some_and(|(until, _, _)| *until <= now) {
+        while self
+            .order
+            .front()
+            .is_some_and(|(until, _, _)| *until <= now)
+        {
             self.pop_oldest();
         }
         // Replaced keys leave stale pairs behind; never let them outgrow the table.
@@ -192,7 +196,10 @@ mod tests {
         let first = tokio::time::Instant::now();
         d.shed(k, first);
         assert_eq!(d.first_sent(&k), Some(first));
-        assert!(matches!(d.check(k), Seen::New), "shed: not in flight any more");
+        assert!(
+            matches!(d.check(k), Seen::New),
+            "shed: not in flight any more"
+        );
         assert_eq!(d.first_sent(&key(3, 0)), None);
     }
 
@@ -210,7 +217,11 @@ mod tests {
         t.expire(now + Duration::from_secs(7));
         assert_eq!(t.by_key.len(), 1);
         assert_eq!(t.get(&key(1, 0), now + Duration::from_secs(7)), Some(3));
-        assert_eq!(t.get(&key(1, 0), now + Duration::from_secs(8)), None, "expired");
+        assert_eq!(
+            t.get(&key(1, 0), now + Duration::from_secs(8)),
+            None,
+            "expired"
+        );
         t.expire(now + Duration::from_secs(8));
         assert!(t.by_key.is_empty() && t.order.is_empty());
     }
