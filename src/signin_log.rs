@@ -40,6 +40,14 @@ pub struct SigninLog {
     feed: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
+thread_local! {
+    /// The line being written (see `SigninLog::record`).
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest line buffer a thread keeps between records.
+const MAX_KEPT_LINE: usize = 16 * 1024;
+
 /// How many records a slow live watcher may fall behind before it skips some.
 const FEED_BACKLOG: usize = 256;
 
@@ -117,21 +125,37 @@ impl SigninLog {
             codes: d.codes,
             explanation,
         };
-        let Ok(mut line) = serde_json::to_vec(&rec) else {
-            return;
-        };
-        line.push(b'\n');
         let sink = match log {
             Side::OnPrem => &self.onprem,
             Side::Cloud => &self.cloud,
         };
-        if let Err(e) = sink.append(&line, false) {
-            tracing::error!(path = %sink.path().display(), error = %e, "cannot write sign-in log");
-        }
-        if self.feed.receiver_count() > 0 {
-            if let Ok(text) = std::str::from_utf8(&line[..line.len() - 1]) {
-                let _ = self.feed.send(Arc::from(text));
+        // Serialised into this thread's buffer, kept between records: a decision writes one or
+        // two lines, tens of thousands of times a second.
+        let write = |line: &mut Vec<u8>| {
+            line.clear();
+            if serde_json::to_writer(&mut *line, &rec).is_err() {
+                return;
             }
-        }
+            line.push(b'\n');
+            if let Err(e) = sink.append(line, false) {
+                tracing::error!(path = %sink.path().display(), error = %e, "cannot write sign-in log");
+            }
+            if self.feed.receiver_count() > 0 {
+                if let Ok(text) = std::str::from_utf8(&line[..line.len() - 1]) {
+                    let _ = self.feed.send(Arc::from(text));
+                }
+            }
+        };
+        LINE.with(|buf| match buf.try_borrow_mut() {
+            Ok(mut line) => {
+                write(&mut line);
+                // A record with a huge explanation must not keep its buffer for the thread's life.
+                if line.capacity() > MAX_KEPT_LINE {
+                    *line = Vec::new();
+                }
+            }
+            // Never expected (nothing in `write` records), but a record is never dropped.
+            Err(_) => write(&mut Vec::new()),
+        });
     }
 }

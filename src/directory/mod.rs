@@ -21,11 +21,12 @@ use crate::config::DirectoryConfig;
 
 /// Escapes a value for use in an RDN (RFC 4514 §2.4).
 fn escape_rdn_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
+    let last = v.chars().count().saturating_sub(1);
+    let mut out = String::with_capacity(v.len() + 2);
     for (i, c) in v.chars().enumerate() {
         let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
             || (i == 0 && (c == '#' || c == ' '))
-            || (i == v.chars().count() - 1 && c == ' ');
+            || (i == last && c == ' ');
         if special {
             out.push('\\');
         }
@@ -36,12 +37,18 @@ fn escape_rdn_value(v: &str) -> String {
 
 /// The distinguished name of a user entry: `CN=<sAMAccountName>,<users container>,<base DN>`.
 pub fn user_dn(dir: &DirectoryConfig, sam: &str) -> String {
-    format!(
-        "CN={},{},{}",
-        escape_rdn_value(sam),
-        dir.users_container,
-        dir.base_dn
-    )
+    // Every decision names its user's DN: built by pushes, not `format!` (it showed in
+    // warm-path profiles).
+    let value = escape_rdn_value(sam);
+    let mut dn =
+        String::with_capacity(4 + value.len() + dir.users_container.len() + dir.base_dn.len());
+    dn.push_str("CN=");
+    dn.push_str(&value);
+    dn.push(',');
+    dn.push_str(&dir.users_container);
+    dn.push(',');
+    dn.push_str(&dir.base_dn);
+    dn
 }
 
 /// A DN folded for comparison: attribute types and values case-insensitive, spaces around
@@ -281,6 +288,23 @@ mod tests {
             (2, "bob", "robert@contoso.com"),
             (3, "carol", "bob@contoso.com"),
         ]
+    }
+
+    #[test]
+    fn a_user_dn_escapes_what_rfc_4514_asks_to() {
+        let d = dir();
+        assert_eq!(user_dn(&d, "alice"), "CN=alice,CN=Users,DC=contoso,DC=com");
+        assert_eq!(
+            user_dn(&d, "a,b+c"),
+            "CN=a\\,b\\+c,CN=Users,DC=contoso,DC=com"
+        );
+        // A leading '#' or space and a trailing space; spaces inside stay as they are.
+        assert_eq!(
+            user_dn(&d, "#a b "),
+            "CN=\\#a b\\ ,CN=Users,DC=contoso,DC=com"
+        );
+        assert_eq!(user_dn(&d, " "), "CN=\\ ,CN=Users,DC=contoso,DC=com");
+        assert_eq!(user_dn(&d, "é "), "CN=é\\ ,CN=Users,DC=contoso,DC=com");
     }
 
     fn r(login: &str) -> Resolution {

@@ -468,22 +468,28 @@ impl Verifier {
         if self.admission.drop_if_expired(first_sent, arrived) {
             return Err(VerifyError::Overloaded);
         }
-        if self.hasher.caches() {
-            let (me, probe) = (Arc::clone(self), attempt.clone());
-            let probed = self
+        let attempt = if self.hasher.caches() {
+            // The attempt travels to the probe thread and back (no copy per request).
+            let me = Arc::clone(self);
+            let (probed, attempt) = self
                 .probes
-                .run(move || hashing::probing(|| me.decide_in_one_read(&probe)))
+                .run(move || {
+                    let probed = hashing::probing(|| me.decide_in_one_read(&attempt));
+                    (probed, attempt)
+                })
                 .await
                 .ok_or(VerifyError::Closed)?;
             match probed {
-                (Err(VerifyError::NeedsArgon2), _) | (_, true) => {}
+                (Err(VerifyError::NeedsArgon2), _) | (_, true) => attempt,
                 (decided, false) => {
                     let decided = decided?;
                     self.flush_if_needed().await?;
                     return Ok(decided);
                 }
             }
-        }
+        } else {
+            attempt
+        };
         let permit = self
             .admission
             .admit_ranked(first_sent, arrived)
