@@ -55,6 +55,32 @@ pub fn lower_thread_priority(nice: i32) {
     let _ = nice;
 }
 
+/// Puts the calling thread in Linux's SCHED_IDLE class (no privilege needed): besides the
+/// lowest weight, a waking thread of the normal class preempts it at once, where a nice-19
+/// thread may keep the core for the rest of its slice. Elsewhere this does nothing.
+pub fn idle_thread_class() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_setscheduler on our own thread (0) with a zeroed parameter, as SCHED_IDLE
+    // requires; a failure (reported by its return value) leaves the thread as it was.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            tracing::debug!("cannot move a verification thread to SCHED_IDLE");
+        }
+    }
+}
+
+/// Whether the calling thread is in the SCHED_IDLE class (Linux), for tests and diagnostics.
+pub fn thread_is_idle_class() -> bool {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_getscheduler only reads.
+    unsafe {
+        return libc::sched_getscheduler(0) == libc::SCHED_IDLE;
+    }
+    #[allow(unreachable_code)]
+    false
+}
+
 /// The calling thread's nice value (Linux), for tests and diagnostics.
 pub fn thread_priority() -> Option<i32> {
     #[cfg(target_os = "linux")]

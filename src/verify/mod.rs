@@ -391,10 +391,11 @@ impl Verifier {
             hasher,
             signin,
             admission: Admission::new(max_concurrent, max_wait),
-            workers: workers::Workers::new(max_concurrent, workers::HASHING_NICE),
+            workers: workers::Workers::new("hash", max_concurrent, workers::Class::Background),
             probes: workers::Workers::new(
+                "probe",
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
-                0,
+                workers::Class::Normal,
             ),
             recent_bad: recent_bad::RecentBad::default(),
             policies: Default::default(),

@@ -15,30 +15,42 @@ use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The nice value of the Argon2 threads (see `process::lower_thread_priority`): at 19, the
-/// lowest, the scheduler gives a runnable reactor or probe thread about 98% of a shared core
-/// (weights 1024 against 15), and hashing still takes every idle cycle. (Until this was set
-/// once per thread it was raised by 10 before every job, so every measurement after a
-/// thread's second job already ran at 19; at a real 10, beside 200 online guessers, cached
-/// users kept visibly less of their throughput.)
-pub const HASHING_NICE: i32 = 19;
+/// How the threads of a set are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// As the process: the probes, which answer cached secrets in microseconds.
+    Normal,
+    /// Below everything else, for Argon2: nice 19 and Linux's SCHED_IDLE class (see
+    /// `process::idle_thread_class`). Hashing still takes every idle cycle, but a reactor or
+    /// probe thread that wakes takes the core at once. Beside 200 online guessers, cached users
+    /// kept 0.84 of their throughput at nice 19 alone and 0.90 with SCHED_IDLE (three
+    /// alternating runs each; the guessers' hashing took half the CPU time it took before).
+    /// (Nice was once raised by 10 before every job, so it sat at 19 from a thread's second
+    /// job on; it is now set once per thread.)
+    Background,
+}
+
+/// The nice value of `Class::Background` threads.
+pub const BACKGROUND_NICE: i32 = 19;
 
 pub struct Workers {
     tx: crossbeam_channel::Sender<Job>,
 }
 
 impl Workers {
-    /// `threads` threads at scheduling priority `nice` (0 leaves it as inherited).
-    pub fn new(threads: usize, nice: i32) -> Workers {
+    /// `threads` threads named `hybridauth-<kind>-<n>` (as `top -H` shows them), scheduled as
+    /// `class` says.
+    pub fn new(kind: &str, threads: usize, class: Class) -> Workers {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         for i in 0..threads.max(1) {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
-                .name(format!("hybridauth-verify-{i}"))
+                .name(format!("hybridauth-{kind}-{i}"))
                 .spawn(move || {
                     // Once: the call lowers relative to the thread's current value.
-                    if nice != 0 {
-                        crate::process::lower_thread_priority(nice);
+                    if class == Class::Background {
+                        crate::process::lower_thread_priority(BACKGROUND_NICE);
+                        crate::process::idle_thread_class();
                     }
                     // The job's answer channel reports a panic as a dropped sender.
                     while let Ok(job) = rx.recv() {
@@ -73,23 +85,36 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_below_the_reactor_s_priority() {
-        let base = crate::process::thread_priority().unwrap();
-        let w = Workers::new(1, 3);
-        // The same priority for every job, not lowered again each time.
+        assert!(!crate::process::thread_is_idle_class());
+        let w = Workers::new("hash", 1, Class::Background);
+        // The same for every job, and the class is the thread's, not the caller's.
         for _ in 0..3 {
-            let nice = w.run(crate::process::thread_priority).await.unwrap();
-            assert_eq!(nice, Some((base + 3).min(19)));
+            let (nice, idle) = w
+                .run(|| {
+                    (
+                        crate::process::thread_priority(),
+                        crate::process::thread_is_idle_class(),
+                    )
+                })
+                .await
+                .unwrap();
+            assert_eq!(nice, Some(BACKGROUND_NICE));
+            assert!(idle, "SCHED_IDLE");
         }
+        assert!(!crate::process::thread_is_idle_class());
+        let probes = Workers::new("probe", 1, Class::Normal);
+        let normal = probes.run(crate::process::thread_is_idle_class).await;
+        assert_eq!(normal, Some(false));
     }
 
     #[tokio::test]
     async fn jobs_run_on_the_named_threads_and_a_panic_leaves_them_working() {
-        let w = Workers::new(2, 0);
+        let w = Workers::new("probe", 2, Class::Normal);
         let name = w
             .run(|| std::thread::current().name().map(str::to_string))
             .await
             .unwrap();
-        assert!(name.unwrap().starts_with("hybridauth-verify-"));
+        assert!(name.unwrap().starts_with("hybridauth-probe-"));
         assert_eq!(
             w.run(|| -> u8 { panic!("a bug in one request") }).await,
             None
