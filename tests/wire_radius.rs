@@ -224,6 +224,49 @@ fn a_cli_change_reaches_the_running_server_at_its_next_request() {
     assert_eq!(d.signin_log("onprem").last().unwrap()["codes"]["nps"], 34);
 }
 
+/// The daemon keeps what its cached decisions read (see `sqlite_memo`): a change the CLI
+/// commits from its own process must still count at the very next request of a warm server.
+#[test]
+fn a_cli_change_reaches_a_warm_server_at_its_very_next_request() {
+    let d = setup();
+    let s = client("127.0.0.1");
+    let mut id = 100u8;
+    let mut ask = |password: &[u8]| {
+        id += 1;
+        let pkt = access_request(id, [id; 16], "alice", password, SECRET, true, &[]);
+        let code = exchange(&s, d.radius, "127.0.0.1", &pkt).unwrap()[0];
+        let nps = d.signin_log("onprem").last().unwrap()["codes"]["nps"].clone();
+        (code, nps)
+    };
+    // Warm: the secret is cached and the read connections hold alice, her lockout state and
+    // the tenant.
+    for _ in 0..4 {
+        assert_eq!(ask(b"Winter2026!").0, 2);
+    }
+    d.cli(&["user", "disable", "alice"]);
+    assert_eq!(ask(b"Winter2026!"), (3, serde_json::json!(34)));
+    d.cli(&["user", "enable", "alice"]);
+    assert_eq!(ask(b"Winter2026!").0, 2);
+    assert_eq!(ask(b"Winter2026!").0, 2);
+    d.cli(&[
+        "user",
+        "reset-password",
+        "alice",
+        "--password",
+        "Spring2027!",
+    ]);
+    assert_eq!(ask(b"Winter2026!"), (3, serde_json::json!(16)));
+    assert_eq!(ask(b"Spring2027!").0, 2);
+    assert_eq!(ask(b"Spring2027!").0, 2);
+    // A lockout threshold set from the CLI counts for the next wrong password and the next
+    // right one.
+    d.cli(&["tenant", "set", "ad-lockout-threshold", "1"]);
+    assert_eq!(ask(b"wrong-guess").0, 3);
+    assert_eq!(ask(b"Spring2027!").0, 3, "locked out after one bad attempt");
+    d.cli(&["user", "unlock", "alice"]);
+    assert_eq!(ask(b"Spring2027!").0, 2);
+}
+
 #[test]
 fn sighup_reloads_the_client_table() {
     let d = setup();
