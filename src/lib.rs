@@ -24,6 +24,7 @@ pub mod server;
 pub mod shutdown;
 pub mod signin_log;
 pub mod sync;
+pub mod textfile;
 pub mod timeline;
 pub mod tls;
 pub mod verify;

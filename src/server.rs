@@ -37,7 +37,11 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerErr
         .enable_all()
         .build()
         .map_err(|e| ServerError::Io(e.to_string()))?;
-    runtime.block_on(serve(app, config_path))
+    let served = runtime.block_on(serve(app, config_path));
+    // Whatever still runs on the blocking pool (a store read, a search's scan) must not hold
+    // the exit: SIGTERM stops the daemon within the grace period, whatever it was doing.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError> {

@@ -1,53 +1,8 @@
 //! The command-line contract scripts rely on, exercised through the real binary.
 
-use std::process::{Command, Output};
-
 mod common;
 
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Cli {
-        Cli {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// The binary with this lab's store, a simulated clock and cheap hashing.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_hybridauth"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("HYBRIDAUTH_STORE__PATH", self.dir.path().join("s.sqlite3"))
-            .env("HYBRIDAUTH_CLOCK__MODE", "simulated")
-            .env("HYBRIDAUTH_HASHING__MEMORY_KIB", "64")
-            .env("HYBRIDAUTH_HASHING__ITERATIONS", "1");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> serde_json::Value {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn refused(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "{args:?} should fail");
-        assert!(out.stdout.is_empty(), "errors go to stderr");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
+use common::cli::Cli;
 
 #[test]
 fn check_json_has_the_documented_shape_and_exits_zero_on_reject() {

@@ -55,8 +55,6 @@ fn replay(
     // Refuse an invalid configuration with its own message, before any step runs.
     Config::validate(raw.clone())?;
     let shown = run::display(file);
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Usage(format!("{shown}: cannot read: {e}")))?;
     let at = |line: usize| {
         if line == 0 {
             shown.clone()
@@ -64,6 +62,10 @@ fn replay(
             format!("{shown}:{line}")
         }
     };
+    let text = crate::textfile::read(file, crate::textfile::SCENARIO).map_err(|e| match e {
+        crate::textfile::TextError::Io(e) => CliError::Usage(format!("{shown}: cannot read: {e}")),
+        e => CliError::Usage(format!("{}: {}", at(e.line()), e.message())),
+    })?;
     let steps = crate::scenario::parse(&text)
         .map_err(|b| CliError::Usage(format!("{}: {}", at(b.line), b.message)))?;
     run::run(&steps, raw, sets)

@@ -333,7 +333,9 @@ pub fn run(cmd: UserCmd, app: &App, out: &Out) -> Result<(), CliError> {
         }
         UserCmd::Import { file, format } => {
             let name = file.display().to_string();
-            let text = std::fs::read_to_string(&file)
+            // Streamed row by row: a file is never read whole (see `textfile`).
+            let input = std::fs::File::open(&file)
+                .map(std::io::BufReader::new)
                 .map_err(|e| CliError::Usage(format!("cannot read {name}: {e}")))?;
             let ldif = match format.as_deref() {
                 Some(f) => f == "ldif",
@@ -342,9 +344,9 @@ pub fn run(cmd: UserCmd, app: &App, out: &Out) -> Result<(), CliError> {
                     .is_some_and(|e| e.eq_ignore_ascii_case("ldif")),
             };
             let parsed = if ldif {
-                crate::directory::import::parse_ldif(&text)
+                crate::directory::import::parse_ldif(input)
             } else {
-                crate::directory::import::parse_csv(&text)
+                crate::directory::import::parse_csv(input)
             };
             let bar = crate::progress::Bar::new("hashing passwords", !out.json);
             let summary = d.import_users(&name, parsed, &|done, total| bar.show(done, total))?;

@@ -119,6 +119,54 @@ fn validate_upn(upn: &str) -> ServiceResult<()> {
     }
 }
 
+/// AD's `rangeUpper` for displayName and mail, and for a group's cn; more groups than a
+/// Kerberos token holds (1015) make no sense for an account either. Every read-back of a user
+/// is an LDAP reply, so a value is never larger than AD would keep.
+pub const MAX_DISPLAY_NAME: usize = 256;
+pub const MAX_MAIL: usize = 256;
+pub const MAX_GROUP_NAME: usize = 64;
+pub const MAX_GROUPS: usize = 1015;
+
+/// displayName, mail and group names within AD's limits, without control characters.
+fn validate_attributes(
+    display_name: Option<&str>,
+    mail: Option<&str>,
+    groups: &[String],
+) -> ServiceResult<()> {
+    let bad = |what: &str, max: usize, v: &str| {
+        let n = v.chars().count();
+        if n > max {
+            Some(format!(
+                "{what} is {n} characters long; AD keeps at most {max}"
+            ))
+        } else if v.chars().any(char::is_control) {
+            Some(format!("{what} holds a control character"))
+        } else {
+            None
+        }
+    };
+    let problem = display_name
+        .and_then(|d| bad("displayName", MAX_DISPLAY_NAME, d))
+        .or_else(|| mail.and_then(|m| bad("mail", MAX_MAIL, m)))
+        .or_else(|| {
+            (groups.len() > MAX_GROUPS).then(|| {
+                format!(
+                    "{} groups; an account can be in at most {MAX_GROUPS}",
+                    groups.len()
+                )
+            })
+        })
+        .or_else(|| {
+            groups
+                .iter()
+                .find_map(|g| bad("a group name", MAX_GROUP_NAME, g))
+        });
+    match problem {
+        Some(p) => Err(ServiceError::Invalid(p)),
+        None => Ok(()),
+    }
+}
+
 fn validate_password(p: &Secret) -> ServiceResult<()> {
     if p.is_empty() {
         return Err(ServiceError::Invalid(
@@ -183,6 +231,11 @@ impl Directory {
             .unwrap_or_else(|| format!("{}@{}", new.sam.to_lowercase(), self.dir.upn_suffix));
         validate_upn(&upn)?;
         validate_password(&new.password)?;
+        validate_attributes(
+            new.display_name.as_deref(),
+            new.mail.as_deref(),
+            &new.groups,
+        )?;
         let now = self.now()?;
         let hash = self.hasher.hash(new.password.expose())?;
         let nt_hash = self.hasher.nt_hash_for(new.password.expose());
@@ -250,14 +303,31 @@ impl Directory {
                     problems.push((r.line, e.to_string()));
                 }
             }
+            if let Err(e) =
+                validate_attributes(r.display_name.as_deref(), r.mail.as_deref(), &r.groups)
+            {
+                problems.push((r.line, e.to_string()));
+            }
             if let Some(h) = &r.password_hash {
                 let argon2id = argon2::password_hash::PasswordHash::new(h)
                     .is_ok_and(|p| p.algorithm.as_str() == "argon2id");
-                if !argon2id {
-                    problems.push((
+                let range = self.hasher.cost_range();
+                match crate::verify::hashing::cost_of(h) {
+                    Some(cost) if argon2id => {
+                        if let Some(why) = range.outside(&cost) {
+                            problems.push((
+                                r.line,
+                                format!(
+                                    "password_hash refused: {why} (accepted: {}); give the password instead, or hashes made with parameters near [hashing]",
+                                    range.describe()
+                                ),
+                            ));
+                        }
+                    }
+                    _ => problems.push((
                         r.line,
                         "password_hash is not an Argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)".into(),
-                    ));
+                    )),
                 }
             }
             if let Some(first) = seen_sam.insert(r.sam.to_lowercase(), r.line) {
@@ -395,6 +465,11 @@ impl Directory {
 
     pub fn set_user(&self, sam: &str, c: UserChanges) -> ServiceResult<User> {
         let mut u = self.get(sam)?;
+        validate_attributes(
+            c.display_name.as_deref(),
+            c.mail.as_ref().and_then(|m| m.as_deref()),
+            c.groups.as_deref().unwrap_or_default(),
+        )?;
         if let Some(upn) = c.upn {
             validate_upn(&upn)?;
             u.upn = upn;

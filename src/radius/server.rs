@@ -109,6 +109,21 @@ impl RadiusServer {
             Arc::clone(&socket),
             Arc::clone(&self),
         ));
+        // Idle EAP conversations are reclaimed on a timer too, not only as new ones arrive.
+        let sweeper = (role == Role::Authentication && self.eap.enabled()).then(|| {
+            let me = Arc::clone(&self);
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(me.eap.sweep_every());
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.recv() => break,
+                        _ = tick.tick() => { me.eap.sweep(); }
+                    }
+                }
+            })
+        });
         let mut buf = vec![0u8; 65536];
         loop {
             let (n, from) = tokio::select! {
@@ -144,6 +159,9 @@ impl RadiusServer {
                     }
                 }
             });
+        }
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
         }
         tracker.close();
         tracker.wait().await;
@@ -254,6 +272,34 @@ impl RadiusServer {
                 "Accounting-Request with a bad Message-Authenticator",
             );
         }
+        // RFC 5080 §2.2.2: a retransmission (the same octets, so the same Identifier and
+        // Request Authenticator) is answered again without a second record. A record being
+        // written absorbs its retransmissions; one that could not be written is forgotten, so
+        // the NAS's next retransmission tries again.
+        let key = (from, raw.identifier(), raw.authenticator());
+        match self.dedup.check(key) {
+            Seen::Answered(reply) => {
+                crate::metrics::global().retransmission();
+                return Some(reply);
+            }
+            Seen::InFlight => {
+                crate::metrics::global().retransmission();
+                return None;
+            }
+            Seen::New => {}
+        }
+        let reply = self.record_accounting(raw, client, from).await;
+        self.dedup.finish(key, reply.clone());
+        reply
+    }
+
+    /// Writes one accounting record; the Accounting-Response once it is on disk.
+    async fn record_accounting(
+        &self,
+        raw: &RawPacket<'_>,
+        client: &RadiusClientConfig,
+        from: SocketAddr,
+    ) -> Option<Arc<Vec<u8>>> {
         let pkt = radius::core::packet::Packet::decode(raw.bytes, &client.secret).ok()?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         // The record is fsynced: file I/O stays off the reactor.
@@ -564,6 +610,14 @@ impl RadiusServer {
                     tracing::debug!(client = %client.name, %from, user = %d.user.as_deref().unwrap_or_default(), outcome = %outcome, rule = %d.rule, explanation = %d.explanation, "eap inner authentication");
                 }
                 let reply = encode_reply(code, raw, &attrs, &client.secret, true);
+                if !whole_eap_message(&attrs, &reply) {
+                    // Never part of an EAP packet (RFC 3579): the NAS would pass on garbage.
+                    return Ok(self.drop_packet(
+                        from,
+                        DropReason::Malformed,
+                        "the EAP reply does not fit in one RADIUS packet beside the request's Proxy-States",
+                    ));
+                }
                 if debug {
                     if let Ok(sent) = RawPacket::parse(&reply) {
                         tracing::debug!(%from, id = sent.identifier(), "code {code} sent: {}", super::describe::describe(&sent));
@@ -588,6 +642,19 @@ impl RadiusServer {
             }
         }
     }
+}
+
+/// Whether the encoded reply carries every EAP-Message octet of `attrs` (the encoder leaves
+/// out what does not fit in 4096 octets).
+fn whole_eap_message(attrs: &[(u8, Vec<u8>)], reply: &[u8]) -> bool {
+    let eap = super::eap::packet::ATTR_EAP_MESSAGE;
+    let wanted: usize = attrs
+        .iter()
+        .filter(|(t, _)| *t == eap)
+        .map(|(_, v)| v.len())
+        .sum();
+    wanted == 0
+        || RawPacket::parse(reply).is_ok_and(|p| super::eap::packet::join(&p).len() == wanted)
 }
 
 /// Binds every configured address for one role.

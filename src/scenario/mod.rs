@@ -14,6 +14,7 @@
 //! `app-password create SAM --name NAME` binds its secret to `{app:SAM/NAME}` for later steps.
 
 pub mod door;
+pub mod labdir;
 pub mod run;
 
 use std::net::IpAddr;
@@ -23,11 +24,24 @@ use crate::verify::EndpointKind;
 /// A command running this binary against a lab: the caller's `HYBRIDAUTH_SECTION__KEY`
 /// variables are already in the lab's configuration, and passing them on would let one point
 /// the lab at the real store.
+/// The command also dies with the run that started it (a lab server must not outlive a run
+/// that was killed, holding the lab's store open).
 pub(crate) fn lab_command(exe: &std::path::Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(exe);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("HYBRIDAUTH_") {
             cmd.env_remove(k);
+        }
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
         }
     }
     cmd
@@ -122,13 +136,37 @@ pub fn parse(text: &str) -> Result<Vec<Step>, BadFile> {
     Ok(steps)
 }
 
+/// Options that would move a step out of its lab: `--config` names another store, other
+/// logs and listeners. (The lab gives every step its own; `--json` is harmless.)
+const OUT_OF_LAB: &[&str] = &["--config"];
+
+/// The option in `words` that would run a step somewhere else than its lab, if any: as a
+/// word of its own or joined to its value (`--config=FILE`).
+pub fn escapes_lab(words: &[String]) -> Option<&'static str> {
+    OUT_OF_LAB.iter().copied().find(|opt| {
+        words.iter().any(|w| {
+            w == opt
+                || w.strip_prefix(opt)
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+    })
+}
+
 fn check_command(words: &[String]) -> Result<(), String> {
     match words.first() {
-        Some(w) if COMMANDS.contains(&w.as_str()) => Ok(()),
-        Some(w) => Err(format!(
-            "expected a step (clock, tenant, user, app-password, sync, expect), got {w:?}"
+        Some(w) if COMMANDS.contains(&w.as_str()) => {}
+        Some(w) => {
+            return Err(format!(
+                "expected a step (clock, tenant, user, app-password, sync, expect), got {w:?}"
+            ))
+        }
+        None => return Err("expected a command after `expect refused`".into()),
+    }
+    match escapes_lab(words) {
+        Some(opt) => Err(format!(
+            "{opt} is not allowed in a step: every step runs on the scenario's private lab, never on another configuration or store"
         )),
-        None => Err("expected a command after `expect refused`".into()),
+        None => Ok(()),
     }
 }
 

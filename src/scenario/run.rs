@@ -34,7 +34,7 @@ pub struct Actual {
 }
 
 struct Lab {
-    dir: tempfile::TempDir,
+    dir: super::labdir::LabDir,
     config: PathBuf,
     exe: PathBuf,
     /// Ports of the lab server's listeners, when a step goes through a front door.
@@ -45,10 +45,7 @@ struct Lab {
 
 impl Lab {
     fn new(mut raw: RawConfig, doors: bool) -> Result<Lab, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("hybridauth-scenario-")
-            .tempdir()
-            .map_err(|e| format!("cannot make a private directory: {e}"))?;
+        let dir = super::labdir::create()?;
         let at = |f: &str| dir.path().join(f).display().to_string();
         raw.store.path = at("store.sqlite3");
         raw.clock.mode = "simulated".into();
@@ -83,6 +80,10 @@ impl Lab {
     /// variables are already in the lab configuration; passing them on would let one point
     /// the run at the real store.
     fn run(&self, words: &[String]) -> Result<Output, String> {
+        // Refused when the file is read; checked again where it matters.
+        if let Some(opt) = super::escapes_lab(words) {
+            return Err(format!("{opt} is not allowed in a step"));
+        }
         let mut cmd = super::lab_command(&self.exe);
         cmd.arg("--config")
             .arg(&self.config)

@@ -162,6 +162,7 @@ fn decide_traced(
         super::SecretMatch {
             domain: true,
             app: None,
+            refused: None,
         }
     } else {
         match_secret(ctx, synced_hash.as_deref(), &app_passwords, &attempt.secret)
@@ -450,10 +451,15 @@ fn decide_traced(
     } else {
         String::new()
     };
+    let refused = m
+        .refused
+        .as_deref()
+        .map(|r| format!("; {r}"))
+        .unwrap_or_default();
     Ok(with_user(reject(
         "cloud.bad-password",
         "AADSTS50126",
-        format!("the secret is neither an app password nor the synced domain password ({count}){pending}"),
+        format!("the secret is neither an app password nor the synced domain password ({count}){pending}{refused}"),
     )))
 }
 

@@ -45,6 +45,7 @@ impl Drop for Secret {
 pub struct Hasher {
     argon: Argon2<'static>,
     dummy: String,
+    costs: CostRange,
     key: [u8; 32],
     verified: Option<VerifiedCache>,
     argon2_runs: std::sync::atomic::AtomicU64,
@@ -79,6 +80,112 @@ impl VerifiedCache {
 #[error("password hashing failed: {0}")]
 pub struct HashError(pub String);
 
+/// How far a stored hash's cost may stray from the configured `[hashing]` parameters: a
+/// quarter to four times the configured memory, and a quarter to four times the configured
+/// work (memory × iterations, which is what Argon2's time follows), with at most 16 lanes.
+/// An imported hash outside the range is refused at import (too weak: it would be the
+/// directory's weakest secret; too costly: one sign-in naming it would hold a hashing slot
+/// and gigabytes for as long as its author chose). At verification a hash above the range
+/// is never run (a store written before this check may hold one): the secret is treated as
+/// wrong, the decision says why, and the dummy hash runs instead so the answer takes the
+/// usual time.
+pub const COST_FACTOR: u64 = 4;
+/// Argon2 lanes a stored hash may ask for (the configuration allows the same).
+pub const MAX_PARALLELISM: u32 = 16;
+
+/// The costs a stored Argon2 hash may have, from `[hashing]` and `COST_FACTOR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CostRange {
+    pub min_memory_kib: u64,
+    pub max_memory_kib: u64,
+    pub min_work: u64,
+    pub max_work: u64,
+}
+
+/// A stored hash's cost as its PHC string records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub memory_kib: u64,
+    pub iterations: u64,
+    pub parallelism: u32,
+}
+
+impl CostRange {
+    pub fn around(cfg: &HashingConfig) -> CostRange {
+        let m = u64::from(cfg.memory_kib);
+        let work = m * u64::from(cfg.iterations);
+        CostRange {
+            min_memory_kib: (m / COST_FACTOR).max(8),
+            max_memory_kib: m * COST_FACTOR,
+            min_work: (work / COST_FACTOR).max(8),
+            max_work: work * COST_FACTOR,
+        }
+    }
+
+    /// Why a hash of cost `c` is above the range, if it is.
+    pub fn too_costly(&self, c: &Cost) -> Option<String> {
+        if c.memory_kib > self.max_memory_kib {
+            return Some(format!(
+                "its memory cost m={} KiB is above the cap of {} KiB",
+                c.memory_kib, self.max_memory_kib
+            ));
+        }
+        if c.memory_kib * c.iterations > self.max_work {
+            return Some(format!(
+                "its work m×t={}×{} is above the cap of {}",
+                c.memory_kib, c.iterations, self.max_work
+            ));
+        }
+        if c.parallelism > MAX_PARALLELISM {
+            return Some(format!(
+                "it asks for {} lanes, above the cap of {MAX_PARALLELISM}",
+                c.parallelism
+            ));
+        }
+        None
+    }
+
+    /// Why a hash of cost `c` is outside the range (either way), if it is.
+    pub fn outside(&self, c: &Cost) -> Option<String> {
+        if let Some(why) = self.too_costly(c) {
+            return Some(why);
+        }
+        if c.memory_kib < self.min_memory_kib {
+            return Some(format!(
+                "its memory cost m={} KiB is below the floor of {} KiB",
+                c.memory_kib, self.min_memory_kib
+            ));
+        }
+        if c.memory_kib * c.iterations < self.min_work {
+            return Some(format!(
+                "its work m×t={}×{} is below the floor of {}",
+                c.memory_kib, c.iterations, self.min_work
+            ));
+        }
+        None
+    }
+
+    /// The accepted range in words, for error messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "memory {}–{} KiB, memory × iterations {}–{}, at most {MAX_PARALLELISM} lanes: a quarter to four times the [hashing] parameters",
+            self.min_memory_kib, self.max_memory_kib, self.min_work, self.max_work
+        )
+    }
+}
+
+/// The cost a PHC string records, when it is an Argon2 hash this server can run.
+pub fn cost_of(phc: &str) -> Option<Cost> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    Algorithm::try_from(parsed.algorithm).ok()?;
+    let p = Params::try_from(&parsed).ok()?;
+    Some(Cost {
+        memory_kib: u64::from(p.m_cost()),
+        iterations: u64::from(p.t_cost()),
+        parallelism: p.p_cost(),
+    })
+}
+
 impl Hasher {
     /// `key` is the store's random key, used for tags (not for password hashes).
     pub fn new(cfg: &HashingConfig, key: [u8; 32]) -> Result<Hasher, HashError> {
@@ -104,6 +211,7 @@ impl Hasher {
         Ok(Hasher {
             argon,
             dummy,
+            costs: CostRange::around(cfg),
             key,
             verified,
             argon2_runs: std::sync::atomic::AtomicU64::new(0),
@@ -116,6 +224,20 @@ impl Hasher {
     pub fn nt_hash_for(&self, password: &[u8]) -> Option<String> {
         self.store_nt_hash
             .then(|| hex::encode(super::mschap::nt_hash(password)))
+    }
+
+    /// The costs a stored hash may have (see `COST_FACTOR`).
+    pub fn cost_range(&self) -> CostRange {
+        self.costs
+    }
+
+    /// Why a stored hash will not be run, if its cost is above the range: the decision's
+    /// explanation names it. (`verify` treats such a hash as never matching.)
+    pub fn refuses(&self, phc: &str) -> Option<String> {
+        let why = self.costs.too_costly(&cost_of(phc)?)?;
+        Some(format!(
+            "the stored password hash was not run: {why} ([hashing] × {COST_FACTOR}); reset the password"
+        ))
     }
 
     /// Whether the verified-secret cache is on.
@@ -161,7 +283,14 @@ impl Hasher {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::metrics::global().argon2_run();
         tracing::trace!(cached = cached.is_some(), "argon2 verification");
-        let ok = argon2_matches(phc, secret);
+        let ok = match argon2_matches(phc, secret, &self.costs) {
+            Some(ok) => ok,
+            None => {
+                // Above the cost cap: the usual work instead, and never a match.
+                argon2_matches(&self.dummy, secret, &self.costs);
+                return false;
+            }
+        };
         if let (true, true, Some((c, id))) = (ok, real, cached) {
             c.entries.insert(id, ());
         }
@@ -217,25 +346,34 @@ thread_local! {
 
 /// Whether `secret` hashes to the PHC string `phc`, computed with the parameters, salt and
 /// length the string records, in this thread's reusable memory; compared in constant time.
-fn argon2_matches(phc: &str, secret: &[u8]) -> bool {
+/// `None` when the recorded cost is above `limits` (nothing was run).
+fn argon2_matches(phc: &str, secret: &[u8], limits: &CostRange) -> Option<bool> {
     use subtle::ConstantTimeEq;
     let Ok(parsed) = PasswordHash::new(phc) else {
-        return false;
+        return Some(false);
     };
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-        return false;
+        return Some(false);
     };
     let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
-        return false;
+        return Some(false);
     };
     let version = match parsed.version.map(Version::try_from) {
         None => Version::V0x13,
         Some(Ok(v)) => v,
-        Some(Err(_)) => return false,
+        Some(Err(_)) => return Some(false),
     };
     let Ok(recorded) = Params::try_from(&parsed) else {
-        return false;
+        return Some(false);
     };
+    let cost = Cost {
+        memory_kib: u64::from(recorded.m_cost()),
+        iterations: u64::from(recorded.t_cost()),
+        parallelism: recorded.p_cost(),
+    };
+    if limits.too_costly(&cost).is_some() {
+        return None;
+    }
     let expected = expected.as_bytes();
     let Ok(params) = Params::new(
         recorded.m_cost(),
@@ -243,11 +381,11 @@ fn argon2_matches(phc: &str, secret: &[u8]) -> bool {
         recorded.p_cost(),
         Some(expected.len()),
     ) else {
-        return false;
+        return Some(false);
     };
     let mut salt_buf = [0u8; 64];
     let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
-        return false;
+        return Some(false);
     };
     let blocks = params.block_count();
     let argon = Argon2::new(algorithm, version, params);
@@ -259,7 +397,7 @@ fn argon2_matches(phc: &str, secret: &[u8]) -> bool {
         }
         argon.hash_password_into_with_memory(secret, salt, &mut out, &mut memory[..blocks])
     });
-    computed.is_ok() && bool::from(out.ct_eq(expected))
+    Some(computed.is_ok() && bool::from(out.ct_eq(expected)))
 }
 
 pub const APP_PASSWORD_LEN: usize = 16;
@@ -352,9 +490,59 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(phc.starts_with("$argon2i$"));
-        assert!(argon2_matches(&phc, b"Winter2026!"));
-        assert!(!argon2_matches(&phc, b"Winter2026?"));
-        assert!(!argon2_matches("$argon2id$garbage", b"Winter2026!"));
+        let any = CostRange {
+            min_memory_kib: 8,
+            max_memory_kib: 1024,
+            min_work: 8,
+            max_work: 1024,
+        };
+        assert_eq!(argon2_matches(&phc, b"Winter2026!", &any), Some(true));
+        assert_eq!(argon2_matches(&phc, b"Winter2026?", &any), Some(false));
+        assert_eq!(
+            argon2_matches("$argon2id$garbage", b"Winter2026!", &any),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_hash_above_the_cost_cap_is_never_run_and_never_matches() {
+        let h = hasher(); // m=64, t=1: the range is m 16..256, work 16..256
+        assert_eq!(
+            h.cost_range(),
+            CostRange {
+                min_memory_kib: 16,
+                max_memory_kib: 256,
+                min_work: 16,
+                max_work: 256
+            }
+        );
+        let make = |m: u32, t: u32| {
+            let params = Params::new(m, t, 1, None).unwrap();
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+                .unwrap()
+                .to_string()
+        };
+        let costly = make(512, 1);
+        assert!(h.refuses(&costly).unwrap().contains("m=512 KiB"));
+        assert!(
+            !h.verify(Some(&costly), b"pw"),
+            "the right password, never run"
+        );
+        let slow = make(128, 4);
+        assert!(h.refuses(&slow).unwrap().contains("128×4"));
+        assert!(!h.verify(Some(&slow), b"pw"));
+        let fine = make(128, 2);
+        assert_eq!(h.refuses(&fine), None);
+        assert!(h.verify(Some(&fine), b"pw"));
+        // Too weak is outside the range (refused at import) but not refused at verification.
+        let weak = make(8, 1);
+        assert!(h.cost_range().outside(&cost_of(&weak).unwrap()).is_some());
+        assert_eq!(h.refuses(&weak), None);
+        // A hostile cost is refused from the PHC string alone: nothing is allocated.
+        let hostile = "$argon2id$v=19$m=2097152,t=100000,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(h.refuses(hostile).is_some());
+        assert!(!h.verify(Some(hostile), b"pw"));
     }
 
     #[test]

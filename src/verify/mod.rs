@@ -319,6 +319,9 @@ pub(crate) struct Ctx<'a> {
 pub(crate) struct SecretMatch {
     pub domain: bool,
     pub app: Option<String>,
+    /// Why the domain password's stored hash was not run (its cost is above the cap), for the
+    /// explanation of a wrong-password answer.
+    pub refused: Option<String>,
 }
 
 /// Whether `secret` could be an app password at all (`match_secret` tries app passwords only
@@ -334,6 +337,7 @@ pub(crate) fn match_secret(
     secret: &Secret,
 ) -> SecretMatch {
     let domain = ctx.hasher.verify(domain_hash, secret.expose());
+    let refused = domain_hash.and_then(|h| ctx.hasher.refuses(h));
     let app = hashing::normalize_app_password(secret.expose()).and_then(|norm| {
         let tag = ctx.hasher.app_password_tag(&norm);
         let candidates: Vec<&AppPassword> = app_passwords.iter().filter(|a| a.tag == tag).collect();
@@ -346,7 +350,11 @@ pub(crate) fn match_secret(
             .find(|a| ctx.hasher.verify(Some(&a.hash), norm.as_bytes()))
             .map(|a| a.name.clone())
     });
-    SecretMatch { domain, app }
+    SecretMatch {
+        domain,
+        app,
+        refused,
+    }
 }
 
 /// After `match_secret`, before any side effect: a probing decision stops here when the

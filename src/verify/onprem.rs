@@ -78,6 +78,7 @@ fn decide_traced(
             super::SecretMatch {
                 domain: proved.is_some(),
                 app: None,
+                refused: None,
             }
         }
         None => match_secret(
@@ -214,7 +215,10 @@ fn decide_traced(
                     proof.name()
                 )
             }
-            (None, None) => format!("the secret is not the current domain password ({counted})"),
+            (None, None) => match &m.refused {
+                Some(r) => format!("the secret was not checked ({counted}): {r}"),
+                None => format!("the secret is not the current domain password ({counted})"),
+            },
         };
         return Ok(with_user(reject("onprem.bad-password", "52e", 16, why)));
     }

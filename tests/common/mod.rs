@@ -2,6 +2,8 @@
 //! and cheap Argon2 parameters (the parameters do not change any rule).
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::time::Duration;
 
 use hybridauth::app::App;

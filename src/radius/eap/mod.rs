@@ -66,6 +66,11 @@ struct Conversation {
     phase: Phase,
     outer_identity: String,
     inner_identity: Option<String>,
+    /// The NAS the conversation began with: a State presented by another is not its own.
+    nas: String,
+    /// The Identifier of the outstanding EAP-Request: a response with another one (a replay,
+    /// a late duplicate) is silently discarded (RFC 3748 §4.1) and changes nothing.
+    outstanding: u8,
 }
 
 struct Session {
@@ -77,6 +82,8 @@ pub struct Engine {
     config: EapConfig,
     tls: Option<Arc<rustls::ServerConfig>>,
     sessions: Mutex<HashMap<[u8; 16], Arc<Session>>>,
+    /// When expired conversations were last swept as new ones arrived.
+    swept: Mutex<Instant>,
     /// Failure lines are peer-triggered: rate-limited per source like the server's drop lines.
     failures: crate::logging::SourceLimiter,
 }
@@ -121,8 +128,29 @@ impl Engine {
             config: config.clone(),
             tls,
             sessions: Mutex::new(HashMap::new()),
+            swept: Mutex::new(Instant::now()),
             failures: Default::default(),
         })
+    }
+
+    /// Removes the conversations idle for longer than `session_timeout` (their TLS state and
+    /// fragments with them); returns how many remain. Run on a timer (`sweep_every`) and as
+    /// new conversations arrive, so memory follows the conversations alive, not the most
+    /// there ever were.
+    pub fn sweep(&self) -> usize {
+        let mut table = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        table.retain(|_, s| self.alive(s));
+        crate::metrics::global().eap_conversations(table.len());
+        *self.swept.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        table.len()
+    }
+
+    /// How often the timer sweeps: a quarter of `session_timeout`, between 1 s and 30 s.
+    pub fn sweep_every(&self) -> std::time::Duration {
+        (self.config.session_timeout / 4).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+        )
     }
 
     pub fn enabled(&self) -> bool {
@@ -173,9 +201,36 @@ impl Engine {
                 None,
             );
         };
-        *session.touched.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let mut conv = session.conversation.lock().await;
+        // Only a response to the outstanding request, from the NAS the conversation began
+        // with, belongs to it; anything else is discarded without touching it (a replay from
+        // another port must not end the real client's conversation).
+        if conv.nas != peer.client.name {
+            return Outcome::Drop("an EAP State of a conversation begun by another NAS".into());
+        }
+        if eap.id != conv.outstanding {
+            return Outcome::Drop(format!(
+                "EAP response Identifier {} does not match the outstanding request's {} (RFC 3748 §4.1: discarded)",
+                eap.id, conv.outstanding
+            ));
+        }
+        *session.touched.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        match fragment_room(peer.raw) {
+            Some(room) => conv.tunnel.limit_fragment(room),
+            None => {
+                return Outcome::Drop(
+                    "the request's Proxy-State attributes leave no room for an EAP fragment in the reply (RFC 3579)".into(),
+                )
+            }
+        }
         let out = self.step(peer, verifier, &eap, &mut conv, state).await;
+        if let Outcome::Answer {
+            code: ACCESS_CHALLENGE,
+            ..
+        } = &out
+        {
+            conv.outstanding = eap.id.wrapping_add(1);
+        }
         if let Outcome::Answer { code, .. } = &out {
             if *code != ACCESS_CHALLENGE {
                 let mut table = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,6 +262,15 @@ impl Engine {
         let outer = String::from_utf8_lossy(eap.data).into_owned();
         let mut state = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut state);
+        let sweep_due = self
+            .swept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= self.sweep_every();
+        if sweep_due {
+            self.sweep();
+        }
         {
             let mut table = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
             if table.len() >= self.config.max_sessions {
@@ -233,6 +297,8 @@ impl Engine {
                         phase: Phase::Tunnel,
                         outer_identity: outer.clone(),
                         inner_identity: None,
+                        nas: peer.client.name.clone(),
+                        outstanding: eap.id.wrapping_add(1),
                     }),
                 }),
             );
@@ -672,6 +738,27 @@ fn name(m: EapMethod) -> &'static str {
         EapMethod::Ttls => "TTLS",
         EapMethod::Peap => "PEAP",
     }
+}
+
+/// The most TLS octets an Access-Challenge to `request` can carry in one EAP fragment: what
+/// is left of RADIUS's 4096 octets after the header, the Message-Authenticator, the State and
+/// the Proxy-States copied from the request, less the EAP and EAP-TLS headers and the two
+/// octets every 253-octet EAP-Message attribute costs. `None` when that is too little for a
+/// useful fragment: the request is dropped rather than answered with part of an EAP packet.
+fn fragment_room(request: &RawPacket<'_>) -> Option<usize> {
+    const MIN_FRAGMENT: usize = 64;
+    let proxy: usize = request
+        .proxy_states()
+        .iter()
+        .map(|(_, v)| 2 + v.len())
+        .sum();
+    let fixed = super::packet::HEADER_LEN + 18 + 18;
+    let room = super::packet::MAX_LEN.checked_sub(fixed + proxy)?;
+    // EAP-Message attributes: 253 octets of EAP in every 255 of attribute.
+    let eap_octets = room / 255 * 253 + (room % 255).saturating_sub(2);
+    // EAP header (4), type (1), flags (1), TLS message length (4).
+    let fragment = eap_octets.checked_sub(10)?;
+    (fragment >= MIN_FRAGMENT).then_some(fragment)
 }
 
 /// Access-Challenge carrying the next EAP-Request and the conversation's State.

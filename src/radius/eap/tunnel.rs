@@ -28,6 +28,8 @@ pub struct Tunnel {
     inbound: Vec<u8>,
     outbound: Vec<u8>,
     sent: usize,
+    /// `radius.eap.fragment_size`, and what this round trip's reply has room for.
+    configured: usize,
     fragment: usize,
 }
 
@@ -38,8 +40,15 @@ impl Tunnel {
             inbound: Vec::new(),
             outbound: Vec::new(),
             sent: 0,
+            configured: fragment,
             fragment,
         })
+    }
+
+    /// The most TLS octets the next fragment may carry in this round trip: the configured
+    /// size, or less when the reply has less room (many Proxy-States in the request).
+    pub fn limit_fragment(&mut self, room: usize) {
+        self.fragment = self.configured.min(room).max(1);
     }
 
     /// The data of the first request: Start, version 0.
