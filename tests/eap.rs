@@ -28,6 +28,17 @@ fn start(extra: &str) -> Daemon {
 
 /// An Access-Request carrying one EAP packet (and a State), signed unless `sign` is false.
 fn request(id: u8, eap: &[u8], state: Option<&[u8]>, sign: bool) -> Vec<u8> {
+    request_via_proxy(id, eap, state, sign, &[])
+}
+
+/// As `request`, with the Proxy-States a chain of proxies added.
+fn request_via_proxy(
+    id: u8,
+    eap: &[u8],
+    state: Option<&[u8]>,
+    sign: bool,
+    proxy_states: &[Vec<u8>],
+) -> Vec<u8> {
     let mut p = vec![1, id, 0, 0];
     p.extend_from_slice(&[id; 16]);
     let mut push = |t: u8, v: &[u8]| {
@@ -36,9 +47,14 @@ fn request(id: u8, eap: &[u8], state: Option<&[u8]>, sign: bool) -> Vec<u8> {
         p.extend_from_slice(v);
     };
     push(1, b"anonymous@contoso.com");
-    push(79, eap);
+    for chunk in eap.chunks(253) {
+        push(79, chunk);
+    }
     if let Some(s) = state {
         push(24, s);
+    }
+    for ps in proxy_states {
+        push(33, ps);
     }
     if sign {
         push(80, &[0u8; 16]);
@@ -70,6 +86,63 @@ fn attr(p: &[u8], t: u8) -> Option<Vec<u8>> {
         i += l;
     }
     None
+}
+
+/// Every value of attribute `t`, in order.
+fn attrs(p: &[u8], t: u8) -> Vec<Vec<u8>> {
+    let mut out = vec![];
+    let mut i = 20;
+    while i + 2 <= p.len() {
+        let (ty, l) = (p[i], p[i + 1] as usize);
+        if ty == t {
+            out.push(p[i + 2..i + l].to_vec());
+        }
+        i += l;
+    }
+    out
+}
+
+/// The EAP packet of a reply, whole: its EAP-Message attributes joined.
+fn eap_of(p: &[u8]) -> Vec<u8> {
+    attrs(p, 79).concat()
+}
+
+/// A TLS ClientHello from rustls (a client nobody here wrote), trusting the lab certificate.
+fn client_hello(d: &Daemon) -> Vec<u8> {
+    let pem = std::fs::read(d.dir.path().join("cert.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut c =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), common::tls::localhost())
+            .unwrap();
+    let mut out = vec![];
+    while c.wants_write() {
+        c.write_tls(&mut out).unwrap();
+    }
+    out
+}
+
+/// An EAP-TTLS response carrying `tls` whole (no fragmentation flags).
+fn ttls_response(eap_id: u8, tls: &[u8]) -> Vec<u8> {
+    let len = (6 + tls.len()) as u16;
+    let mut e = vec![2, eap_id, 0, 0, 21, 0];
+    e[2..4].copy_from_slice(&len.to_be_bytes());
+    e.extend_from_slice(tls);
+    e
+}
+
+/// The EAP Identifier of a reply's EAP-Request.
+fn eap_id(reply: &[u8]) -> u8 {
+    eap_of(reply)[1]
 }
 
 fn send(d: &Daemon, pkt: &[u8]) -> Option<Vec<u8>> {
@@ -221,4 +294,142 @@ fn fragments_follow_fragment_size_and_eapol_test_reassembles_them() {
         challenges >= 5,
         "the server's flight came in several fragments: {challenges}"
     );
+}
+
+/// A captured Access-Request replayed from another source port (so the duplicate cache does not
+/// recognise it) must not end the real client's conversation: its EAP Identifier is no longer
+/// the outstanding one, so it is discarded (RFC 3748 §4.1) and the client carries on.
+#[test]
+fn a_replayed_response_from_another_port_is_discarded_and_the_conversation_goes_on() {
+    let d = start("fragment_size = 300\n");
+    let nas = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r = exchange(
+        &nas,
+        d.radius,
+        "127.0.0.1",
+        &request(1, &identity(7), None, true),
+    )
+    .unwrap();
+    let state = attr(&r, 24).unwrap();
+    assert_eq!(eap_id(&r), 8);
+    // The ClientHello: the server's flight comes back in fragments of 300 octets.
+    let hello = request(2, &ttls_response(8, &client_hello(&d)), Some(&state), true);
+    let r = exchange(&nas, d.radius, "127.0.0.1", &hello).unwrap();
+    assert_eq!(r[0], 11, "Access-Challenge");
+    let first = eap_of(&r);
+    assert_eq!(
+        (first[1], first[5] & 0xc0),
+        (9, 0xc0),
+        "first of several fragments"
+    );
+    // The attacker replays the ClientHello request from another port.
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let replay = exchange(&attacker, d.radius, "127.0.0.1", &hello);
+    assert!(
+        replay.is_none(),
+        "a replay is silently discarded: {replay:?}"
+    );
+    // The real client acknowledges the fragment and gets the next one.
+    let ack = request(3, &[2, 9, 0, 6, 21, 0], Some(&state), true);
+    let r = exchange(&nas, d.radius, "127.0.0.1", &ack).unwrap();
+    assert_eq!(r[0], 11, "the conversation goes on: {:?}", eap_of(&r));
+    assert_eq!(eap_id(&r), 10);
+    // A stale acknowledgement (the Identifier of an earlier request) changes nothing either.
+    let stale = request(4, &[2, 9, 0, 6, 21, 0], Some(&state), true);
+    assert!(exchange(&attacker, d.radius, "127.0.0.1", &stale).is_none());
+    let ack = request(5, &[2, 10, 0, 6, 21, 0], Some(&state), true);
+    let r = exchange(&nas, d.radius, "127.0.0.1", &ack).unwrap();
+    assert_eq!((r[0], eap_id(&r)), (11, 11));
+    assert!(
+        d.log().contains("does not match the outstanding request"),
+        "{}",
+        d.log()
+    );
+}
+
+/// Conversations idle past session_timeout are reclaimed on a timer, not only when the table
+/// is full: the gauge falls to zero with no new conversation arriving.
+#[test]
+fn idle_conversations_are_reclaimed_without_new_ones_arriving() {
+    let d = start("session_timeout = \"1s\"\nfragment_size = 300\n");
+    for id in 1..=5u8 {
+        let nas = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let r = exchange(
+            &nas,
+            d.radius,
+            "127.0.0.1",
+            &request(id, &identity(id), None, true),
+        )
+        .unwrap();
+        let state = attr(&r, 24).unwrap();
+        // Each holds TLS state and a queue of fragments to send.
+        let hello = request(
+            id + 100,
+            &ttls_response(id + 1, &client_hello(&d)),
+            Some(&state),
+            true,
+        );
+        assert_eq!(
+            exchange(&nas, d.radius, "127.0.0.1", &hello).unwrap()[0],
+            11
+        );
+    }
+    let gauge = || {
+        common::admin::sample(
+            &common::admin::get(d.admin, "/metrics").1,
+            "hybridauth_eap_conversations",
+        )
+    };
+    assert_eq!(gauge(), Some(5.0));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while gauge() != Some(0.0) {
+        assert!(
+            Instant::now() < deadline,
+            "idle conversations kept: {:?}",
+            gauge()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Behind a chain of proxies the request carries many Proxy-States, all of which the reply
+/// must carry too: the EAP fragment shrinks to what is left, and the EAP packet is never cut.
+#[test]
+fn many_proxy_states_shrink_the_fragment_and_never_cut_an_eap_packet() {
+    let d = start("fragment_size = 3000\n");
+    let proxies: Vec<Vec<u8>> = (0..14u8).map(|i| vec![i; 253]).collect();
+    let nas = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r = exchange(
+        &nas,
+        d.radius,
+        "127.0.0.1",
+        &request_via_proxy(1, &identity(7), None, true, &proxies),
+    )
+    .unwrap();
+    let state = attr(&r, 24).unwrap();
+    let hello = request_via_proxy(
+        2,
+        &ttls_response(8, &client_hello(&d)),
+        Some(&state),
+        true,
+        &proxies,
+    );
+    let r = exchange(&nas, d.radius, "127.0.0.1", &hello).unwrap();
+    assert_eq!(r[0], 11, "Access-Challenge");
+    assert!(r.len() <= 4096);
+    assert_eq!(attrs(&r, 33), proxies, "every Proxy-State, in order");
+    let eap = eap_of(&r);
+    let declared = u16::from_be_bytes([eap[2], eap[3]]) as usize;
+    assert_eq!(
+        declared,
+        eap.len(),
+        "the whole EAP packet, never part of it"
+    );
+    assert_eq!(
+        eap[5] & 0x40,
+        0x40,
+        "more fragments follow (the flight is larger): {}",
+        eap.len()
+    );
+    assert_eq!(attr(&r, 24).unwrap(), state);
 }

@@ -435,21 +435,14 @@ fn proxy_state_is_copied_in_order_into_every_reply() {
     }
 }
 
-#[test]
-fn proxy_state_is_copied_into_the_accounting_response() {
-    let d = setup();
-    // Accounting-Request: Acct-Status-Type Start, Acct-Session-Id, two Proxy-States.
-    let mut p = vec![4u8, 31, 0, 0];
+/// An Accounting-Request (RFC 2866) with these attributes, signed with the shared secret.
+fn accounting_request(id: u8, attrs: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut p = vec![4u8, id, 0, 0];
     p.extend_from_slice(&[0u8; 16]);
-    for (t, v) in [
-        (40u8, vec![0, 0, 0, 1]),
-        (44, b"sess-1".to_vec()),
-        (33, b"first".to_vec()),
-        (33, b"second".to_vec()),
-    ] {
-        p.push(t);
+    for (t, v) in attrs {
+        p.push(*t);
         p.push(v.len() as u8 + 2);
-        p.extend_from_slice(&v);
+        p.extend_from_slice(v);
     }
     let len = p.len() as u16;
     p[2..4].copy_from_slice(&len.to_be_bytes());
@@ -458,6 +451,58 @@ fn proxy_state_is_copied_into_the_accounting_response() {
     h.update(SECRET.as_bytes());
     let auth: [u8; 16] = h.finalize().into();
     p[4..20].copy_from_slice(&auth);
+    p
+}
+
+/// RFC 5080 §2.2.2: a retransmission (the same octets from the same port) gets the same
+/// Accounting-Response and is recorded once; a new request (another Identifier) is recorded.
+#[test]
+fn an_accounting_retransmission_is_answered_again_and_recorded_once() {
+    let d = setup();
+    let log = d.dir.path().join("accounting.jsonl");
+    let records = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let start = |id: u8| {
+        accounting_request(
+            id,
+            &[
+                (40u8, vec![0, 0, 0, 1]),
+                (44, b"sess-dup".to_vec()),
+                (1, b"alice".to_vec()),
+            ],
+        )
+    };
+    let nas = client("127.0.0.1");
+    let first = exchange(&nas, d.accounting, "127.0.0.1", &start(7)).unwrap();
+    assert_eq!(first[0], 5);
+    assert_eq!(records(), 1);
+    for _ in 0..3 {
+        let again = exchange(&nas, d.accounting, "127.0.0.1", &start(7)).unwrap();
+        assert_eq!(again, first, "the same octets again");
+    }
+    assert_eq!(records(), 1, "a retransmission is not a second record");
+    let next = exchange(&nas, d.accounting, "127.0.0.1", &start(8)).unwrap();
+    assert_eq!(next[0], 5);
+    assert_eq!(records(), 2, "another Identifier is another request");
+}
+
+#[test]
+fn proxy_state_is_copied_into_the_accounting_response() {
+    let d = setup();
+    // Accounting-Request: Acct-Status-Type Start, Acct-Session-Id, two Proxy-States.
+    let p = accounting_request(
+        31,
+        &[
+            (40u8, vec![0, 0, 0, 1]),
+            (44, b"sess-1".to_vec()),
+            (33, b"first".to_vec()),
+            (33, b"second".to_vec()),
+        ],
+    );
     let r = exchange(&client("127.0.0.1"), d.accounting, "127.0.0.1", &p).unwrap();
     assert_eq!(r[0], 5, "Accounting-Response");
     assert_eq!(proxy_states(&r), [b"first".to_vec(), b"second".to_vec()]);
