@@ -70,6 +70,22 @@ impl Admission {
         }
     }
 
+    /// How long the oldest request still waiting for a slot has waited (from its first
+    /// transmission); `None` while nobody waits. Work below sign-ins (searches) pauses on it.
+    pub fn oldest_wait(&self) -> Option<Duration> {
+        let st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        // By priority, oldest first; expired or abandoned waiters are skipped.
+        st.waiting
+            .iter()
+            .find(|w| w.deadline > now && !w.slot.is_closed())
+            .map(|w| now.duration_since(w.priority))
+    }
+
+    pub fn max_wait(&self) -> Duration {
+        self.inner.max_wait
+    }
+
     /// Requests dropped so far because they could not start in time.
     pub fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)

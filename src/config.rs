@@ -288,6 +288,11 @@ pub struct RawLdap {
     pub service_accounts: Vec<String>,
     pub search_groups: Vec<String>,
     pub anonymous_search: bool,
+    pub max_search_time: String,
+    pub max_concurrent_searches: usize,
+    pub max_filter_terms: usize,
+    pub max_filter_depth: usize,
+    pub send_buffer_bytes: usize,
 }
 impl Default for RawLdap {
     fn default() -> Self {
@@ -310,6 +315,11 @@ impl Default for RawLdap {
             service_accounts: vec![],
             search_groups: vec![],
             anonymous_search: false,
+            max_search_time: "30s".into(),
+            max_concurrent_searches: 2,
+            max_filter_terms: 1000,
+            max_filter_depth: 32,
+            send_buffer_bytes: 256 * 1024,
         }
     }
 }
@@ -460,6 +470,17 @@ pub struct LdapConfig {
     pub service_accounts: Vec<String>,
     pub search_groups: Vec<String>,
     pub anonymous_search: bool,
+    /// A search stops with timeLimitExceeded after this, whatever the client asked (AD's
+    /// MaxQueryDuration, shorter by default).
+    pub max_search_time: Duration,
+    /// Searches running at once (each on a search thread below sign-ins); more wait.
+    pub max_concurrent_searches: usize,
+    /// A filter with more terms, or nested deeper, is refused (adminLimitExceeded).
+    pub max_filter_terms: usize,
+    pub max_filter_depth: usize,
+    /// SO_SNDBUF of each connection: how much of its replies a peer that does not read can
+    /// leave in kernel memory.
+    pub send_buffer_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -1028,6 +1049,29 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
             "expected at least ldap.max_message_bytes and at most 4 GiB",
         ));
     }
+    let max_search_time =
+        parse_duration(&l.max_search_time).map_err(|e| invalid("ldap.max_search_time", e))?;
+    if max_search_time.is_zero() || max_search_time > Duration::from_secs(3600) {
+        return Err(invalid(
+            "ldap.max_search_time",
+            "expected more than 0s and at most 1h",
+        ));
+    }
+    if !(1..=64).contains(&l.max_concurrent_searches) {
+        return Err(invalid("ldap.max_concurrent_searches", "expected 1 to 64"));
+    }
+    if !(1..=100_000).contains(&l.max_filter_terms) {
+        return Err(invalid("ldap.max_filter_terms", "expected 1 to 100000"));
+    }
+    if !(1..=100).contains(&l.max_filter_depth) {
+        return Err(invalid("ldap.max_filter_depth", "expected 1 to 100"));
+    }
+    if !(16 * 1024..=64 * 1024 * 1024).contains(&l.send_buffer_bytes) {
+        return Err(invalid(
+            "ldap.send_buffer_bytes",
+            "expected 16384 to 67108864",
+        ));
+    }
     Ok(LdapConfig {
         listeners,
         idle_timeout,
@@ -1039,6 +1083,11 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
         service_accounts: l.service_accounts.clone(),
         search_groups: l.search_groups.clone(),
         anonymous_search: l.anonymous_search,
+        max_search_time,
+        max_concurrent_searches: l.max_concurrent_searches,
+        max_filter_terms: l.max_filter_terms,
+        max_filter_depth: l.max_filter_depth,
+        send_buffer_bytes: l.send_buffer_bytes,
     })
 }
 

@@ -32,6 +32,11 @@ pub struct DoorLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DropLabels {
     pub door: &'static str,
     pub reason: &'static str,
@@ -81,6 +86,10 @@ pub struct Metrics {
     latency: Family<DoorLabel, Histogram>,
     drops: Family<DropLabels, Counter>,
     retransmissions: Counter,
+    /// Searches ended early: by their time limit, or because their client left or abandoned.
+    searches_stopped: Family<ReasonLabel, Counter>,
+    /// Pauses of search threads while sign-ins waited for Argon2.
+    search_pauses: Counter,
     hashing_waits: Histogram,
     hashing_queue: Gauge,
     argon2_runs: Counter,
@@ -129,6 +138,18 @@ impl Metrics {
             "radius_retransmissions",
             "RADIUS retransmissions answered from the duplicate cache or absorbed while the first is in progress",
             retransmissions.clone(),
+        );
+        let searches_stopped = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "ldap_searches_stopped",
+            "LDAP searches stopped before their end: time (ldap.max_search_time or the client's limit), abandoned (Abandon, or the connection closed)",
+            searches_stopped.clone(),
+        );
+        let search_pauses = Counter::default();
+        registry.register(
+            "ldap_search_pauses",
+            "5 ms pauses of search threads while a sign-in waited for a hashing slot",
+            search_pauses.clone(),
         );
         let hashing_waits = latency_histogram();
         registry.register(
@@ -201,6 +222,8 @@ impl Metrics {
             latency,
             drops,
             retransmissions,
+            searches_stopped,
+            search_pauses,
             hashing_waits,
             hashing_queue,
             argon2_runs,
@@ -236,6 +259,17 @@ impl Metrics {
 
     pub fn retransmission(&self) {
         self.retransmissions.inc();
+    }
+
+    /// `reason`: "time" or "abandoned".
+    pub fn search_stopped(&self, reason: &'static str) {
+        self.searches_stopped
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub fn search_paused(&self) {
+        self.search_pauses.inc();
     }
 
     pub fn hashing_waited(&self, took: Duration) {

@@ -205,7 +205,12 @@ fn rig(configure: impl FnOnce(&mut LdapConfig)) -> Rig {
         1,
         std::time::Duration::from_secs(2),
     ));
+    let searches = Arc::new(hybridauth::ldap::search_pool::SearchPool::new(
+        1,
+        verifier.admission().clone(),
+    ));
     let ctx = ConnCtx {
+        searches,
         verifier,
         reader: Arc::new(hybridauth::directory::reader::DirectoryReader::new(
             store.clone(),

@@ -95,7 +95,8 @@ impl Lookup {
 pub struct Scan<T> {
     pub items: Vec<T>,
     pub next_after: Option<String>,
-    pub timed_out: bool,
+    /// `stop` ended the scan before the users ran out (a time limit, a client gone).
+    pub stopped: bool,
 }
 
 /// Rows read from the store per round trip while scanning every user.
@@ -223,15 +224,15 @@ impl DirectoryReader {
 
     /// Streams the lookup's users in the view's order, after `after` (a key this returned),
     /// through `pick` (the front door's filter, given each user's key), until `want` were
-    /// kept, the users run out, or `deadline` passes. Memory holds one batch and the kept
-    /// items, whatever the directory's size. Blocking.
+    /// kept, the users run out, or `stop` (asked before each user) says so. Memory holds one
+    /// batch and the kept items, whatever the directory's size. Blocking.
     pub fn scan<T>(
         &self,
         lookup: &Lookup,
         view: &View,
         after: Option<&str>,
         want: usize,
-        deadline: Option<std::time::Instant>,
+        stop: impl Fn() -> bool,
         mut pick: impl FnMut(&str, &User) -> Option<T>,
     ) -> StoreResult<Scan<T>> {
         let mut items = Vec::new();
@@ -265,7 +266,14 @@ impl DirectoryReader {
                     return Ok(Scan {
                         items,
                         next_after: cursor,
-                        timed_out: false,
+                        stopped: false,
+                    });
+                }
+                if stop() {
+                    return Ok(Scan {
+                        items,
+                        next_after: cursor,
+                        stopped: true,
                     });
                 }
                 if let Some(item) = pick(&k, u) {
@@ -277,14 +285,7 @@ impl DirectoryReader {
                 return Ok(Scan {
                     items,
                     next_after: None,
-                    timed_out: false,
-                });
-            }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Ok(Scan {
-                    items,
-                    next_after: cursor,
-                    timed_out: true,
+                    stopped: false,
                 });
             }
         }

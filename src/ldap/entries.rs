@@ -250,30 +250,99 @@ fn extensible(e: &Entry, m: &LdapMatchingRuleAssertion) -> bool {
     }
 }
 
-/// The entry as sent: only the requested attributes (`*` or none: all; `1.1`: none).
+/// AD's `MaxValRange`: the most values of one attribute a search result carries. A larger
+/// attribute (a group's `member`) is sent as `member;range=0-1499`, and the client asks for
+/// `member;range=1500-*` and so on, as it does against a domain controller.
+pub const MAX_VAL_RANGE: usize = 1500;
+
+/// A requested `NAME;range=LOW-HIGH` or `NAME;range=LOW-*` (RFC-less, AD's range retrieval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Range {
+    low: usize,
+    high: Option<usize>,
+}
+
+/// Splits `member;range=1500-*` into its name and range.
+fn parse_range(requested: &str) -> Option<(&str, Range)> {
+    let (name, opts) = requested.split_once(';')?;
+    let spec = opts.split(';').find_map(|o| {
+        o.get(..6)
+            .filter(|p| p.eq_ignore_ascii_case("range="))
+            .map(|_| &o[6..])
+    })?;
+    let (low, high) = spec.split_once('-')?;
+    let low = low.parse().ok()?;
+    let high = match high {
+        "*" => None,
+        h => Some(h.parse().ok()?),
+    };
+    (high.is_none_or(|h| h >= low)).then_some((name, Range { low, high }))
+}
+
+/// The values of a multi-valued attribute a reply carries and the name they go under: all of
+/// them under the plain name when they fit in `MAX_VAL_RANGE` and no range was asked for,
+/// otherwise one range, named `;range=LOW-HIGH`, or `;range=LOW-*` when it reaches the end.
+/// `None` when the range starts past the last value.
+fn ranged<'a>(
+    name: &str,
+    vals: &'a [String],
+    range: Option<Range>,
+) -> Option<(String, &'a [String])> {
+    if range.is_none() && vals.len() <= MAX_VAL_RANGE {
+        return Some((name.to_string(), vals));
+    }
+    let r = range.unwrap_or(Range { low: 0, high: None });
+    if r.low >= vals.len() {
+        return None;
+    }
+    let asked_end = r.high.map_or(usize::MAX, |h| h.saturating_add(1));
+    let end = asked_end.min(r.low + MAX_VAL_RANGE).min(vals.len());
+    let label = if end == vals.len() {
+        format!("{name};range={}-*", r.low)
+    } else {
+        format!("{name};range={}-{}", r.low, end - 1)
+    };
+    Some((label, &vals[r.low..end]))
+}
+
+/// The entry as sent: only the requested attributes (`*` or none: all; `1.1`: none), each
+/// within `MAX_VAL_RANGE` values (see `ranged`).
 pub fn to_result(e: &Entry, requested: &[String], types_only: bool) -> LdapSearchResultEntry {
     let all = requested.is_empty() || requested.iter().any(|a| a == "*");
     let none = !all && requested.iter().all(|a| a == "1.1" || a == "+");
-    let wanted =
-        |name: &str| !none && (all || requested.iter().any(|r| r.eq_ignore_ascii_case(name)));
+    let plain = |name: &str| requested.iter().any(|r| r.eq_ignore_ascii_case(name));
+    let range_of = |name: &str| {
+        requested
+            .iter()
+            .filter_map(|r| parse_range(r))
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, r)| r)
+    };
     let values = |vals: Vec<Vec<u8>>| if types_only { vec![] } else { vals };
-    let text = e
-        .attrs
-        .iter()
-        .filter(|(name, vals)| !vals.is_empty() && wanted(name))
-        .map(|(name, vals)| LdapPartialAttribute {
-            atype: name.to_string(),
-            vals: values(vals.iter().map(|v| v.as_bytes().to_vec()).collect()),
-        });
-    let binary = e
-        .binary
-        .iter()
-        .filter(|(name, _)| wanted(name))
-        .map(|(name, val)| LdapPartialAttribute {
-            atype: name.to_string(),
-            vals: values(vec![val.clone()]),
-        });
-    let attributes = text.chain(binary).collect();
+    let mut attributes = Vec::new();
+    for (name, vals) in &e.attrs {
+        if vals.is_empty() || none {
+            continue;
+        }
+        let range = range_of(name);
+        if !(all || plain(name) || range.is_some()) {
+            continue;
+        }
+        if let Some((label, slice)) = ranged(name, vals, range) {
+            attributes.push(LdapPartialAttribute {
+                atype: label,
+                vals: values(slice.iter().map(|v| v.as_bytes().to_vec()).collect()),
+            });
+        }
+    }
+    for (name, val) in &e.binary {
+        if !none && (all || plain(name)) {
+            attributes.push(LdapPartialAttribute {
+                atype: name.to_string(),
+                vals: values(vec![val.clone()]),
+            });
+        }
+    }
     LdapSearchResultEntry {
         dn: e.dn.clone(),
         attributes,
@@ -363,5 +432,60 @@ mod tests {
             Some(1)
         );
         assert_eq!(depth_below("CN=a,CN=Users,DC=x,DC=y", "DC=other"), None);
+    }
+
+    #[test]
+    fn large_attributes_are_sent_in_ranges_as_ad_does() {
+        let members: Vec<String> = (0..4000)
+            .map(|i| format!("CN=u{i},CN=Users,DC=x"))
+            .collect();
+        let e = Entry {
+            dn: "CN=big,CN=Users,DC=x".into(),
+            attrs: vec![("cn", vec!["big".into()]), ("member", members)],
+            binary: vec![],
+        };
+        let got = |req: &[&str]| {
+            let r = to_result(
+                &e,
+                &req.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                false,
+            );
+            r.attributes
+                .into_iter()
+                .map(|a| (a.atype, a.vals.len()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            got(&["member"]),
+            [("member;range=0-1499".to_string(), 1500)]
+        );
+        assert_eq!(
+            got(&[]),
+            [("cn".to_string(), 1), ("member;range=0-1499".into(), 1500)]
+        );
+        assert_eq!(
+            got(&["member;range=1500-*"]),
+            [("member;range=1500-2999".to_string(), 1500)]
+        );
+        assert_eq!(
+            got(&["Member;Range=3000-*"]),
+            [("member;range=3000-*".to_string(), 1000)]
+        );
+        assert_eq!(
+            got(&["member;range=10-19"]),
+            [("member;range=10-19".to_string(), 10)]
+        );
+        assert_eq!(
+            got(&["member;range=3990-5000"]),
+            [("member;range=3990-*".to_string(), 10)]
+        );
+        assert!(got(&["member;range=4000-*"]).is_empty());
+        assert!(
+            got(&["member;range=9-3"]).is_empty(),
+            "a backwards range names nothing"
+        );
+        // Small attributes keep their plain name unless a range is asked for.
+        assert_eq!(got(&["cn"]), [("cn".to_string(), 1)]);
+        assert_eq!(got(&["cn;range=0-*"]), [("cn;range=0-*".to_string(), 1)]);
     }
 }

@@ -3,10 +3,12 @@
 
 pub mod ad_errors;
 pub mod entries;
+pub mod filter_limits;
 pub mod framing;
 pub mod lookup;
 pub mod ops;
 pub mod search;
+pub mod search_pool;
 pub mod server;
 pub mod session;
 pub mod tls;

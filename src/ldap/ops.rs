@@ -48,6 +48,8 @@ pub struct ConnCtx {
     pub peer: SocketAddr,
     /// Shared by every connection: lines a peer can trigger are rate-limited per source.
     pub log_limit: Arc<SourceLimiter>,
+    /// Where searches run (below sign-ins, see `search_pool`).
+    pub searches: Arc<super::search_pool::SearchPool>,
 }
 
 impl ConnCtx {
@@ -364,6 +366,11 @@ impl Session {
         let done = |code: LdapResultCode, message: &str| {
             msg(id, LdapOp::SearchResultDone(result(code, message)))
         };
+        // Before any work: a filter's cost grows with its terms (each tested against every
+        // candidate), so an oversized one is refused outright.
+        if let Err(why) = super::filter_limits::check(&req.filter, &ctx.config) {
+            return Action::Reply(vec![done(LdapResultCode::AdminLimitExceeded, &why)]);
+        }
         if req.base.is_empty() && req.scope == LdapSearchScope::Base {
             let root = root_dse(ctx);
             let mut out = vec![];

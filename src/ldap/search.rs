@@ -14,6 +14,7 @@ use ldap3_proto::proto::*;
 use super::entries::{self, Entry};
 use super::lookup;
 use super::ops::ConnCtx;
+use super::search_pool::{Cancel, Stopped};
 use crate::directory::reader::{Lookup, View};
 use crate::verify::EndpointKind;
 
@@ -22,10 +23,6 @@ pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
 
 /// AD's default `MaxPageSize`: the most entries one reply carries.
 pub const MAX_PAGE_SIZE: usize = 1000;
-/// AD's default `MaxQueryDuration`: a search stops (timeLimitExceeded) after this, whatever
-/// the client asked.
-const MAX_QUERY_DURATION: Duration = Duration::from_secs(120);
-
 const COOKIE_TAG: &str = "hybridauth-page-1";
 
 /// Where a paged search resumes: entries sent so far (for the client's size limit) and the
@@ -108,6 +105,15 @@ pub async fn run(
         op: LdapOp::SearchResultDone(result(code, message)),
         ctrl,
     };
+    // Dropped with this future (the client closed the connection or abandoned the search):
+    // the search thread stops at its next candidate.
+    let cancel = Cancel::new();
+    // The client's time limit, within the server's (`ldap.max_search_time`), from arrival.
+    let time_limit = match u64::try_from(req.timelimit) {
+        Ok(s) if s > 0 => Duration::from_secs(s).min(ctx.config.max_search_time),
+        _ => ctx.config.max_search_time,
+    };
+    let deadline = Instant::now() + time_limit;
     let dir = ctx.verifier.directory().clone();
     if entries::depth_below(&req.base, &dir.base_dn).is_none() {
         return vec![done(
@@ -171,9 +177,9 @@ pub async fn run(
             None => filter_lookup,
         }
     };
-    if !base_is_container && !base_user_exists(&req.base, &view, ctx).await {
+    if !base_is_container && !base_user_exists(&req.base, &view, ctx, &cancel, deadline).await {
         // A group as the base (an application reading a group's members), or nothing.
-        let Some(group) = group_at(&req.base, &view, ctx).await else {
+        let Some(group) = group_at(&req.base, &view, ctx, &cancel, deadline).await else {
             return vec![done(LdapResultCode::NoSuchObject, "no such object", vec![])];
         };
         let mut out = vec![];
@@ -203,11 +209,6 @@ pub async fn run(
     };
     let room = client_limit.map_or(usize::MAX, |l| l.saturating_sub(sent_before));
     let want = page.min(room);
-    let time_limit = match u64::try_from(req.timelimit) {
-        Ok(s) if s > 0 => Duration::from_secs(s).min(MAX_QUERY_DURATION),
-        _ => MAX_QUERY_DURATION,
-    };
-    let deadline = Instant::now() + time_limit;
 
     let mut out: Vec<LdapMsg> = Vec::new();
     let entry_msg = |e: &Entry| LdapMsg {
@@ -229,17 +230,22 @@ pub async fn run(
     if groups_phase && base_is_container && group_lookup != Lookup::none() {
         let after = cursor.as_ref().map(|c| c.after.clone()).unwrap_or_default();
         let reader = ctx.reader.clone();
-        let groups =
-            match tokio::task::spawn_blocking(move || reader.groups(&group_lookup, &view)).await {
-                Ok(Ok(g)) => g,
-                _ => {
-                    return vec![done(
-                        LdapResultCode::Unavailable,
-                        "the directory is unavailable",
-                        vec![],
-                    )]
-                }
-            };
+        let groups = match ctx
+            .searches
+            .run(cancel.flag(), deadline, move |_| {
+                reader.groups(&group_lookup, &view)
+            })
+            .await
+        {
+            Some(Ok(g)) => g,
+            _ => {
+                return vec![done(
+                    LdapResultCode::Unavailable,
+                    "the directory is unavailable",
+                    vec![],
+                )]
+            }
+        };
         let mut last = None;
         for (name, members) in groups {
             let key = name.to_lowercase();
@@ -284,23 +290,30 @@ pub async fn run(
         req.attrs.clone(),
         req.typesonly,
     );
-    let scanned = tokio::task::spawn_blocking(move || {
-        reader.scan(
-            &wanted,
-            &view,
-            after.as_deref(),
-            take,
-            Some(deadline),
-            |k, u| {
-                let e = entries::user_entry(&dir, u);
-                (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter))
-                    .then(|| (k.to_string(), entries::to_result(&e, &attrs, typesonly)))
-            },
-        )
-    })
-    .await;
-    let mut scan = match scanned {
-        Ok(Ok(s)) => s,
+    let scanned = ctx
+        .searches
+        .run(cancel.flag(), deadline, move |pace| {
+            let why = std::cell::Cell::new(None);
+            let scan = reader.scan(
+                &wanted,
+                &view,
+                after.as_deref(),
+                take,
+                || {
+                    why.set(pace.stop());
+                    why.get().is_some()
+                },
+                |k, u| {
+                    let e = entries::user_entry(&dir, u);
+                    (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter))
+                        .then(|| (k.to_string(), entries::to_result(&e, &attrs, typesonly)))
+                },
+            );
+            scan.map(|s| (s, why.get()))
+        })
+        .await;
+    let (mut scan, stopped) = match scanned {
+        Some(Ok(s)) => s,
         _ => {
             return vec![done(
                 LdapResultCode::Unavailable,
@@ -329,7 +342,13 @@ pub async fn run(
         }
         .encode()
     };
-    if scan.timed_out {
+    if stopped == Some(Stopped::Cancelled) {
+        // Nobody reads this answer: the client left or abandoned the search.
+        crate::metrics::global().search_stopped("abandoned");
+        return vec![];
+    }
+    if scan.stopped {
+        crate::metrics::global().search_stopped("time");
         let cookie = if paged.is_some() {
             next(scan.next_after)
         } else {
@@ -373,52 +392,74 @@ pub async fn view_of(ctx: &ConnCtx) -> Option<View> {
 }
 
 /// The group entry whose DN is `dn`, if a live user is a member of such a group.
-async fn group_at(dn: &str, view: &View, ctx: &ConnCtx) -> Option<Entry> {
+async fn group_at(
+    dn: &str,
+    view: &View,
+    ctx: &ConnCtx,
+    cancel: &Cancel,
+    deadline: Instant,
+) -> Option<Entry> {
     let view = *view;
     let dir = ctx.verifier.directory().clone();
     let reader = ctx.reader.clone();
     let dn = dn.to_string();
-    tokio::task::spawn_blocking(move || {
-        let named = match lookup::sam_of_dn(&dn, &dir) {
-            Some(Some(name)) => Lookup::sam(&name),
-            Some(None) => return None,
-            None => Lookup::All,
-        };
-        reader
-            .groups(&named, &view)
-            .ok()?
-            .into_iter()
-            .find_map(|(name, members)| {
-                let e = entries::group_entry(&dir, &name, &members);
-                (entries::depth_below(&e.dn, &dn) == Some(0)).then_some(e)
-            })
-    })
-    .await
-    .ok()
-    .flatten()
+    ctx.searches
+        .run(cancel.flag(), deadline, move |_| {
+            let named = match lookup::sam_of_dn(&dn, &dir) {
+                Some(Some(name)) => Lookup::sam(&name),
+                Some(None) => return None,
+                None => Lookup::All,
+            };
+            reader
+                .groups(&named, &view)
+                .ok()?
+                .into_iter()
+                .find_map(|(name, members)| {
+                    let e = entries::group_entry(&dir, &name, &members);
+                    (entries::depth_below(&e.dn, &dn) == Some(0)).then_some(e)
+                })
+        })
+        .await
+        .flatten()
 }
 
 /// Whether a user DN names a live user (a search based on a missing entry is noSuchObject).
-async fn base_user_exists(base: &str, view: &View, ctx: &ConnCtx) -> bool {
+async fn base_user_exists(
+    base: &str,
+    view: &View,
+    ctx: &ConnCtx,
+    cancel: &Cancel,
+    deadline: Instant,
+) -> bool {
     let view = *view;
     let dir = ctx.verifier.directory().clone();
     let reader = ctx.reader.clone();
     let base = base.to_string();
-    let found = tokio::task::spawn_blocking(move || {
-        let lookup = match lookup::sam_of_dn(&base, &dir) {
-            Some(Some(sam)) => Lookup::sam(&sam),
-            Some(None) => return Ok(false),
-            None => Lookup::All,
-        };
-        reader
-            .scan(&lookup, &view, None, 1, None, |_, u| {
-                (entries::depth_below(&crate::directory::user_dn(&dir, &u.sam), &base) == Some(0))
-                    .then_some(())
-            })
-            .map(|s| !s.items.is_empty())
-    })
-    .await;
-    matches!(found, Ok(Ok(true)))
+    let found = ctx
+        .searches
+        .run(cancel.flag(), deadline, move |pace| {
+            let lookup = match lookup::sam_of_dn(&base, &dir) {
+                Some(Some(sam)) => Lookup::sam(&sam),
+                Some(None) => return Ok(false),
+                None => Lookup::All,
+            };
+            reader
+                .scan(
+                    &lookup,
+                    &view,
+                    None,
+                    1,
+                    || pace.stop().is_some(),
+                    |_, u| {
+                        (entries::depth_below(&crate::directory::user_dn(&dir, &u.sam), &base)
+                            == Some(0))
+                        .then_some(())
+                    },
+                )
+                .map(|s| !s.items.is_empty())
+        })
+        .await;
+    matches!(found, Some(Ok(true)))
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub struct Shared {
     refusals: Arc<Semaphore>,
     budget: Budget,
     log_limit: Arc<SourceLimiter>,
+    searches: Arc<super::search_pool::SearchPool>,
 }
 
 impl Shared {
@@ -52,6 +53,10 @@ impl Shared {
             reader: Arc::new(crate::directory::reader::DirectoryReader::new(
                 verifier.store().clone(),
                 verifier.clock().clone(),
+            )),
+            searches: Arc::new(super::search_pool::SearchPool::new(
+                config.max_concurrent_searches,
+                verifier.admission().clone(),
             )),
             verifier,
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -161,6 +166,11 @@ impl BoundListener {
                 }
             };
             let _ = stream.set_nodelay(true);
+            // A fixed send buffer: a peer that never reads its replies can park at most this
+            // much in the kernel before ldap.write_timeout closes it (autotuning let it grow to
+            // about 4 MiB per connection).
+            let _ = socket2::SockRef::from(&stream)
+                .set_send_buffer_size(shared.config.send_buffer_bytes);
             // Room may have freed up while we waited in `accept`: serving beats refusing.
             let admission = match shared.connections.clone().try_acquire_owned() {
                 Ok(p) => Admission::Serve(p),
@@ -194,6 +204,7 @@ impl BoundListener {
                 config: shared.config.clone(),
                 peer,
                 log_limit: shared.log_limit.clone(),
+                searches: shared.searches.clone(),
             };
             let tls = self.tls.clone();
             let mode = self.config.tls;

@@ -5,7 +5,7 @@
 use crate::metrics::DropReason;
 use std::sync::Arc;
 
-use ldap3_proto::proto::LdapResultCode;
+use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
@@ -48,6 +48,48 @@ impl Conn {
     }
 }
 
+/// Messages a client may pipeline behind a running search before the connection stops reading
+/// (its further bytes wait in the kernel; each message is bounded by `max_message_bytes`).
+const MAX_QUEUED: usize = 16;
+
+/// What reading the next message gave.
+enum Next {
+    Message(ldap3_proto::proto::LdapMsg),
+    /// The connection is over (closed by the peer, or a goodbye was said): return.
+    Done,
+}
+
+/// Turns a read's result into the next message, saying goodbye on a bad one.
+async fn next_message(
+    conn: &mut Conn,
+    read: Result<ldap3_proto::proto::LdapMsg, ReadError>,
+    ctx: &ConnCtx,
+) -> Next {
+    match read {
+        Ok(m) => Next::Message(m),
+        Err(ReadError::Closed | ReadError::Truncated | ReadError::Io(_)) => Next::Done,
+        Err(ReadError::TooLarge { size, max }) => {
+            crate::metrics::global().dropped("ldap", DropReason::Malformed);
+            ctx.log_close("message larger than ldap.max_message_bytes");
+            let why =
+                format!("message of {size} octets is larger than {max} (ldap.max_message_bytes)");
+            conn.goodbye(LdapResultCode::ProtocolError, &why, ctx).await;
+            Next::Done
+        }
+        Err(ReadError::Malformed) => {
+            crate::metrics::global().dropped("ldap", DropReason::Malformed);
+            ctx.log_close("malformed LDAP message");
+            conn.goodbye(
+                LdapResultCode::ProtocolError,
+                "malformed LDAP message (bad BER or a value that is not valid UTF-8)",
+                ctx,
+            )
+            .await;
+            Next::Done
+        }
+    }
+}
+
 pub async fn run(
     io: Box<dyn Io>,
     tls_active: bool,
@@ -67,52 +109,79 @@ pub async fn run(
         tls_active,
     };
     let ctx = Arc::new(ctx);
+    // Requests the client sent while a search ran, in order.
+    let mut queued: std::collections::VecDeque<LdapMsg> = std::collections::VecDeque::new();
     loop {
-        let next = tokio::select! {
-            _ = shutdown.recv() => None,
-            r = tokio::time::timeout(idle, conn.reader.next(&mut conn.io)) => Some(r),
-        };
-        let Some(next) = next else {
-            conn.goodbye(
-                LdapResultCode::Unavailable,
-                "the server is shutting down",
-                &ctx,
-            )
-            .await;
-            return;
-        };
-        let message = match next {
-            Err(_) => {
-                crate::metrics::global().dropped("ldap", DropReason::SlowPeer);
-                conn.goodbye(LdapResultCode::Unavailable, "idle timeout", &ctx)
+        let message = match queued.pop_front() {
+            Some(m) => m,
+            None => {
+                let next = tokio::select! {
+                    _ = shutdown.recv() => None,
+                    r = tokio::time::timeout(idle, conn.reader.next(&mut conn.io)) => Some(r),
+                };
+                let Some(next) = next else {
+                    conn.goodbye(
+                        LdapResultCode::Unavailable,
+                        "the server is shutting down",
+                        &ctx,
+                    )
                     .await;
-                return;
+                    return;
+                };
+                let Ok(read) = next else {
+                    crate::metrics::global().dropped("ldap", DropReason::SlowPeer);
+                    conn.goodbye(LdapResultCode::Unavailable, "idle timeout", &ctx)
+                        .await;
+                    return;
+                };
+                match next_message(&mut conn, read, &ctx).await {
+                    Next::Message(m) => m,
+                    Next::Done => return,
+                }
             }
-            Ok(Err(ReadError::Closed | ReadError::Truncated | ReadError::Io(_))) => return,
-            Ok(Err(ReadError::TooLarge { size, max })) => {
-                crate::metrics::global().dropped("ldap", DropReason::Malformed);
-                ctx.log_close("message larger than ldap.max_message_bytes");
-                let why = format!(
-                    "message of {size} octets is larger than {max} (ldap.max_message_bytes)"
-                );
-                conn.goodbye(LdapResultCode::ProtocolError, &why, &ctx)
-                    .await;
-                return;
-            }
-            Ok(Err(ReadError::Malformed)) => {
-                crate::metrics::global().dropped("ldap", DropReason::Malformed);
-                ctx.log_close("malformed LDAP message");
-                conn.goodbye(
-                    LdapResultCode::ProtocolError,
-                    "malformed LDAP message (bad BER or a value that is not valid UTF-8)",
-                    &ctx,
-                )
-                .await;
-                return;
-            }
-            Ok(Ok(m)) => m,
         };
-        match session.handle(message, &ctx).await {
+        let action = if matches!(message.op, LdapOp::SearchRequest(_)) {
+            // A search runs while the connection keeps reading: an Abandon of it, an Unbind
+            // or the peer hanging up stops it (dropping it stops its search thread); other
+            // requests wait their turn.
+            let id = message.msgid;
+            let search = session.handle(message, &ctx);
+            tokio::pin!(search);
+            loop {
+                tokio::select! {
+                    a = &mut search => break Some(a),
+                    _ = shutdown.recv() => {
+                        conn.goodbye(LdapResultCode::Unavailable, "the server is shutting down", &ctx).await;
+                        return;
+                    }
+                    r = conn.reader.next(&mut conn.io), if queued.len() < MAX_QUEUED => {
+                        match next_message(&mut conn, r, &ctx).await {
+                            Next::Done => {
+                                crate::metrics::global().search_stopped("abandoned");
+                                return;
+                            }
+                            Next::Message(m) => match m.op {
+                                LdapOp::AbandonRequest(target) if target == id => {
+                                    crate::metrics::global().search_stopped("abandoned");
+                                    break None;
+                                }
+                                // Abandoning an operation that is over: nothing to do.
+                                LdapOp::AbandonRequest(_) => {}
+                                LdapOp::UnbindRequest => return,
+                                _ => queued.push_back(m),
+                            },
+                        }
+                    }
+                }
+            }
+        } else {
+            Some(session.handle(message, &ctx).await)
+        };
+        let Some(action) = action else {
+            // Abandoned: RFC 4511 §4.11, no response at all.
+            continue;
+        };
+        match action {
             Action::Reply(msgs) => {
                 if !conn.send(msgs, &ctx).await {
                     return;
@@ -131,7 +200,7 @@ pub async fn run(
                 if !conn.send(vec![response], &ctx).await {
                     return;
                 }
-                if conn.reader.has_pending() {
+                if conn.reader.has_pending() || !queued.is_empty() {
                     // The client spoke before the handshake: nothing safe to do but hang up.
                     return;
                 }

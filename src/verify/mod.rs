@@ -438,6 +438,11 @@ impl Verifier {
         &self.signin
     }
 
+    /// The hashing slots' admission (work below sign-ins watches its queue).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
