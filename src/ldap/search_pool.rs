@@ -104,7 +104,7 @@ impl Pace {
     pub fn stop(&self) -> Option<Stopped> {
         let n = self.seen.get().wrapping_add(1);
         self.seen.set(n);
-        if n % LOOK_EVERY == 0 {
+        if n.is_multiple_of(LOOK_EVERY) {
             let limit = self.admission.max_wait() / PAUSE_AT_SHARE;
             while self.admission.oldest_wait().is_some_and(|w| w >= limit) {
                 if let Some(s) = self.stopped() {

@@ -52,29 +52,23 @@ impl Conn {
 /// (its further bytes wait in the kernel; each message is bounded by `max_message_bytes`).
 const MAX_QUEUED: usize = 16;
 
-/// What reading the next message gave.
-enum Next {
-    Message(ldap3_proto::proto::LdapMsg),
-    /// The connection is over (closed by the peer, or a goodbye was said): return.
-    Done,
-}
-
-/// Turns a read's result into the next message, saying goodbye on a bad one.
+/// Turns a read's result into the next message, saying goodbye on a bad one; `None` when the
+/// connection is over (closed by the peer, or a goodbye was said).
 async fn next_message(
     conn: &mut Conn,
-    read: Result<ldap3_proto::proto::LdapMsg, ReadError>,
+    read: Result<LdapMsg, ReadError>,
     ctx: &ConnCtx,
-) -> Next {
+) -> Option<LdapMsg> {
     match read {
-        Ok(m) => Next::Message(m),
-        Err(ReadError::Closed | ReadError::Truncated | ReadError::Io(_)) => Next::Done,
+        Ok(m) => Some(m),
+        Err(ReadError::Closed | ReadError::Truncated | ReadError::Io(_)) => None,
         Err(ReadError::TooLarge { size, max }) => {
             crate::metrics::global().dropped("ldap", DropReason::Malformed);
             ctx.log_close("message larger than ldap.max_message_bytes");
             let why =
                 format!("message of {size} octets is larger than {max} (ldap.max_message_bytes)");
             conn.goodbye(LdapResultCode::ProtocolError, &why, ctx).await;
-            Next::Done
+            None
         }
         Err(ReadError::Malformed) => {
             crate::metrics::global().dropped("ldap", DropReason::Malformed);
@@ -85,7 +79,7 @@ async fn next_message(
                 ctx,
             )
             .await;
-            Next::Done
+            None
         }
     }
 }
@@ -135,8 +129,8 @@ pub async fn run(
                     return;
                 };
                 match next_message(&mut conn, read, &ctx).await {
-                    Next::Message(m) => m,
-                    Next::Done => return,
+                    Some(m) => m,
+                    None => return,
                 }
             }
         };
@@ -156,11 +150,11 @@ pub async fn run(
                     }
                     r = conn.reader.next(&mut conn.io), if queued.len() < MAX_QUEUED => {
                         match next_message(&mut conn, r, &ctx).await {
-                            Next::Done => {
+                            None => {
                                 crate::metrics::global().search_stopped("abandoned");
                                 return;
                             }
-                            Next::Message(m) => match m.op {
+                            Some(m) => match m.op {
                                 LdapOp::AbandonRequest(target) if target == id => {
                                     crate::metrics::global().search_stopped("abandoned");
                                     break None;
