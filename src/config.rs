@@ -318,7 +318,7 @@ impl Default for RawLdap {
             max_search_time: "30s".into(),
             max_concurrent_searches: 2,
             max_filter_terms: 1000,
-            max_filter_depth: 32,
+            max_filter_depth: 16,
             send_buffer_bytes: 256 * 1024,
         }
     }
@@ -1063,8 +1063,11 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
     if !(1..=100_000).contains(&l.max_filter_terms) {
         return Err(invalid("ldap.max_filter_terms", "expected 1 to 100000"));
     }
-    if !(1..=100).contains(&l.max_filter_depth) {
-        return Err(invalid("ldap.max_filter_depth", "expected 1 to 100"));
+    if !(1..=24).contains(&l.max_filter_depth) {
+        return Err(invalid(
+            "ldap.max_filter_depth",
+            "expected 1 to 24 (the BER decoder refuses messages nested deeper than 32 levels)",
+        ));
     }
     if !(16 * 1024..=64 * 1024 * 1024).contains(&l.send_buffer_bytes) {
         return Err(invalid(

@@ -357,10 +357,19 @@ impl Directory {
         }
         if !problems.is_empty() {
             problems.sort();
-            let text: Vec<String> = problems
+            // The first hundred say what is wrong; a file wrong on every line says it once.
+            const SHOWN: usize = 100;
+            let mut text: Vec<String> = problems
                 .iter()
+                .take(SHOWN)
                 .map(|(line, m)| format!("{source}:{line}: {m}"))
                 .collect();
+            if problems.len() > SHOWN {
+                text.push(format!(
+                    "{source}: and {} more problems",
+                    problems.len() - SHOWN
+                ));
+            }
             return Err(ServiceError::Invalid(format!(
                 "{}\nnothing was imported",
                 text.join("\n")

@@ -74,6 +74,6 @@ mod tests {
         for _ in 0..50 {
             deep = LdapFilter::Not(Box::new(deep));
         }
-        assert!(measure(&deep, 1000, 32).1 > 32);
+        assert!(measure(&deep, 1000, 16).1 > 16);
     }
 }
