@@ -438,3 +438,70 @@ async fn searching_clients_never_push_sign_ins_past_max_wait() {
     assert_eq!(count(&beside, LdapResultCode::Success), 50, "{beside:?}");
     assert!(searches >= 12, "the searches ran");
 }
+
+/// Bytes the daemon's socket for this client holds unsent or unacknowledged (tx_queue of
+/// /proc/net/tcp, the server side: local port `server`, remote port `client`).
+fn send_queue(server: u16, client: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+        (port(f[1])? == server && port(f[2])? == client)
+            .then(|| u64::from_str_radix(f[4].split(':').next()?, 16).ok())
+            .flatten()
+    })
+}
+
+/// A client that pipelines searches and never reads its replies holds at most the connection's
+/// send buffer in kernel memory (ldap.send_buffer_bytes, doubled by the kernel), not the
+/// megabytes TCP autotuning allowed, until ldap.write_timeout closes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_holds_at_most_the_send_buffer_in_the_kernel() {
+    let d = Daemon::start_with_env(&[("HYBRIDAUTH_LDAP__SEND_BUFFER_BYTES", "131072")]);
+    d.cli(&["user", "add", "reader", "--password", "Winter2026!"]);
+    import_users(&d, 2000, &hash_of(64, 1), "staff");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket
+        .connect(([127, 0, 0, 1], d.ldap).into())
+        .await
+        .unwrap();
+    let client_port = stream.local_addr().unwrap().port();
+    let mut c = tokio_util::codec::Framed::new(stream, ldap3_proto::LdapCodec::default());
+    bind(&mut c, 1, "reader", "Winter2026!").await;
+    // 50 searches of every user with every attribute (about 1 MB each), never read.
+    use futures::SinkExt;
+    for id in 2..52 {
+        let mut m = search_msg(
+            id,
+            "DC=contoso,DC=com",
+            LdapSearchScope::Subtree,
+            LdapFilter::Present("objectClass".into()),
+        );
+        if let LdapOp::SearchRequest(r) = &mut m.op {
+            r.attrs = vec![];
+        }
+        c.send(m).await.unwrap();
+    }
+    // Until the queue stops growing (the buffer is full), within the write timeout.
+    let mut last = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = send_queue(d.ldap, client_port).unwrap_or(0);
+        if now > 0 && now == last {
+            break;
+        }
+        last = now;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue kept growing: {now}"
+        );
+    }
+    // The kernel doubles SO_SNDBUF for its bookkeeping; allow that and one segment's slack.
+    assert!(
+        last <= 2 * 131_072 + 65_536,
+        "{last} bytes held in the kernel for a client that does not read"
+    );
+    eprintln!("send queue of a non-reading client: {last} bytes (send_buffer_bytes = 131072)");
+}
