@@ -23,6 +23,9 @@ struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     outer_identity: Option<String>,
     user: Option<&'a str>,
+    /// The UPN a bind DN stood for on a cloud LDAP listener (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dn_stands_for: Option<&'a str>,
     credential: Credential,
     app_password: Option<&'a str>,
     outcome: Outcome,
@@ -118,6 +121,7 @@ impl SigninLog {
                 .as_deref()
                 .map(|o| cap(o, MAX_LOGGED_LOGIN)),
             user: d.user.as_deref(),
+            dn_stands_for: d.dn_stands_for.as_deref(),
             credential,
             app_password,
             outcome: d.outcome,

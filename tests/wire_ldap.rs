@@ -221,39 +221,211 @@ async fn connection_limit_and_idle_timeout_say_goodbye() {
     assert_eq!(expect_notice(&mut first).await, LdapResultCode::Unavailable);
 }
 
+async fn compare<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    c: &mut Conn<T>,
+    id: i32,
+    dn: &str,
+    attr: &str,
+    val: &str,
+) -> LdapResultCode {
+    c.send(LdapMsg {
+        msgid: id,
+        op: LdapOp::CompareRequest(LdapCompareRequest {
+            dn: dn.into(),
+            atype: attr.into(),
+            val: val.as_bytes().to_vec(),
+        }),
+        ctrl: vec![],
+    })
+    .await
+    .unwrap();
+    match c.next().await.unwrap().unwrap().op {
+        LdapOp::CompareResult(r) => r.code,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Compare works on every entry a search returns, with AD's answers: a group's `member`
+/// (what web servers' `Require ldap-group` checks), users, containers and the rootDSE;
+/// noSuchAttribute for an attribute the entry lacks; DN values compared as DNs.
 #[tokio::test]
-async fn compare_answers_true_false_and_refuses_unknown_attributes() {
+async fn compare_answers_on_users_groups_and_the_root_as_ad_does() {
     let d = setup();
+    d.cli(&["user", "set", "alice", "--groups", "vpn-users,staff"]);
     let mut c = connect(d.ldap).await;
     assert_eq!(
         bind(&mut c, 1, "svc-gitea", "Svc-pass-1").await.code,
         LdapResultCode::Success
     );
-    let dn = "CN=alice,CN=Users,DC=contoso,DC=com";
-    for (id, attr, val, want) in [
-        (2, "mail", "alice@contoso.com", LdapResultCode::CompareTrue),
-        (3, "mail", "bob@contoso.com", LdapResultCode::CompareFalse),
+    let alice = "CN=alice,CN=Users,DC=contoso,DC=com";
+    let group = "CN=vpn-users,CN=Users,DC=contoso,DC=com";
+    let cases = [
         (
-            4,
+            alice,
+            "mail",
+            "alice@contoso.com",
+            LdapResultCode::CompareTrue,
+        ),
+        (
+            alice,
+            "mail",
+            "bob@contoso.com",
+            LdapResultCode::CompareFalse,
+        ),
+        (
+            alice,
             "favouriteColour",
             "blue",
-            LdapResultCode::UnwillingToPerform,
+            LdapResultCode::NoSuchAttribute,
         ),
-    ] {
-        c.send(LdapMsg {
-            msgid: id,
-            op: LdapOp::CompareRequest(LdapCompareRequest {
-                dn: dn.into(),
-                atype: attr.into(),
-                val: val.as_bytes().to_vec(),
-            }),
-            ctrl: vec![],
-        })
-        .await
-        .unwrap();
-        match c.next().await.unwrap().unwrap().op {
-            LdapOp::CompareResult(r) => assert_eq!(r.code, want, "{attr}"),
-            other => panic!("{other:?}"),
-        }
+        (
+            alice,
+            "memberOf",
+            "cn=VPN-Users, cn=users, dc=contoso, dc=com",
+            LdapResultCode::CompareTrue,
+        ),
+        (group, "member", alice, LdapResultCode::CompareTrue),
+        (
+            group,
+            "member",
+            "cn=ALICE , CN=Users,DC=Contoso,DC=com",
+            LdapResultCode::CompareTrue,
+        ),
+        (
+            group,
+            "member",
+            "CN=bob,CN=Users,DC=contoso,DC=com",
+            LdapResultCode::CompareFalse,
+        ),
+        (
+            "cn=vpn-users,cn=users,dc=contoso,dc=com",
+            "cn",
+            "VPN-USERS",
+            LdapResultCode::CompareTrue,
+        ),
+        (group, "objectClass", "group", LdapResultCode::CompareTrue),
+        (group, "mail", "x", LdapResultCode::NoSuchAttribute),
+        (
+            "CN=nobody-group,CN=Users,DC=contoso,DC=com",
+            "member",
+            alice,
+            LdapResultCode::NoSuchObject,
+        ),
+        (
+            "CN=Users,DC=contoso,DC=com",
+            "objectClass",
+            "container",
+            LdapResultCode::CompareTrue,
+        ),
+        (
+            "",
+            "defaultNamingContext",
+            "DC=contoso,DC=com",
+            LdapResultCode::CompareTrue,
+        ),
+    ];
+    for (i, (dn, attr, val, want)) in cases.into_iter().enumerate() {
+        assert_eq!(
+            compare(&mut c, i as i32 + 2, dn, attr, val).await,
+            want,
+            "{dn} {attr}={val}"
+        );
     }
+    // Under the same authorisation as search: an anonymous connection is refused.
+    let mut anon = connect(d.ldap).await;
+    assert_eq!(
+        compare(&mut anon, 1, group, "member", alice).await,
+        LdapResultCode::InsufficentAccessRights
+    );
+}
+
+/// docs/model.md §4d: on a cloud listener a search-then-bind application binds with the DN
+/// the search gave it, and that DN stands for the entry's UPN; typed AD forms stay unknown.
+#[tokio::test]
+async fn a_cloud_listener_takes_the_bind_dn_its_own_search_returned() {
+    let d = setup();
+    d.cli(&["user", "set", "alice", "--mfa", "enforced"]);
+    d.cli(&["tenant", "set", "allow-app-passwords", "on"]);
+    let app = d.app_password("alice", "Gitea");
+    d.cli(&["sync", "now"]);
+    let mut c = connect(d.ldap_cloud).await;
+    assert_eq!(
+        bind(&mut c, 1, "svc-gitea@contoso.com", "Svc-pass-1")
+            .await
+            .code,
+        LdapResultCode::Success
+    );
+    let (found, code) = search(
+        &mut c,
+        2,
+        LdapFilter::Equality("userPrincipalName".into(), "alice@contoso.com".into()),
+    )
+    .await;
+    assert_eq!(code, LdapResultCode::Success);
+    let [dn] = found.as_slice() else {
+        panic!("{found:?}")
+    };
+    let r = bind(&mut c, 3, dn, &app).await;
+    assert_eq!(r.code, LdapResultCode::Success, "{}", r.message);
+    assert_eq!(whoami(&mut c, 4).await, "u:CONTOSO\\alice");
+    let rec = d.signin_log("cloud").pop().unwrap();
+    assert_eq!(rec["login"], dn.as_str(), "the DN as sent");
+    assert_eq!(rec["dn_stands_for"], "alice@contoso.com");
+    assert_eq!(rec["credential"], "app-password");
+    assert!(
+        rec["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("stands for alice@contoso.com"),
+        "{rec}"
+    );
+    // The same DN in another case and spacing is the same entry.
+    let r = bind(&mut c, 5, "cn=Alice, cn=users, dc=contoso, dc=com", &app).await;
+    assert_eq!(r.code, LdapResultCode::Success);
+    // Typed AD forms are still unknown to the cloud (AADSTS50034 in the data slot).
+    for (id, login) in [
+        (6, "alice"),
+        (7, "CONTOSO\\alice"),
+        (8, "CN=nobody,CN=Users,DC=contoso,DC=com"),
+    ] {
+        let r = bind(&mut c, id, login, &app).await;
+        assert_eq!(r.code, LdapResultCode::InvalidCredentials, "{login}");
+        assert!(r.message.contains("AADSTS50034"), "{login}: {}", r.message);
+    }
+    // A DN sent to a cloud RADIUS client is still an AD name.
+    let v: serde_json::Value = serde_json::from_slice(
+        &d.cli(&[
+            "--json",
+            "check",
+            "--endpoint",
+            "cloud",
+            "--user",
+            dn,
+            "--password",
+            &app,
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["outcome"], "reject");
+    assert_eq!(v["codes"]["aadsts"], "AADSTS50034");
+    // Until the cloud knows an account, its on-prem DN names no cloud entry.
+    d.cli(&["user", "add", "carol", "--password", "Winter2026!"]);
+    let r = bind(
+        &mut c,
+        9,
+        "CN=carol,CN=Users,DC=contoso,DC=com",
+        "Winter2026!",
+    )
+    .await;
+    assert_eq!(r.code, LdapResultCode::InvalidCredentials);
+    d.cli(&["sync", "now"]);
+    let r = bind(
+        &mut c,
+        10,
+        "CN=carol,CN=Users,DC=contoso,DC=com",
+        "Winter2026!",
+    )
+    .await;
+    assert_eq!(r.code, LdapResultCode::Success, "{}", r.message);
 }

@@ -8,11 +8,10 @@ use ldap3_proto::proto::*;
 
 use super::ad_errors;
 use super::entries::{self, Entry};
-use super::lookup;
 use super::search;
 use crate::config::{LdapConfig, TlsMode};
-use crate::directory::reader::{DirectoryReader, Lookup};
-use crate::directory::{resolve, Names, Resolution, User};
+use crate::directory::reader::DirectoryReader;
+use crate::directory::{resolve, Names, Resolution};
 use crate::logging::SourceLimiter;
 use crate::verify::{Attempt, Door, Endpoint, Secret, Verifier, VerifyError};
 
@@ -346,16 +345,6 @@ impl Session {
         )
     }
 
-    /// The users a search or compare must test: by index when `lookup` names accounts.
-    async fn load_users(ctx: &ConnCtx, lookup: Lookup) -> Option<Vec<User>> {
-        let view = search::view_of(ctx).await?;
-        let reader = ctx.reader.clone();
-        match tokio::task::spawn_blocking(move || reader.users(&lookup, &view)).await {
-            Ok(Ok(u)) => Some(u),
-            _ => None,
-        }
-    }
-
     async fn search(
         &mut self,
         id: i32,
@@ -417,20 +406,20 @@ impl Session {
             }
             None => return reply(LdapResultCode::Unavailable, "the directory is unavailable"),
         }
-        let dir = ctx.verifier.directory();
-        let lookup = match lookup::sam_of_dn(&req.dn, dir) {
-            Some(Some(sam)) => Lookup::sam(&sam),
-            Some(None) => Lookup::none(),
-            None => Lookup::All,
+        // Every entry a search can return (the rootDSE, the containers, users and groups),
+        // in this listener's view, with AD's answers: compareTrue (6) / compareFalse (5),
+        // noSuchAttribute (16) for an attribute the entry lacks, DN values compared as DNs.
+        let entry = if req.dn.trim().is_empty() {
+            Some(root_dse(ctx))
+        } else {
+            match search::entry_at(&req.dn, ctx).await {
+                Ok(e) => e,
+                Err(()) => {
+                    return reply(LdapResultCode::Unavailable, "the directory is unavailable")
+                }
+            }
         };
-        let Some(users) = Self::load_users(ctx, lookup).await else {
-            return reply(LdapResultCode::Unavailable, "the directory is unavailable");
-        };
-        let Some(entry) = users
-            .iter()
-            .map(|u| entries::user_entry(dir, u))
-            .find(|e| entries::depth_below(&e.dn, &req.dn) == Some(0))
-        else {
+        let Some(entry) = entry else {
             return reply(LdapResultCode::NoSuchObject, "no such object");
         };
         let value = String::from_utf8_lossy(&req.val);
@@ -438,8 +427,8 @@ impl Session {
             Some(true) => reply(LdapResultCode::CompareTrue, ""),
             Some(false) => reply(LdapResultCode::CompareFalse, ""),
             None => reply(
-                LdapResultCode::UnwillingToPerform,
-                "compare on an attribute this entry does not have",
+                LdapResultCode::NoSuchAttribute,
+                "00002080: AtrErr: DSID-03080155, #1: the entry has no such attribute",
             ),
         }
     }

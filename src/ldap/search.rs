@@ -391,6 +391,43 @@ pub async fn view_of(ctx: &ConnCtx) -> Option<View> {
         .ok()
 }
 
+/// The entry whose DN is `dn` in this listener's view — a container, a user or a group — as
+/// a search would return it; `Err` when the directory cannot be read. (Compare reads entries
+/// the way search does, so it works on every entry a search can return.)
+pub async fn entry_at(dn: &str, ctx: &ConnCtx) -> Result<Option<Entry>, ()> {
+    let dir = ctx.verifier.directory().clone();
+    if let Some(c) = entries::container_entries(&dir)
+        .into_iter()
+        .find(|e| entries::depth_below(&e.dn, dn) == Some(0))
+    {
+        return Ok(Some(c));
+    }
+    let view = view_of(ctx).await.ok_or(())?;
+    let cancel = Cancel::new();
+    let deadline = Instant::now() + ctx.config.max_search_time;
+    if let Some(Some(sam)) = lookup::sam_of_dn(dn, &dir) {
+        let reader = ctx.reader.clone();
+        let (d, wanted) = (dir.clone(), dn.to_string());
+        let user = ctx
+            .searches
+            .run(cancel.flag(), deadline, move |_| {
+                reader.users(&Lookup::sam(&sam), &view).map(|users| {
+                    users
+                        .iter()
+                        .map(|u| entries::user_entry(&d, u))
+                        .find(|e| entries::depth_below(&e.dn, &wanted) == Some(0))
+                })
+            })
+            .await
+            .ok_or(())?
+            .map_err(|_| ())?;
+        if user.is_some() {
+            return Ok(user);
+        }
+    }
+    Ok(group_at(dn, &view, ctx, &cancel, deadline).await)
+}
+
 /// The group entry whose DN is `dn`, if a live user is a member of such a group.
 async fn group_at(
     dn: &str,

@@ -114,9 +114,28 @@ fn decide_traced(
 ) -> Result<Decision, VerifyError> {
     let now = ctx.now;
     let sync = sync::state_at(ctx.store, ctx.tenant, now)?;
+    // §4d: on a cloud LDAP listener, a bind DN naming an entry of the listener's own (cloud)
+    // view stands for that entry's UPN: search-then-bind applications bind with the DN the
+    // search gave them. Anywhere else a DN is an AD form, unknown to the cloud.
+    let dn_stands_for = if attempt.door == super::Door::Ldap
+        && attempt.endpoint.kind == super::EndpointKind::Cloud
+        && attempt.login.contains('=')
+    {
+        upn_of_cloud_entry(ctx, &attempt.login, &sync)?
+    } else {
+        None
+    };
+    if let Some(upn) = &dn_stands_for {
+        trace.pass("cloud.ldap-bind-dn", || {
+            format!(
+                "the bind DN names the cloud entry of {upn}: signed in as that UPN (docs/model.md §4d)"
+            )
+        });
+    }
+    let login = dn_stands_for.as_deref().unwrap_or(&attempt.login);
     // The cloud signs users in by UPN (or mail, with email-sign-in), never by AD's forms.
     let email = ctx.tenant.email_sign_in;
-    let names = cloud_candidates(&attempt.login, email);
+    let names = cloud_candidates(login, email);
     let copies: Vec<CloudUser> = ctx
         .store
         .cloud_users_named(sync.object.cutoff, &names)?
@@ -124,7 +143,7 @@ fn decide_traced(
         .filter(|c| c.snapshot.exists)
         .collect();
     let resolution = resolve_cloud(
-        &attempt.login,
+        login,
         email,
         copies.iter().map(|c| CloudNames {
             id: c.user_id,
@@ -198,6 +217,14 @@ fn decide_traced(
         }
         d.user = Some(copy.snapshot.sam.clone());
         d.user_dn = Some(user_dn(ctx.dir, &copy.snapshot.sam));
+        if let Some(upn) = &dn_stands_for {
+            d.explanation = format!(
+                "bind DN {} stands for {upn} on this cloud LDAP listener; {}",
+                crate::logging::cap(attempt.login.trim(), 256),
+                d.explanation
+            );
+            d.dn_stands_for = Some(upn.clone());
+        }
         if let Some(name) = &m.app {
             d.credential = Credential::AppPassword;
             d.app_password = Some(name.clone());
@@ -468,6 +495,27 @@ fn signed_in(ctx: &Ctx<'_>, user_id: i64) -> Result<(), VerifyError> {
     lockout::smart_reset(ctx.store, user_id)?;
     ctx.recent_bad.forget(user_id);
     Ok(())
+}
+
+/// The UPN of the cloud entry whose DN is `dn` (as a cloud listener shows it: the copy's
+/// sAMAccountName under the users container), as of the last object-sync cycle.
+fn upn_of_cloud_entry(
+    ctx: &Ctx<'_>,
+    dn: &str,
+    sync: &SyncState,
+) -> Result<Option<String>, VerifyError> {
+    let names = crate::directory::Candidates {
+        sams: candidates(dn, ctx.dir).sams,
+        ..Default::default()
+    };
+    let wanted = crate::directory::normalize_dn(dn);
+    Ok(ctx
+        .store
+        .cloud_users_named(sync.object.cutoff, &names)?
+        .into_iter()
+        .filter(|c| c.snapshot.exists)
+        .find(|c| crate::directory::normalize_dn(&user_dn(ctx.dir, &c.snapshot.sam)) == wanted)
+        .map(|c| c.snapshot.upn))
 }
 
 fn unknown_why(

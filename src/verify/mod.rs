@@ -175,6 +175,10 @@ pub struct Decision {
     /// An MS-CHAP accept: the authenticator response and the MPPE keys for the reply.
     #[serde(skip)]
     pub mschap: Option<mschap::MsChapSuccess>,
+    /// On a cloud LDAP listener, the UPN a bind DN stood for (docs/model.md §4d); the DN as
+    /// sent is the attempt's login.
+    #[serde(skip)]
+    pub dn_stands_for: Option<String>,
 }
 
 /// One rule the verifier evaluated: whether it decided, and what it found (never a secret).
@@ -252,6 +256,7 @@ impl Decision {
             groups: Vec::new(),
             authorization: None,
             mschap: None,
+            dn_stands_for: None,
         }
     }
 
