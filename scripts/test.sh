@@ -10,6 +10,8 @@ command -v ldapwhoami >/dev/null 2>&1 || need_apt+=(ldap-utils)
 command -v adduser >/dev/null 2>&1 || need_apt+=(adduser)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v eapol_test >/dev/null 2>&1 || need_apt+=(eapoltest)
+# A real web application's LDAP module (mod_authnz_ldap) does search-then-bind and group checks.
+[ -x /usr/sbin/apache2 ] || need_apt+=(apache2-bin)
 # The admin page is tested in headless Chromium, driven by chromedriver.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Interop suite: hybridauth against clients nobody here wrote.
 
-radclient/radtest (freeradius-utils), pyrad, ldapwhoami/ldapsearch (ldap-utils) and python ldap3
-talk to a real `hybridauth serve` on loopback. Prints one line per case and a closing
+radclient/radtest (freeradius-utils), pyrad, ldapwhoami/ldapsearch (ldap-utils), python ldap3,
+eapol_test, Apache httpd's mod_authnz_ldap and headless Chromium talk to a real
+`hybridauth serve` on loopback. Prints one line per case and a closing
 'N passed, N failed' line; exits non-zero on any failure.
 """
 import json, os, socket, subprocess, sys, tempfile, time, traceback
@@ -497,6 +498,108 @@ def main():
         finally:
             driver.quit()
 
+    def apache_mod_authnz_ldap_search_then_bind_and_group_on_prem_and_cloud():
+        # A real web application's LDAP module (Apache httpd's mod_authnz_ldap): it searches for
+        # the user with a service account, binds with the DN it found, then checks the group by
+        # comparing `member` on the group entry (Require ldap-group). On the on-prem listener
+        # with the domain password; on the cloud listener by UPN with an app password, where the
+        # DN the search returned stands for the UPN (reference §4d).
+        import urllib.request, urllib.error, base64
+        lab.cli("user", "set", "alice", "--groups", "staff,vpn-users")
+        lab.cli("user", "unlock", "alice")
+        lab.cli("user", "add", "erin", "--password", "Erin-pass-1", "--groups", "sales")
+        lab.cli("sync", "now")
+        # Its own directory: the lab's is private (0700) and httpd's workers run as nobody.
+        www = tempfile.mkdtemp(prefix="hybridauth-interop-httpd-")
+        os.makedirs(os.path.join(www, "htdocs"), exist_ok=True)
+        port = free(socket.SOCK_STREAM)
+        mods = "/usr/lib/apache2/modules"
+        group = "CN=vpn-users,CN=Users,DC=contoso,DC=com"
+        def location(path, ldap_port, attr, bind_dn):
+            return f'''
+<Location /{path}>
+  AuthType Basic
+  AuthName "{path}"
+  AuthBasicProvider ldap
+  AuthLDAPURL "ldap://127.0.0.1:{ldap_port}/DC=contoso,DC=com?{attr}?sub?(objectClass=user)"
+  AuthLDAPBindDN "{bind_dn}"
+  AuthLDAPBindPassword "Svc-pass-1"
+  AuthLDAPGroupAttribute member
+  AuthLDAPGroupAttributeIsDN on
+  AuthLDAPMaxSubGroupDepth 0
+  Require ldap-group {group}
+</Location>
+'''
+        conf = os.path.join(www, "httpd.conf")
+        with open(conf, "w") as f:
+            f.write(f'''
+ServerRoot "{www}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile "{www}/httpd.pid"
+DefaultRuntimeDir "{www}"
+ErrorLog "{www}/error.log"
+LogLevel warn authnz_ldap:debug
+DocumentRoot "{www}/htdocs"
+User nobody
+Group nogroup
+LoadModule mpm_event_module {mods}/mod_mpm_event.so
+LoadModule authn_core_module {mods}/mod_authn_core.so
+LoadModule authz_core_module {mods}/mod_authz_core.so
+LoadModule authz_user_module {mods}/mod_authz_user.so
+LoadModule auth_basic_module {mods}/mod_auth_basic.so
+LoadModule ldap_module {mods}/mod_ldap.so
+LoadModule authnz_ldap_module {mods}/mod_authnz_ldap.so
+LDAPCacheEntries 0
+LDAPOpCacheEntries 0
+''' + location("onprem", lab.ldap, "sAMAccountName", "svc-app")
+      + location("cloud", lab.ldap_cloud, "userPrincipalName", "svc-app@contoso.com"))
+        for d in (www, os.path.join(www, "htdocs")):
+            os.chmod(d, 0o755)
+        httpd = subprocess.Popen(["/usr/sbin/apache2", "-f", conf, "-DFOREGROUND"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert httpd.poll() is None, httpd.stderr.read().decode()
+                    time.sleep(0.05)
+            def status(path, user, password):
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/{path}")
+                req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+                try:
+                    return urllib.request.urlopen(req, timeout=20).status
+                except urllib.error.HTTPError as e:
+                    return e.code
+            # Authorised: the page itself is missing (404); refused: 401.
+            got = {
+                "on-prem member, domain password": status("onprem", "alice", "Winter2026!"),
+                "on-prem member, wrong password": status("onprem", "alice", "wrong"),
+                "on-prem non-member": status("onprem", "erin", "Erin-pass-1"),
+                "on-prem member, app password": status("onprem", "alice", ap),
+                "cloud member, app password": status("cloud", "alice@contoso.com", ap),
+                "cloud member, domain password (MFA enforced)": status("cloud", "alice@contoso.com", "Winter2026!"),
+                "cloud non-member": status("cloud", "erin@contoso.com", "Erin-pass-1"),
+            }
+            want = {
+                "on-prem member, domain password": 404,
+                "on-prem member, wrong password": 401,
+                "on-prem non-member": 401,
+                "on-prem member, app password": 401,
+                "cloud member, app password": 404,
+                "cloud member, domain password (MFA enforced)": 401,
+                "cloud non-member": 401,
+            }
+            errlog = open(os.path.join(www, "error.log")).read()
+            assert got == want, (got, errlog[-3000:])
+            # The cloud decision names the DN as sent and the UPN it stood for.
+            rec = [r for r in lab.signin("cloud") if r.get("dn_stands_for") == "alice@contoso.com"]
+            assert rec and rec[-1]["login"].lower().startswith("cn=alice,"), lab.signin("cloud")[-3:]
+        finally:
+            httpd.terminate()
+            httpd.wait(timeout=15)
+
     for fn in [radtest_accept_and_reject_on_prem, radclient_app_password_rejected_on_prem_accepted_by_cloud_over_ipv6,
                radclient_without_message_authenticator_gets_no_answer, radclient_wrong_secret_gets_no_answer,
                unknown_client_gets_no_answer, pyrad_accept_with_message_authenticator_and_retransmission,
@@ -513,6 +616,7 @@ def main():
                eapol_test_wrong_password_fails_with_the_model_reason,
                eapol_test_ttls_pap_app_password_cloud_accepts_on_prem_refuses,
                eapol_test_puts_a_staff_member_on_the_vlan,
+               apache_mod_authnz_ldap_search_then_bind_and_group_on_prem_and_cloud,
                chromium_page_shows_a_decision_live_and_the_cloud_following_the_clock]:
         # INTEROP_ONLY=part-of-a-name runs the matching cases only (while working on one).
         if os.environ.get("INTEROP_ONLY", "") in fn.__name__:
