@@ -513,13 +513,9 @@ pub fn default_config_file() -> Option<PathBuf> {
 
 impl Config {
     /// Loads defaults, then the file (explicit or default location), then the environment.
-    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
-        Config::validate(Config::load_raw(explicit)?)
-    }
-
-    /// The layered configuration before validation (for tools that derive one from it, as
-    /// `scenario run` derives its private lab).
-    pub fn load_raw(explicit: Option<&Path>) -> Result<RawConfig, ConfigError> {
+    /// The layers, in order: the embedded defaults, the file (`--config`, else the default
+    /// locations), then `HYBRIDAUTH_SECTION__KEY` variables.
+    pub fn figment(explicit: Option<&Path>) -> Result<Figment, ConfigError> {
         let file = match explicit {
             Some(p) if !p.is_file() => return Err(ConfigError::Missing(p.to_path_buf())),
             Some(p) => Some(p.to_path_buf()),
@@ -531,22 +527,38 @@ impl Config {
         }
         // Only SECTION__KEY names are configuration: HYBRIDAUTH_LOG (the tracing filter) and
         // other HYBRIDAUTH_* variables are not keys and must not be refused as unknown ones.
-        fig = fig.merge(
+        Ok(fig.merge(
             Env::prefixed("HYBRIDAUTH_")
                 .filter(|k| k.as_str().contains("__"))
                 .split("__"),
-        );
+        ))
+    }
+
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::validate(Config::load_raw(explicit)?)
+    }
+
+    /// The layered configuration before validation (for tools that derive one from it, as
+    /// `scenario run` derives its private lab).
+    pub fn load_raw(explicit: Option<&Path>) -> Result<RawConfig, ConfigError> {
+        let fig = Config::figment(explicit)?;
         let raw: RawConfig = fig.extract().map_err(|e| {
             let mut msgs = Vec::new();
             for err in e {
                 let key = err.path.join(".");
+                let from = source_of(&err);
                 if key.is_empty() {
-                    msgs.push(err.kind.to_string());
+                    msgs.push(format!("{}{from}", plain_backquotes(&err.kind.to_string())));
                 } else if key.ends_with("secret") {
                     // The error would quote the value: a shared secret never reaches a message.
-                    msgs.push(format!("key `{key}`: expected a string (value not shown)"));
+                    msgs.push(format!(
+                        "key `{key}`{from}: expected a string (value not shown)"
+                    ));
                 } else {
-                    msgs.push(format!("key `{key}`: {}", err.kind));
+                    msgs.push(format!(
+                        "key `{key}`{from}: {}",
+                        plain_backquotes(&err.kind.to_string())
+                    ));
                 }
             }
             ConfigError::Parse(msgs.join("; "))
@@ -1094,6 +1106,33 @@ fn validate_ldap(l: &RawLdap) -> Result<LdapConfig, ConfigError> {
     })
 }
 
+/// Where a configuration value came from, for messages: ` (in FILE)` or ` (from environment
+/// variable NAME)`; empty for the built-in defaults.
+pub fn source_of(err: &figment::Error) -> String {
+    let Some(md) = &err.metadata else {
+        return String::new();
+    };
+    match &md.source {
+        Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+        _ if md.name.contains("environment") => {
+            // The variable itself: for an unknown section the path is only its first part.
+            let stem = format!("HYBRIDAUTH_{}", err.path.join("__").to_uppercase());
+            let var = std::env::vars_os()
+                .map(|(k, _)| k.to_string_lossy().into_owned())
+                .find(|k| *k == stem || k.starts_with(&format!("{stem}__")))
+                .unwrap_or(stem);
+            format!(" (from environment variable {var})")
+        }
+        _ => String::new(),
+    }
+}
+
+/// serde's "expected `one of `a`, `b``": nested backquotes made plain.
+pub fn plain_backquotes(msg: &str) -> String {
+    msg.replace("expected `one of ", "expected one of ")
+        .replace("``", "`")
+}
+
 /// Human-readable durations: `30m`, `2m`, `3h`, `90s`, `1h 30m`. A bare `0` means zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -1104,11 +1143,28 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("expected a duration such as 30s, 2m, 30m or 3h, got {s:?}"))
 }
 
+/// In the units durations are configured in (`h`, `m`, `s`, `ms`): 24 hours is `24h`, as the
+/// README and the configuration say it, never humantime's `1day`.
 pub fn format_duration(d: Duration) -> String {
     if d.is_zero() {
         return "0".into();
     }
-    humantime::format_duration(d).to_string()
+    let ms = d.as_millis();
+    let parts: Vec<String> = [
+        (ms / 3_600_000, "h"),
+        (ms / 60_000 % 60, "m"),
+        (ms / 1000 % 60, "s"),
+        (ms % 1000, "ms"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, unit)| format!("{n}{unit}"))
+    .collect();
+    if parts.is_empty() {
+        // Below a millisecond (never configured; kept exact anyway).
+        return humantime::format_duration(d).to_string();
+    }
+    parts.join(" ")
 }
 
 /// RFC 3339 times, as used on the command line and in JSON.

@@ -8,6 +8,7 @@ pub mod authorization;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_all;
 pub mod config_check;
 pub mod directory;
 pub mod ldap;

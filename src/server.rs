@@ -52,8 +52,15 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
     let health = crate::admin::Listeners::default();
     let clients = Clients::new(ClientTable::new(cfg.radius.clients.clone()));
     let io = |e: std::io::Error| ServerError::Io(e.to_string());
-    let radius = RadiusServer::new(&cfg.radius, app.verifier.clone(), clients.clone())
-        .map_err(|e| ServerError::Io(e.to_string()))?;
+    let radius =
+        RadiusServer::new(&cfg.radius, app.verifier.clone(), clients.clone()).map_err(|e| {
+            let file = config_path
+                .clone()
+                .or_else(crate::config::default_config_file)
+                .map(|p| format!(" (configuration {})", p.display()))
+                .unwrap_or_default();
+            ServerError::Io(format!("{e}{file}"))
+        })?;
     for (addrs, role) in [
         (&cfg.radius.listen, Role::Authentication),
         (&cfg.radius.accounting_listen, Role::Accounting),
@@ -74,10 +81,16 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         }
     }
     let ldap = crate::ldap::server::Shared::new(app.verifier.clone(), cfg.ldap.clone());
-    for listener in &cfg.ldap.listeners {
+    // A start-up error names the key and the file it concerns.
+    let file = config_path
+        .clone()
+        .or_else(crate::config::default_config_file)
+        .map(|p| format!(" (in {})", p.display()))
+        .unwrap_or_default();
+    for (i, listener) in cfg.ldap.listeners.iter().enumerate() {
         let bound = crate::ldap::server::bind(listener)
             .await
-            .map_err(ServerError::Io)?;
+            .map_err(|e| ServerError::Io(format!("ldap.listeners[{i}]{file}: {e}")))?;
         tracing::info!(local = %listener.address, endpoint = %listener.endpoint.kind.as_str(), tls = ?listener.tls, "LDAP listening");
         let local = bound.local_addr().map_err(io)?;
         let serving = health.add("ldap", listener.endpoint.kind.as_str(), local);

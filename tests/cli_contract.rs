@@ -1516,4 +1516,67 @@ fn config_check_lists_every_problem_and_serve_refuses_no_listener() {
     let out = cli.run(&["--config", "none.toml", "serve"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no listener"));
+    // Value problems hidden behind others before: an unknown key (in the file and in the
+    // environment), a bad duration, a bad CIDR, a bad endpoint kind: all five, each with its
+    // key and where it came from.
+    std::fs::write(
+        dir.join("many.toml"),
+        "[radius]\nreject_delay = \"soon\"\n[ldap]\ncolour = \"blue\"\n\
+         [[radius.clients]]\nname = \"x\"\nnetwork = \"10.0.0.0/40\"\nsecret = \"s\"\nendpoint = \"on-prem\"\n\
+         [[ldap.listeners]]\naddress = \"127.0.0.1:23389\"\nendpoint = \"moon\"\n",
+    )
+    .unwrap();
+    let out = cli
+        .command(&["config", "check", "many.toml"])
+        .env("HYBRIDAUTH_CLOK__MODE", "simulated")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = dir.join("many.toml").display().to_string();
+    for want in [
+        "5 problem(s)".to_string(),
+        "key `clok` (from environment variable HYBRIDAUTH_CLOK__MODE): unknown field".into(),
+        format!("key `ldap.colour` (in {file}): unknown field"),
+        format!("key `radius.reject_delay` (in {file})"),
+        format!("key `radius.clients[0].network` (in {file})"),
+        format!("key `ldap.listeners[0].endpoint` (in {file})"),
+        "expected one of `listeners`".into(),
+    ] {
+        assert!(err.contains(&want), "{want}: {err}");
+    }
+    assert!(!err.contains("``"), "{err}");
+    // serve names the key and the file of a certificate it cannot read.
+    std::fs::write(
+        dir.join("tls.toml"),
+        format!(
+            "[admin]\nlisten = \"\"\n[radius]\nlisten = []\naccounting_listen = []\n\
+             [[ldap.listeners]]\naddress = \"127.0.0.1:{}\"\ntls = \"ldaps\"\n\
+             cert = \"missing-cert.pem\"\nkey = \"missing-key.pem\"\n",
+            common::daemon::free_tcp()
+        ),
+    )
+    .unwrap();
+    let out = cli.run(&["--config", "tls.toml", "serve"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ldap.listeners[0] (in tls.toml): cannot read missing-cert.pem"),
+        "{err}"
+    );
+}
+
+#[test]
+fn messages_say_durations_and_usage_as_the_readme_does() {
+    let cli = Cli::new();
+    let err = cli.refused(&["tenant", "set", "object-sync-interval", "25h"]);
+    assert!(err.contains("between 30m and 24h"), "{err}");
+    let v = cli.ok(&["--json", "tenant", "set", "object-sync-interval", "24h"]);
+    assert!(v.to_string().contains("24h"), "{v}");
+    std::fs::write(cli.dir.path().join("u.scenario"), "expect cloud alice\n").unwrap();
+    let out = cli.run(&["scenario", "run", "u.scenario"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[--door radius|ldap]"),
+        "{out:?}"
+    );
 }

@@ -4,7 +4,6 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{CliError, Out};
-use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCmd {
@@ -24,8 +23,12 @@ pub fn run(cmd: ConfigCmd, explicit: Option<&std::path::Path>, out: &Out) -> Res
         .map(|p| p.display().to_string())
         .or_else(|| crate::config::default_config_file().map(|p| p.display().to_string()))
         .unwrap_or_else(|| "the embedded defaults".into());
-    let config = Config::load(path).map_err(|e| CliError::Failure(format!("{shown}: {e}")))?;
-    let problems = crate::config_check::problems(&config);
+    // Every problem of loading and validation (key by key), then what only a loaded
+    // configuration shows (listeners, files).
+    let problems = match crate::config_all::load(path) {
+        Ok(config) => crate::config_check::problems(&config),
+        Err(problems) => problems,
+    };
     if problems.is_empty() {
         out.emit(json!({"file": shown, "ok": true, "problems": []}), || {
             format!("{shown}: configuration OK")

@@ -171,7 +171,7 @@ fn check_command(words: &[String]) -> Result<(), String> {
 }
 
 fn parse_expect(words: &[String]) -> Result<Expect, String> {
-    let usage = "expected `expect ENDPOINT LOGIN SECRET accept|reject [CODE…] [--from IP] [--admin-actions]`";
+    let usage = "expected `expect ENDPOINT LOGIN SECRET accept|reject [CODE…] [--from IP] [--admin-actions] [--door radius|ldap]`";
     let [endpoint, login, secret, outcome, rest @ ..] = words else {
         return Err(usage.into());
     };
