@@ -1580,3 +1580,53 @@ fn messages_say_durations_and_usage_as_the_readme_does() {
         "{out:?}"
     );
 }
+
+/// Read commands never create a store: they say which store they looked for and why there.
+#[test]
+fn read_commands_never_create_a_store_and_say_where_they_looked() {
+    let cli = Cli::new();
+    let store = cli.dir.path().join("s.sqlite3");
+    for args in [
+        vec!["user", "list"],
+        vec!["user", "show", "alice"],
+        vec!["tenant", "show"],
+        vec!["sync", "status"],
+        vec!["clock", "show"],
+        vec!["app-password", "list", "alice"],
+        vec!["timeline", "alice"],
+    ] {
+        let out = cli.run(&args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("no store at {}", store.display()))
+                && err.contains("from HYBRIDAUTH_STORE__PATH"),
+            "{args:?}: {err}"
+        );
+        assert!(!store.exists(), "{args:?} created the store");
+    }
+    // Outside any project: the built-in default, relative to the current directory.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hybridauth"))
+        .args(["user", "list"])
+        .current_dir(elsewhere.path())
+        .env_remove("HYBRIDAUTH_STORE__PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no store at hybridauth-data/hybridauth.sqlite3 (the built-in default"),
+        "{err}"
+    );
+    assert!(!elsewhere.path().join("hybridauth-data").exists());
+    // A command that writes creates it; then reads work.
+    cli.ok(&["user", "add", "alice", "--password", "Winter2026!"]);
+    assert_eq!(
+        cli.ok(&["--json", "user", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -158,6 +158,15 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
     if let Command::Health(args) = &cli.command {
         return health::run(&config, args, out);
     }
+    // A command that only reads never creates a store: a missing one is most often the wrong
+    // directory or configuration, and an empty answer would hide that.
+    if reads_only(&cli.command) && !config.store_path.exists() {
+        return Err(CliError::Failure(format!(
+            "no store at {} ({}); a command that only reads never creates one: point --config or HYBRIDAUTH_STORE__PATH at the store, or create it with a command that writes (user add, user import, clock set)",
+            config.store_path.display(),
+            store_path_origin(cli.config.as_deref())
+        )));
+    }
     let app = App::open(config)?;
     match cli.command {
         Command::Tenant(c) => tenant::run(c, &app, out),
@@ -173,6 +182,39 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         | Command::Config(_)
         | Command::Health(_)
         | Command::Scenario(_) => Ok(()),
+    }
+}
+
+/// Whether a command only reads the store (so must not create it).
+fn reads_only(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Tenant(tenant::TenantCmd::Show)
+            | Command::User(user::UserCmd::Show { .. } | user::UserCmd::List)
+            | Command::AppPassword(app_password::AppPasswordCmd::List { .. })
+            | Command::Sync(sync::SyncCmd::Status)
+            | Command::Clock(clock::ClockCmd::Show)
+            | Command::Timeline(_)
+    )
+}
+
+/// How the store's path was chosen, in words: the key in a file, the environment variable, or
+/// the built-in default relative to the current directory.
+fn store_path_origin(explicit: Option<&std::path::Path>) -> String {
+    let md = Config::figment(explicit)
+        .ok()
+        .and_then(|f| f.find_metadata("store.path").cloned());
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "the current directory".into());
+    match md.as_ref().and_then(|m| m.source.clone()) {
+        Some(figment::Source::File(path)) => format!("store.path in {}", path.display()),
+        _ if md.as_ref().is_some_and(|m| m.name.contains("environment")) => {
+            "from HYBRIDAUTH_STORE__PATH".into()
+        }
+        _ => format!(
+            "the built-in default, relative to the current directory {cwd}, as no configuration file was found (conf/hybridauth.toml, /etc/hybridauth/hybridauth.toml)"
+        ),
     }
 }
 

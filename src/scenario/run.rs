@@ -66,6 +66,10 @@ impl Lab {
         let config = dir.path().join("lab.toml");
         std::fs::write(&config, text)
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        // The lab's store exists from the start: a first step that only reads (`clock show`)
+        // finds it, as it would find a configured one.
+        crate::directory::sqlite::SqliteStore::open(std::path::Path::new(&raw.store.path))
+            .map_err(|e| format!("cannot create the lab's store: {e}"))?;
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
         Ok(Lab {
             dir,
