@@ -237,13 +237,22 @@ mod wire {
                 assert_eq!(rec["codes"]["nps"], 8);
             }
         }
-        // LDAP: a cloud listener refuses AD's bind forms, DN included; on-prem accepts them.
+        // LDAP: a cloud listener refuses AD's typed bind forms; on-prem accepts them. A DN
+        // naming an entry of the cloud listener's own view stands for its UPN (reference §4d:
+        // it is how search-then-bind applications bind).
         let mut cloud = connect(d.ldap_cloud).await;
         let mut onprem = connect(d.ldap).await;
-        for (i, dn) in ["CN=uma,CN=Users,DC=contoso,DC=com", "CONTOSO\\uma", "uma"]
-            .iter()
-            .enumerate()
-        {
+        let r = bind(
+            &mut cloud,
+            20,
+            "CN=uma,CN=Users,DC=contoso,DC=com",
+            "Uma-pass-1",
+        )
+        .await;
+        assert_eq!(r.code, LdapResultCode::Success, "{}", r.message);
+        let rec = d.signin_log("cloud").pop().unwrap();
+        assert_eq!(rec["dn_stands_for"], "uma.lee@contoso.com", "{rec}");
+        for (i, dn) in ["CONTOSO\\uma", "uma"].iter().enumerate() {
             let r = bind(&mut cloud, i as i32 + 1, dn, "Uma-pass-1").await;
             assert_eq!(r.code, LdapResultCode::InvalidCredentials, "{dn}");
             assert!(

@@ -339,7 +339,16 @@ fn a_killed_scenario_run_leaves_its_lab_only_until_the_next_run_and_only_to_its_
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(labs(&tmp).is_empty(), "{:?}", labs(&tmp));
+    assert!(
+        labs(&tmp).is_empty(),
+        "{:?} {:?}",
+        labs(&tmp),
+        labs(&tmp)
+            .iter()
+            .map(|l| std::fs::read_dir(l)
+                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+    );
     // A run that ends in error cleans up too.
     std::fs::write(dir.join("bad.scenario"), "clock show\nuser show nobody\n").unwrap();
     let out = cli

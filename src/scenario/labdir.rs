@@ -106,11 +106,23 @@ pub fn sweep(base: &Path) -> usize {
                 .is_some_and(|age| age > UNLOCKED_GRACE),
             Err(_) => false,
         };
-        if stale && std::fs::remove_dir_all(&path).is_ok() {
+        if stale && remove_lab(&path) {
             removed += 1;
         }
     }
     removed
+}
+
+/// Removes a stale lab. A step's process that was still dying when its run was killed may
+/// write one last file while the tree is removed (ENOTEMPTY): a few tries, 20 ms apart.
+fn remove_lab(path: &Path) -> bool {
+    for _ in 0..5 {
+        if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// A new lab under `base()`, locked for this run, after sweeping what killed runs left.
