@@ -22,6 +22,7 @@ pub mod progress;
 pub mod radius;
 pub mod scenario;
 pub mod server;
+pub mod service_user;
 pub mod shutdown;
 pub mod signin_log;
 pub mod sync;

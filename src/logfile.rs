@@ -49,15 +49,28 @@ impl AppendLog {
         &self.path
     }
 
+    /// Errors name the file (or the directory that could not be made): "Permission denied"
+    /// alone would leave an operator guessing which of the store, the logs or a certificate.
     fn open_file(&self) -> std::io::Result<File> {
         if let Some(dir) = self.path.parent() {
-            create_private_dir(dir)?;
+            create_private_dir(dir).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot create the directory {}: {e}", dir.display()),
+                )
+            })?;
         }
         OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(&self.path)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot open {}: {e}", self.path.display()),
+                )
+            })
     }
 
     fn fresh(&self) -> std::io::Result<Open> {

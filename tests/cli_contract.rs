@@ -1630,3 +1630,38 @@ fn read_commands_never_create_a_store_and_say_where_they_looked() {
         1
     );
 }
+
+/// A start-up error names the file it concerns (a bare "Permission denied" named nothing).
+#[test]
+fn start_up_errors_name_the_file() {
+    let cli = Cli::new();
+    let dir = cli.dir.path();
+    std::fs::write(dir.join("not-a-dir"), "").unwrap();
+    let out = cli
+        .command(&["serve"])
+        .env("HYBRIDAUTH_RADIUS__LISTEN", "[]")
+        .env("HYBRIDAUTH_RADIUS__ACCOUNTING_LISTEN", "[]")
+        .env("HYBRIDAUTH_ADMIN__LISTEN", "")
+        .env(
+            "HYBRIDAUTH_LDAP__LISTENERS",
+            format!(
+                "[{{address=\"127.0.0.1:{}\",endpoint=\"on-prem\"}}]",
+                common::daemon::free_tcp()
+            ),
+        )
+        .env(
+            "HYBRIDAUTH_SIGNIN_LOG__ONPREM",
+            dir.join("not-a-dir/on.jsonl"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot create the directory {}",
+            dir.join("not-a-dir").display()
+        )),
+        "{err}"
+    );
+}

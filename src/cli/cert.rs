@@ -70,6 +70,10 @@ pub fn run(args: &CertArgs, out: &Out) -> Result<(), CliError> {
     }
     std::fs::write(&args.cert, cert.pem()).map_err(|e| fail(&e))?;
     write_private(&args.key, key_pair.serialize_pem().as_bytes()).map_err(|e| fail(&e))?;
+    // Run as root into the service's directory (/etc/hybridauth): readable by the service.
+    for p in [&args.cert, &args.key] {
+        crate::service_user::hand_over(p).map_err(|e| fail(&format!("{}: {e}", p.display())))?;
+    }
     out.emit(
         json!({ "cert": args.cert.display().to_string(), "key": args.key.display().to_string(), "names": names }),
         || format!("wrote {} and {} for {}", args.cert.display(), args.key.display(), names.join(", ")),

@@ -143,6 +143,27 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         return scenario::run(cmd, cli.config.as_deref(), out);
     }
     let config = Config::load(cli.config.as_deref())?;
+    // Root on the service's state (see `service_user`).
+    if let Some((uid, gid, dir, name)) = crate::service_user::other_owner(&config.store_path) {
+        if matches!(cli.command, Command::Serve(_)) {
+            return Err(CliError::Failure(format!(
+                "running as root on {}, which belongs to {name}: start the daemon as that user (`systemctl start hybridauth`, or without systemd `setpriv --reuid={name} --regid={name} --init-groups hybridauth --config FILE serve`)",
+                dir.display()
+            )));
+        }
+        if !matches!(cli.command, Command::Health(_)) {
+            crate::service_user::become_user(uid, gid).map_err(|e| {
+                CliError::Failure(format!(
+                    "running as root on {}, which belongs to {name}: cannot become {name} ({e}); run the command as {name} (`runuser -u {name} -- hybridauth …`)",
+                    dir.display()
+                ))
+            })?;
+            eprintln!(
+                "hybridauth: running as {name}, the owner of {} (files made there as root would be unreadable to the service)",
+                dir.display()
+            );
+        }
+    }
     if let Command::Serve(args) = &cli.command {
         if config.radius.listen.is_empty()
             && config.radius.accounting_listen.is_empty()
