@@ -73,6 +73,24 @@ fn writable_dir(what: &str, file: &Path, problems: &mut Vec<String>) {
     }
 }
 
+/// What would work but not as an operator likely means: PEAP offered while no NT hash is
+/// kept (its inner MS-CHAPv2 then fails for everyone; EAP-TTLS/PAP still works).
+pub fn warnings(cfg: &Config) -> Vec<String> {
+    let mut out = vec![];
+    if cfg
+        .radius
+        .eap
+        .methods
+        .contains(&crate::config::EapMethod::Peap)
+        && !cfg.hashing.store_nt_hash
+    {
+        out.push(
+            "radius.eap.methods offers PEAP, whose inner method is MS-CHAPv2, but hashing.store_nt_hash is off: every PEAP sign-in will fail (EAP-TTLS/PAP works). Turn it on, then set the passwords again (an NT hash is kept from the next time a password is set)".into(),
+        );
+    }
+    out
+}
+
 /// Every problem with a loaded configuration; empty when the daemon can start with it.
 pub fn problems(cfg: &Config) -> Vec<String> {
     let mut problems = vec![];

@@ -31,6 +31,10 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerErr
             tracing::warn!(open_files = n, max_connections = ldap, "the open-file limit is below ldap.max_connections plus a reserve; raise LimitNOFILE");
         }
     }
+    for w in crate::config_check::warnings(&app.config) {
+        tracing::warn!("{w}");
+    }
+    warn_missing_nt_hashes(&app);
     // Sync cycles in /metrics count from now.
     crate::admin::observe_sync(app.store.as_ref(), &app.clock);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -151,6 +155,44 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         tracing::warn!("requests still in flight after the grace period; exiting");
     }
     Ok(())
+}
+
+/// PEAP (inner MS-CHAPv2) needs each user's NT hash, kept only from the first time a password
+/// is set with `hashing.store_nt_hash` on: say at start how many enabled users have none (they
+/// can use EAP-TTLS/PAP only). One pass over the users in pages, before serving.
+fn warn_missing_nt_hashes(app: &App) {
+    let cfg = &app.config;
+    if !(cfg.hashing.store_nt_hash
+        && cfg
+            .radius
+            .eap
+            .methods
+            .contains(&crate::config::EapMethod::Peap))
+    {
+        return;
+    }
+    let (mut enabled, mut without) = (0usize, 0usize);
+    let mut after: Option<String> = None;
+    loop {
+        let Ok(page) = app.store.users_after(after.as_deref(), 1000) else {
+            return;
+        };
+        for u in page.iter().filter(|u| u.enabled) {
+            enabled += 1;
+            without += usize::from(u.nt_hash.is_none());
+        }
+        match page.last() {
+            Some(u) if page.len() == 1000 => after = Some(u.sam.to_lowercase()),
+            _ => break,
+        }
+    }
+    if without > 0 {
+        tracing::warn!(
+            users_without_nt_hash = without,
+            enabled_users = enabled,
+            "PEAP is offered but {without} of {enabled} enabled users have no NT hash (their passwords were set before hashing.store_nt_hash was on): PEAP fails for them until their passwords are set again; EAP-TTLS/PAP works"
+        );
+    }
 }
 
 /// SIGHUP: the sign-in and accounting logs continue in fresh files at their paths (log

@@ -1665,3 +1665,35 @@ fn start_up_errors_name_the_file() {
         "{err}"
     );
 }
+
+/// PEAP offered without NT hashes: the configuration is valid (TTLS/PAP works) but `config
+/// check` says PEAP will fail for everyone.
+#[test]
+fn config_check_warns_when_peap_is_offered_without_nt_hashes() {
+    let cli = Cli::new();
+    let dir = cli.dir.path();
+    common::tls::lab_cert(dir);
+    std::fs::write(
+        dir.join("wifi.toml"),
+        "[radius.eap]\nmethods = [\"peap\", \"ttls\"]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+    )
+    .unwrap();
+    let out = cli
+        .command(&["config", "check", "wifi.toml"])
+        .env(
+            "HYBRIDAUTH_RADIUS__LISTEN",
+            format!("[\"127.0.0.1:{}\"]", common::daemon::free_udp()),
+        )
+        .env("HYBRIDAUTH_RADIUS__ACCOUNTING_LISTEN", "[]")
+        .env("HYBRIDAUTH_LDAP__LISTENERS", "[]")
+        .env("HYBRIDAUTH_ADMIN__LISTEN", "")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("configuration OK")
+            && text.contains("warning: radius.eap.methods offers PEAP"),
+        "{text}"
+    );
+}

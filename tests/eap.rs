@@ -433,3 +433,42 @@ fn many_proxy_states_shrink_the_fragment_and_never_cut_an_eap_packet() {
     );
     assert_eq!(attr(&r, 24).unwrap(), state);
 }
+
+/// PEAP's inner MS-CHAPv2 needs NT hashes: the daemon says at start when it cannot work
+/// (store_nt_hash off) or how many users have none (passwords set before it was on).
+#[test]
+fn peap_without_nt_hashes_is_warned_about_at_start() {
+    let off = start("");
+    assert!(
+        off.log().contains(
+            "offers PEAP, whose inner method is MS-CHAPv2, but hashing.store_nt_hash is off"
+        ),
+        "{}",
+        off.log()
+    );
+    fn before(dir: &std::path::Path) {
+        common::tls::lab_cert(dir);
+        // A user whose password was set while no NT hash was kept.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hybridauth"))
+            .args(["user", "add", "legacy", "--password", "Winter2026!"])
+            .env("HYBRIDAUTH_STORE__PATH", dir.join("store.sqlite3"))
+            .env("HYBRIDAUTH_HASHING__MEMORY_KIB", "64")
+            .env("HYBRIDAUTH_HASHING__ITERATIONS", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let on = Options {
+        extra_toml: eap_toml(""),
+        before: Some(before),
+        ..Default::default()
+    }
+    .env("HYBRIDAUTH_HASHING__STORE_NT_HASH", "true")
+    .start();
+    assert!(
+        on.log()
+            .contains("PEAP is offered but 1 of 1 enabled users have no NT hash"),
+        "{}",
+        on.log()
+    );
+}

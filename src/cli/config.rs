@@ -25,14 +25,24 @@ pub fn run(cmd: ConfigCmd, explicit: Option<&std::path::Path>, out: &Out) -> Res
         .unwrap_or_else(|| "the embedded defaults".into());
     // Every problem of loading and validation (key by key), then what only a loaded
     // configuration shows (listeners, files).
-    let problems = match crate::config_all::load(path) {
-        Ok(config) => crate::config_check::problems(&config),
-        Err(problems) => problems,
+    let (problems, warnings) = match crate::config_all::load(path) {
+        Ok(config) => (
+            crate::config_check::problems(&config),
+            crate::config_check::warnings(&config),
+        ),
+        Err(problems) => (problems, vec![]),
     };
     if problems.is_empty() {
-        out.emit(json!({"file": shown, "ok": true, "problems": []}), || {
-            format!("{shown}: configuration OK")
-        });
+        out.emit(
+            json!({"file": shown, "ok": true, "problems": [], "warnings": warnings}),
+            || {
+                let mut text = format!("{shown}: configuration OK");
+                for w in &warnings {
+                    text.push_str(&format!("\nwarning: {w}"));
+                }
+                text
+            },
+        );
         return Ok(());
     }
     if out.json {
