@@ -22,6 +22,8 @@ const CLOUD_Y: f64 = 52.0;
 const BAND: f64 = 18.0;
 const ONPREM_LOG_Y: f64 = 94.0;
 const CLOUD_LOG_Y: f64 = 118.0;
+/// Centre to centre of two sign-in dots (radius 5) set side by side.
+const DOT_SPACING: f64 = 11.0;
 const AXIS_Y: f64 = 138.0;
 /// Periodic cycles drawn at most per kind: past that the lines would only blacken the
 /// drawing (a 2-minute password-hash-sync over days); those that carried a change always show.
@@ -201,6 +203,10 @@ pub fn draw(sam: &str, events: &[Event], schedule: &Schedule, now: Time, span: S
     bands(&mut svg, "onprem", ONPREM_Y, &onprem, &span, now);
     bands(&mut svg, "cloud", CLOUD_Y, &cloud, &span, now);
 
+    // Sign-ins closer together than a dot's width (a simulated clock that stands still puts
+    // them all at one instant) are set side by side in time order, each still titled with its
+    // own time: every dot stays visible and can be hovered.
+    let mut last_x: [Option<f64>; 2] = [None, None];
     for e in sorted
         .iter()
         .filter(|e| e.kind == "sign-in" && span.contains(e.time))
@@ -208,11 +214,16 @@ pub fn draw(sam: &str, events: &[Event], schedule: &Schedule, now: Time, span: S
         let Some(rec) = &e.sign_in else { continue };
         let s = |k: &str| rec[k].as_str().unwrap_or_default().to_string();
         let (log, outcome) = (s("log"), s("outcome"));
-        let y = if log == "cloud" {
-            CLOUD_LOG_Y
+        let (y, row) = if log == "cloud" {
+            (CLOUD_LOG_Y, 1)
         } else {
-            ONPREM_LOG_Y
+            (ONPREM_LOG_Y, 0)
         };
+        let x = match last_x[row] {
+            Some(prev) if span.x(e.time) < prev + DOT_SPACING => prev + DOT_SPACING,
+            _ => span.x(e.time),
+        };
+        last_x[row] = Some(x);
         let outcome_class = if outcome == "accept" {
             "accept"
         } else {
@@ -223,7 +234,6 @@ pub fn draw(sam: &str, events: &[Event], schedule: &Schedule, now: Time, span: S
             r##"<circle class="signin {outcome_class}" data-log="{log}" data-outcome="{outcome_class}" data-time="{time}" cx="{x:.1}" cy="{y}" r="5" fill="{fill}" stroke="#fff"><title>{when}: {door} {endpoint} {login} {outcome} [{rule}] {explanation}</title></circle>"##,
             log = esc(&log),
             time = esc(&crate::cli::output::time(e.time)),
-            x = span.x(e.time),
             fill = if outcome_class == "accept" {
                 "#2e7d32"
             } else {
@@ -379,6 +389,33 @@ mod tests {
         assert!(!svg.contains("<script"));
         assert!(svg.contains("x &amp; y"));
         assert!(svg.contains(r#"class="now""#));
+    }
+
+    #[test]
+    fn sign_ins_at_one_instant_are_set_side_by_side() {
+        let now = t("2026-01-05T10:20:00Z");
+        let at = |log: &str| {
+            let mut e = event("2026-01-05T10:10:00Z", "sign-in", None, false);
+            e.sign_in = Some(serde_json::json!({"log": log, "outcome": "reject"}));
+            e
+        };
+        let events = vec![at("on-prem"), at("on-prem"), at("on-prem"), at("cloud")];
+        let schedule = Schedule::new(vec![], &Tenant::default());
+        let span = Span::around(&events, now, Duration::hours(1), Duration::days(7));
+        let svg = draw("alice", &events, &schedule, now, span);
+        let cx: Vec<f64> = svg
+            .split("<circle ")
+            .skip(1)
+            .map(|c| {
+                let v = c.split("cx=\"").nth(1).unwrap().split('"').next().unwrap();
+                v.parse().unwrap()
+            })
+            .collect();
+        assert_eq!(cx.len(), 4);
+        // The on-prem row: three dots, 11 apart, in order; the cloud row's dot at the instant.
+        assert!((cx[1] - cx[0] - DOT_SPACING).abs() < 0.2, "{cx:?}");
+        assert!((cx[2] - cx[1] - DOT_SPACING).abs() < 0.2, "{cx:?}");
+        assert!((cx[3] - cx[0]).abs() < 0.2, "{cx:?}");
     }
 
     #[test]
