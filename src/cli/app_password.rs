@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::output::time;
-use super::{CliError, Out};
+use super::output::{CliError, Out};
 use crate::app::App;
 
 #[derive(Subcommand, Debug)]

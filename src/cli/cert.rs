@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use super::{CliError, Out};
+use super::output::{CliError, Out};
 
 /// Names every lab certificate is for; `--name` adds to them.
 const ALWAYS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];

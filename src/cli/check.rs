@@ -4,7 +4,8 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{read_secret, CliError, Out};
+use super::args::read_secret;
+use super::output::{CliError, Out};
 use crate::app::App;
 use crate::verify::{Attempt, Door, Endpoint, EndpointKind};
 

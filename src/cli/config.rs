@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{CliError, Out};
+use super::output::{CliError, Out};
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCmd {

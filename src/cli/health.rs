@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{CliError, Out};
+use super::output::{CliError, Out};
 use crate::config::Config;
 
 #[derive(Args, Debug)]

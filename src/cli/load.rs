@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{CliError, Out};
+use super::output::{CliError, Out};
 use crate::load::{self, Tally};
 
 #[derive(Subcommand, Debug)]

@@ -2,6 +2,7 @@
 //! declares the grammar and dispatches.
 
 mod app_password;
+mod args;
 mod cert;
 mod check;
 mod clock;
@@ -16,14 +17,13 @@ mod tenant;
 mod timeline;
 mod user;
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
 use crate::config::Config;
-use crate::verify::Secret;
+pub use args::{parse_bool, read_secret};
 pub use output::{CliError, Out};
 
 #[derive(Parser, Debug)]
@@ -82,36 +82,6 @@ pub enum Command {
     /// A user's on-prem changes, the sync cycles that carried them (and what the cloud saw
     /// after each), and the sign-ins from both logs, in time order.
     Timeline(timeline::TimelineArgs),
-}
-
-/// `--password PW` or `--password-stdin` (one line; the trailing newline is dropped).
-pub fn read_secret(value: Option<String>, stdin: bool, what: &str) -> Result<Secret, CliError> {
-    match (value, stdin) {
-        (Some(_), true) => Err(CliError::Usage(format!(
-            "give --{what} or --{what}-stdin, not both"
-        ))),
-        (Some(v), false) => Ok(Secret::new(v.into_bytes())),
-        (None, true) => {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| CliError::Usage(format!("cannot read the {what} from stdin: {e}")))?;
-            let trimmed = line.trim_end_matches(['\n', '\r']);
-            Ok(Secret::new(trimmed.as_bytes().to_vec()))
-        }
-        (None, false) => Err(CliError::Usage(format!(
-            "a {what} is required: --{what} or --{what}-stdin"
-        ))),
-    }
-}
-
-pub fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Ok(true),
-        "false" | "no" | "off" | "0" => Ok(false),
-        _ => Err(format!("expected true or false, got {s:?}")),
-    }
 }
 
 /// Runs the parsed command; returns the process exit code.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{CliError, Out};
+use super::output::{CliError, Out};
 use crate::config::Config;
 use crate::scenario::run::{self, Checked};
 

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::CliError;
+use super::output::CliError;
 use crate::config::Config;
 
 #[derive(Args, Debug)]

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
-use super::{CliError, Out};
+use super::output::{CliError, Out};
 use crate::app::App;
 use crate::directory::Tenant;
 

@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::output::time;
-use super::{CliError, Out};
+use super::output::{CliError, Out};
 use crate::app::App;
 use crate::directory::Time;
 

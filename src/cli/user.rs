@@ -3,8 +3,9 @@
 use clap::Subcommand;
 use serde_json::json;
 
+use super::args::{parse_bool, read_secret};
 use super::output::time;
-use super::{parse_bool, read_secret, CliError, Out};
+use super::output::{CliError, Out};
 use crate::app::App;
 use crate::config::parse_time;
 use crate::directory::service::{NewUser, UserChanges};

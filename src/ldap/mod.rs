@@ -2,6 +2,7 @@
 //! the verifier and answers as Active Directory would. It knows LDAP, not policy.
 
 pub mod ad_errors;
+pub mod conn_ctx;
 pub mod entries;
 pub mod filter_limits;
 pub mod framing;

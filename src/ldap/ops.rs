@@ -1,19 +1,16 @@
 //! One LDAP request in, its responses out. Bind goes to the verifier; search reads the
 //! directory; everything that would change the directory is refused cleanly.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use ldap3_proto::proto::*;
 
 use super::ad_errors;
 use super::entries::{self, Entry};
 use super::search;
-use crate::config::{LdapConfig, TlsMode};
-use crate::directory::reader::DirectoryReader;
+use crate::config::TlsMode;
 use crate::directory::{resolve, Names, Resolution};
-use crate::logging::SourceLimiter;
-use crate::verify::{Attempt, Door, Endpoint, Secret, Verifier, VerifyError};
+use crate::verify::{Attempt, Door, Secret, VerifyError};
+
+pub use super::conn_ctx::ConnCtx;
 
 pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 pub const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
@@ -33,32 +30,6 @@ pub enum Action {
     Close,
     /// Send a Notice of Disconnection with this code and reason, then close.
     Disconnect(LdapResultCode, String),
-}
-
-pub struct ConnCtx {
-    pub verifier: Arc<Verifier>,
-    /// Searches and compares read through this, never the store itself.
-    pub reader: Arc<DirectoryReader>,
-    pub endpoint: Endpoint,
-    pub tls: TlsMode,
-    /// Simple binds need TLS on this listener (`require_tls`).
-    pub require_tls: bool,
-    pub config: Arc<LdapConfig>,
-    pub peer: SocketAddr,
-    /// Shared by every connection: lines a peer can trigger are rate-limited per source.
-    pub log_limit: Arc<SourceLimiter>,
-    /// Where searches run (below sign-ins, see `search_pool`).
-    pub searches: Arc<super::search_pool::SearchPool>,
-}
-
-impl ConnCtx {
-    /// Why a connection was closed, at debug, rate-limited per peer address. `why` is ours,
-    /// never client input.
-    pub fn log_close(&self, why: &str) {
-        if let Some(suppressed) = self.log_limit.allow(self.peer.ip()) {
-            tracing::debug!(peer = %self.peer, suppressed, "closing LDAP connection: {why}");
-        }
-    }
 }
 
 fn result(code: LdapResultCode, message: impl Into<String>) -> LdapResult {

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::*;
 
+use super::conn_ctx::ConnCtx;
 use super::entries::{self, Entry};
 use super::lookup;
-use super::ops::ConnCtx;
 use super::search_pool::{Cancel, Stopped};
 use crate::directory::reader::{Lookup, View};
 use crate::verify::EndpointKind;

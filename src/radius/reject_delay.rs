@@ -17,8 +17,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::time::DelayQueue;
 
-use super::dedup::Key;
-use super::server::RadiusServer;
+use super::dedup::{Dedup, Key};
 
 struct Delayed {
     key: Key,
@@ -53,16 +52,17 @@ impl Delayer {
     }
 }
 
-async fn send(socket: &UdpSocket, server: &RadiusServer, key: Key, reply: Arc<Vec<u8>>) {
+/// Sends a held reject, then records it in the duplicate table (retransmissions get it too).
+async fn send(socket: &UdpSocket, dedup: &Dedup, key: Key, reply: Arc<Vec<u8>>) {
     let to: SocketAddr = key.0;
     if let Err(e) = socket.send_to(&reply, to).await {
         tracing::debug!(%to, error = %e, "send_to failed");
     }
-    server.finished(key, Some(reply));
+    dedup.finish(key, Some(reply));
 }
 
 /// Runs until every [`Delayer`] is dropped, then sends what it still holds at once.
-pub async fn run(mut r: Receiver, socket: Arc<UdpSocket>, server: Arc<RadiusServer>) {
+pub async fn run(mut r: Receiver, socket: Arc<UdpSocket>, dedup: Arc<Dedup>) {
     // The timer wheel holds the request keys; the replies wait beside it.
     let mut due: DelayQueue<Key> = DelayQueue::new();
     let mut replies: HashMap<Key, Arc<Vec<u8>>> = HashMap::new();
@@ -78,12 +78,12 @@ pub async fn run(mut r: Receiver, socket: Arc<UdpSocket>, server: Arc<RadiusServ
             Some(expired) = due.next(), if !due.is_empty() => {
                 let key = expired.into_inner();
                 if let Some(reply) = replies.remove(&key) {
-                    send(&socket, &server, key, reply).await;
+                    send(&socket, &dedup, key, reply).await;
                 }
             }
         }
     }
     for (key, reply) in replies {
-        send(&socket, &server, key, reply).await;
+        send(&socket, &dedup, key, reply).await;
     }
 }

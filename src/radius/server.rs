@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use super::accounting::AccountingLog;
 use super::clients::Clients;
-use super::dedup::{Dedup, Key as DedupKey, Seen};
+use super::dedup::{Dedup, Seen};
 use super::packet::*;
 use crate::config::{RadiusClientConfig, RadiusConfig};
 use crate::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
@@ -47,7 +47,7 @@ impl DropLog {
 pub struct RadiusServer {
     verifier: Arc<Verifier>,
     clients: Clients,
-    dedup: Dedup,
+    dedup: Arc<Dedup>,
     accounting: Arc<AccountingLog>,
     unknown: DropLog,
     dropped: DropLog,
@@ -89,7 +89,7 @@ impl RadiusServer {
         Ok(Arc::new(RadiusServer {
             verifier,
             clients,
-            dedup: Dedup::new(cfg.duplicate_window),
+            dedup: Arc::new(Dedup::new(cfg.duplicate_window)),
             accounting: Arc::new(accounting),
             unknown: DropLog::default(),
             dropped: DropLog::default(),
@@ -107,7 +107,7 @@ impl RadiusServer {
         let delay_task = tokio::spawn(super::reject_delay::run(
             delayed,
             Arc::clone(&socket),
-            Arc::clone(&self),
+            Arc::clone(&self.dedup),
         ));
         // Idle EAP conversations are reclaimed on a timer too, not only as new ones arrive.
         let sweeper = (role == Role::Authentication && self.eap.enabled()).then(|| {
@@ -169,11 +169,6 @@ impl RadiusServer {
         // still holds at once (an answer in flight at shutdown is still an answer), then end.
         drop(delayer);
         let _ = delay_task.await;
-    }
-
-    /// Forgets that a request is in flight, recording the octets its retransmissions get.
-    pub(super) fn finished(&self, key: DedupKey, reply: Option<Arc<Vec<u8>>>) {
-        self.dedup.finish(key, reply);
     }
 
     fn drop_packet(&self, from: SocketAddr, reason: DropReason, why: &str) -> Option<Arc<Vec<u8>>> {

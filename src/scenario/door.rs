@@ -10,15 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use super::run::Actual;
+use super::actual::Actual;
+use super::lab_command::lab_command;
+pub use super::steps::Door;
 use crate::config::{RawConfig, RawLdapListener, RawRadiusClient};
 use crate::verify::EndpointKind;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Door {
-    Radius,
-    Ldap,
-}
 
 const SECRET: &str = "scenario-lab-secret";
 const KINDS: [EndpointKind; 3] = [
@@ -111,7 +107,7 @@ impl Server {
     pub fn start(exe: &Path, config: &Path, dir: &Path, ports: Ports) -> Result<Server, String> {
         let log = dir.join("serve.log");
         let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let mut cmd = super::lab_command(exe);
+        let mut cmd = lab_command(exe);
         let child = cmd
             .arg("--config")
             .arg(config)

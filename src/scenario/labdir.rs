@@ -9,7 +9,7 @@
 //! killed outright (SIGKILL, a crash) cannot clean up, so every run first removes the labs
 //! whose lock nobody holds any more: what a killed run left is gone at the next run, and the
 //! kernel releases the lock of a dead process by itself. The lab server a run started dies
-//! with it (`PR_SET_PDEATHSIG`, see `super::lab_command`).
+//! with it (`PR_SET_PDEATHSIG`, see `lab_command`).
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;

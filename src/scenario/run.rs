@@ -8,7 +8,9 @@ use std::process::Output;
 
 use serde::Serialize;
 
-use super::{BadFile, Expect, Step, StepKind};
+pub use super::actual::Actual;
+use super::lab_command::lab_command;
+use super::steps::{BadFile, Expect, Step, StepKind};
 use crate::config::RawConfig;
 
 /// Where the simulated clock starts when the configuration names no `clock.start`.
@@ -21,16 +23,6 @@ pub struct Checked {
     pub step: String,
     pub ok: bool,
     pub actual: Actual,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Actual {
-    /// accept, reject, refused (a command refused) or done (a command that succeeded).
-    pub outcome: String,
-    pub rule: Option<String>,
-    /// The decision's codes (AD data code, NPS reason, AADSTS), as strings.
-    pub codes: Vec<String>,
-    pub explanation: String,
 }
 
 struct Lab {
@@ -85,10 +77,10 @@ impl Lab {
     /// the run at the real store.
     fn run(&self, words: &[String]) -> Result<Output, String> {
         // Refused when the file is read; checked again where it matters.
-        if let Some(opt) = super::escapes_lab(words) {
+        if let Some(opt) = super::steps::escapes_lab(words) {
             return Err(format!("{opt} is not allowed in a step"));
         }
-        let mut cmd = super::lab_command(&self.exe);
+        let mut cmd = lab_command(&self.exe);
         cmd.arg("--config")
             .arg(&self.config)
             .arg("--json")
@@ -276,7 +268,7 @@ fn decide(lab: &Lab, e: &Expect, secret: &str) -> Result<Actual, String> {
         words.push("--admin-actions".into());
     }
     // The secret goes on standard input, never on a command line other users can read.
-    let mut cmd = super::lab_command(&lab.exe);
+    let mut cmd = lab_command(&lab.exe);
     let mut child = cmd
         .arg("--config")
         .arg(&lab.config)
