@@ -50,7 +50,7 @@ fn code(text: &str) -> String {
 
 /// Every module path named in `code`, absolute (`a::b::c`), from `crate::`, `super::` and
 /// `self::` paths, braces of `use` lists expanded one level.
-fn named_paths(code: &str, here: &str, is_mod_rs: bool) -> Vec<String> {
+fn named_paths(code: &str, here: &str) -> Vec<String> {
     let mut out = vec![];
     let bytes = code.as_bytes();
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
@@ -95,11 +95,11 @@ fn named_paths(code: &str, here: &str, is_mod_rs: bool) -> Vec<String> {
                     } else {
                         here.split("::").map(str::to_string).collect()
                     };
+                    // `super` is the parent module (a file's folder; for a mod.rs, the folder's
+                    // parent), `self` the module itself.
                     while segs.first() == Some(&"super") || segs.first() == Some(&"self") {
                         if segs[0] == "super" {
-                            if !is_mod_rs || m.len() > 1 || segs.len() > 1 {
-                                m.pop();
-                            }
+                            m.pop();
                         }
                         segs.remove(0);
                     }
@@ -195,7 +195,6 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (m, f) in &modules {
         let text = std::fs::read_to_string(f).unwrap();
-        let is_mod_rs = f.ends_with("mod.rs");
         let mut edges = BTreeSet::new();
         let code = code(&text);
         // Paths relative to this module (`hashing::Hasher` in verify/mod.rs) name its children.
@@ -228,7 +227,7 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
                 from = i + needle.len();
             }
         }
-        for p in named_paths(&code, m, is_mod_rs).into_iter().chain(relative) {
+        for p in named_paths(&code, m).into_iter().chain(relative) {
             if let Some(target) = resolve(&p, &modules) {
                 // Naming itself is no arrow; the crate root only declares modules.
                 if target != m && !m.is_empty() {
@@ -308,7 +307,6 @@ fn the_checker_finds_a_circle_when_there_is_one() {
     let names = named_paths(
         "use super::ops::ConnCtx; use crate::verify::{hashing::Secret, Verifier};",
         "ldap::search",
-        false,
     );
     let landed: Vec<_> = names.iter().filter_map(|p| resolve(p, &m)).collect();
     assert_eq!(landed, ["ldap::ops", "verify::hashing", "verify"]);
