@@ -8,8 +8,8 @@
 //! The groups are those the deciding side sees: the live on-prem groups for an on-prem or
 //! hybrid endpoint, the synced cloud copy's for a cloud endpoint.
 
+use crate::endpoint::EndpointKind;
 use crate::radius::dictionary::Value;
-use crate::verify::EndpointKind;
 
 /// One reply attribute, validated and encoded when the configuration was loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]

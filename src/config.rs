@@ -13,7 +13,9 @@ use figment::Figment;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::verify::{Endpoint, EndpointKind};
+use crate::endpoint::{Endpoint, EndpointKind};
+
+pub use crate::time::{format_duration, parse_duration, parse_time};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -1131,53 +1133,6 @@ pub fn source_of(err: &figment::Error) -> String {
 pub fn plain_backquotes(msg: &str) -> String {
     msg.replace("expected `one of ", "expected one of ")
         .replace("``", "`")
-}
-
-/// Human-readable durations: `30m`, `2m`, `3h`, `90s`, `1h 30m`. A bare `0` means zero.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(t)
-        .map_err(|_| format!("expected a duration such as 30s, 2m, 30m or 3h, got {s:?}"))
-}
-
-/// In the units durations are configured in (`h`, `m`, `s`, `ms`): 24 hours is `24h`, as the
-/// README and the configuration say it, never humantime's `1day`.
-pub fn format_duration(d: Duration) -> String {
-    if d.is_zero() {
-        return "0".into();
-    }
-    let ms = d.as_millis();
-    let parts: Vec<String> = [
-        (ms / 3_600_000, "h"),
-        (ms / 60_000 % 60, "m"),
-        (ms / 1000 % 60, "s"),
-        (ms % 1000, "ms"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, unit)| format!("{n}{unit}"))
-    .collect();
-    if parts.is_empty() {
-        // Below a millisecond (never configured; kept exact anyway).
-        return humantime::format_duration(d).to_string();
-    }
-    parts.join(" ")
-}
-
-/// RFC 3339 times, as used on the command line and in JSON.
-pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    let t = chrono::DateTime::parse_from_rfc3339(s.trim())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| {
-            format!("expected an RFC 3339 time such as 2026-01-05T10:00:00Z, got {s:?}")
-        })?;
-    if t > crate::directory::model::horizon() {
-        return Err(format!("{s:?} is after the end of year 9999 (UTC)"));
-    }
-    Ok(t)
 }
 
 #[cfg(test)]

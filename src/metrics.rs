@@ -101,7 +101,7 @@ pub struct Metrics {
     sync_last: Family<KindLabel, Gauge<f64, AtomicU64>>,
     sync_next: Family<KindLabel, Gauge<f64, AtomicU64>>,
     /// Where the sync-cycle count stands (see `observe_sync`).
-    sync_seen: Mutex<Option<crate::directory::Time>>,
+    sync_seen: Mutex<Option<crate::time::Time>>,
 }
 
 /// Latency buckets: 0.25 ms to about 8 s, doubling (a warm decision is well under a
@@ -306,7 +306,7 @@ impl Metrics {
     /// counts nothing (the counter never goes down); cycles passed again later count again.
     pub fn observe_sync(&self, schedule: &crate::sync::Schedule, state: &crate::sync::SyncState) {
         use crate::sync::SyncKind;
-        let secs = |t: crate::directory::Time| t.timestamp_micros() as f64 / 1e6;
+        let secs = |t: crate::time::Time| t.timestamp_micros() as f64 / 1e6;
         let mut seen = self.sync_seen.lock().unwrap_or_else(|e| e.into_inner());
         for (kind, name, cycle) in [
             (SyncKind::Object, "object", &state.object),

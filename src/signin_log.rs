@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::directory::Time;
+use crate::decision::{Attempt, Codes, Credential, Decision, Door, Outcome, Side};
+use crate::endpoint::EndpointKind;
 use crate::logfile::AppendLog;
 use crate::logging::cap;
-use crate::verify::{Attempt, Codes, Credential, Decision, Door, EndpointKind, Outcome, Side};
+use crate::time::Time;
 
 #[derive(Serialize)]
 struct Record<'a> {

@@ -179,7 +179,7 @@ pub fn state_at(store: &dyn Store, tenant: &Tenant, t: Time) -> StoreResult<Sync
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_time;
+    use crate::time::parse_time;
 
     fn t(s: &str) -> Time {
         parse_time(s).unwrap()

@@ -105,12 +105,7 @@ fn cloud_view(s: &SyncedSnapshot, password_since: Option<Time>, now: Time) -> St
     }
     let state = if s.enabled { "enabled" } else { "disabled" };
     let pw = password_since
-        .map(|t| {
-            format!(
-                ", password as set on-prem at {}",
-                crate::cli::output::time(t)
-            )
-        })
+        .map(|t| format!(", password as set on-prem at {}", crate::time::rfc3339(t)))
         .unwrap_or_default();
     let _ = now;
     format!("{} {state}{pw}", s.upn)
@@ -181,7 +176,7 @@ pub fn build(
             sign_in: None,
             presence: Some(Presence::of(snap)),
         });
-        let stamp = crate::cli::output::time(*at);
+        let stamp = crate::time::rfc3339(*at);
         if object || prev.is_none() {
             let key = carrier(&schedule, SyncKind::Object, *at, *seq, &manual);
             let mut carried: Vec<String> = what.clone();
@@ -264,7 +259,7 @@ pub fn build(
             }
             let Some(t) = v["time"]
                 .as_str()
-                .and_then(|t| crate::config::parse_time(t).ok())
+                .and_then(|t| crate::time::parse_time(t).ok())
             else {
                 continue;
             };

@@ -16,7 +16,7 @@ pub struct HealthArgs {
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(s)
+    crate::time::parse_duration(s)
         .map_err(|e| e.to_string())
         .and_then(|d| {
             if d.is_zero() {

@@ -72,7 +72,7 @@ pub struct LdapArgs {
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(s).and_then(|d| {
+    crate::time::parse_duration(s).and_then(|d| {
         (!d.is_zero())
             .then_some(d)
             .ok_or_else(|| "must be more than 0".to_string())

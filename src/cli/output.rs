@@ -8,7 +8,7 @@ use crate::app::AppError;
 use crate::clock::ClockError;
 use crate::config::ConfigError;
 use crate::directory::service::ServiceError;
-use crate::directory::{StoreError, Time};
+use crate::directory::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -57,9 +57,7 @@ pub struct Out {
     pub json: bool,
 }
 
-pub fn time(t: Time) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
+pub use crate::time::rfc3339 as time;
 
 impl Out {
     /// Prints `json` with `--json`, else the human text.

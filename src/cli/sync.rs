@@ -36,8 +36,8 @@ pub fn run(cmd: SyncCmd, app: &App, out: &Out) -> Result<(), CliError> {
                 "object_sync": cycle(&s.object),
                 "password_hash_sync": cycle(&s.password_hash),
                 "last_manual_sync": s.last_manual.map(|m| time(m.at)),
-                "object_sync_interval": crate::config::format_duration(tenant.object_sync_interval),
-                "password_hash_sync_interval": crate::config::format_duration(tenant.password_hash_sync_interval),
+                "object_sync_interval": crate::time::format_duration(tenant.object_sync_interval),
+                "password_hash_sync_interval": crate::time::format_duration(tenant.password_hash_sync_interval),
             });
             out.emit(v, || {
                 let last = |c: &CycleState| c.last.map(time).unwrap_or_else(|| "never".into());
@@ -46,10 +46,10 @@ pub fn run(cmd: SyncCmd, app: &App, out: &Out) -> Result<(), CliError> {
                     time(s.at),
                     last(&s.object),
                     time(s.object.next),
-                    crate::config::format_duration(tenant.object_sync_interval),
+                    crate::time::format_duration(tenant.object_sync_interval),
                     last(&s.password_hash),
                     time(s.password_hash.next),
-                    crate::config::format_duration(tenant.password_hash_sync_interval),
+                    crate::time::format_duration(tenant.password_hash_sync_interval),
                 )
             });
         }

@@ -14,10 +14,10 @@ pub struct TimelineArgs {
     /// The user's sAMAccountName.
     sam: String,
     /// Only events at or after this time (RFC 3339).
-    #[arg(long, value_name = "TIME", value_parser = crate::config::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::time::parse_time)]
     since: Option<Time>,
     /// Only events at or before this time (RFC 3339).
-    #[arg(long, value_name = "TIME", value_parser = crate::config::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::time::parse_time)]
     until: Option<Time>,
 }
 

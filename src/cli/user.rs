@@ -7,9 +7,9 @@ use super::args::{parse_bool, read_secret};
 use super::output::time;
 use super::output::{CliError, Out};
 use crate::app::App;
-use crate::config::parse_time;
 use crate::directory::service::{NewUser, UserChanges};
 use crate::directory::{user_dn, MfaState, User};
+use crate::time::parse_time;
 use crate::verify::lockout;
 
 fn parse_mfa(s: &str) -> Result<MfaState, String> {

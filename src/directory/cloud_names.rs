@@ -10,7 +10,7 @@
 //! Choice: when one account's UPN and another's mail are the same address, the UPN wins (it is
 //! the primary identifier); two accounts with the same mail make the name ambiguous.
 
-use super::{Candidates, Resolution};
+use super::names::{Candidates, Resolution};
 
 /// The names a cloud object answers to.
 pub struct CloudNames<'a> {

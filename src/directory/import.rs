@@ -7,8 +7,8 @@ use std::io::BufRead;
 use base64::Engine;
 
 use super::model::MfaState;
+use crate::secret::Secret;
 use crate::textfile::{self, Lines};
-use crate::verify::Secret;
 
 /// One user to import, with the line of the file it came from (for error messages).
 #[derive(Debug)]

@@ -3,27 +3,9 @@
 //!
 //! Secrets never appear here in clear: only Argon2id PHC strings.
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub type Time = DateTime<Utc>;
-
-/// The latest instant the product deals in (the end of year 9999). The simulated clock and
-/// every time an operator types are refused beyond it, so that no date arithmetic built on
-/// them can leave chrono's range.
-pub fn horizon() -> Time {
-    chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 9999, 12, 31, 23, 59, 59)
-        .single()
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
-}
-
-/// `t + d`, saturating at chrono's largest instant instead of panicking.
-pub fn add_saturating(t: Time, d: std::time::Duration) -> Time {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_add_signed(d))
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
-}
+pub use crate::time::{add_saturating, horizon, Time};
 
 /// Per-user MFA state as Entra's legacy per-user MFA page shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use super::model::User;
+use super::names::Candidates;
 use super::store::{CloudUser, Cutoff, Store, StoreResult};
-use super::Candidates;
 use crate::clock::Clock;
 
 /// How a search can find its candidate users. Names are matched case-insensitively, as AD

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::import::{ImportRow, Parsed};
 use super::model::{AppPassword, MfaState, Time, User};
+use super::names::Candidates;
 use super::store::{ManualSync, Store, StoreError};
 use super::tenant::Tenant;
-use super::Candidates;
 use crate::clock::Clock;
 use crate::config::DirectoryConfig;
 use crate::verify::hashing::{generate_app_password, HashError, Hasher, Secret};

@@ -11,10 +11,10 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
+use super::names::Candidates;
 use super::sqlite_readers::Readers;
 use super::store::*;
 use super::tenant::Tenant;
-use super::Candidates;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.

@@ -21,10 +21,10 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use super::model::{Time, User};
+use super::names::Candidates;
 use super::store::StoreResult;
 use super::store::{AdLockout, CloudUser, Cutoff, IntervalSegment, ManualSync, SmartLockout};
 use super::tenant::Tenant;
-use super::Candidates;
 
 /// Answers kept per read connection (each holds a few rows: well under a megabyte in all).
 const MAX_ENTRIES: usize = 4096;

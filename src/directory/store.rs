@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::{AppPassword, SyncedSnapshot, Time, User};
+use super::names::Candidates;
 use super::tenant::Tenant;
-use super::Candidates;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conditional_access::CaPolicy;
 use super::model::MAX_TRUSTED_IPS;
-use crate::config::{format_duration, parse_duration};
+use crate::time::{format_duration, parse_duration};
 
 /// Settings missing from a stored tenant (saved by an older version) take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

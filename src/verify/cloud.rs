@@ -2,15 +2,17 @@
 //! (docs/model.md §4). The cloud never reads live on-prem state to decide; it reads the live
 //! directory only to explain how far the copy lags behind.
 
+use super::context::{
+    match_secret, might_be_app_password, stop_if_probe_needs_argon2, Ctx, SecretMatch, Trace,
+    VerifyError, NOBODY,
+};
 use super::explain::{ago, when};
 use super::lockout;
-use super::{
-    match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, Trace, VerifyError,
-    NOBODY,
-};
+use crate::decision::{Attempt, Codes, Credential, Decision, Door, Outcome, Side};
 use crate::directory::cloud_names::{ad_only_form, cloud_candidates, resolve_cloud, CloudNames};
 use crate::directory::store::CloudUser;
 use crate::directory::{candidates, resolve, user_dn, MfaState, Names, Resolution, User};
+use crate::endpoint::EndpointKind;
 use crate::sync::{self, SyncState};
 
 /// NPS reason codes a RADIUS front door reports for cloud answers.
@@ -75,7 +77,7 @@ fn object_lag(live: Option<&User>, copy: &CloudUser, sync: &SyncState) -> Option
 pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, VerifyError> {
     let mut trace = Trace::new(attempt.trace);
     if let Some(proof) = &attempt.mschap {
-        if attempt.endpoint.kind == super::EndpointKind::Cloud {
+        if attempt.endpoint.kind == EndpointKind::Cloud {
             let codes = Codes {
                 ad: None,
                 nps: Some(66),
@@ -117,8 +119,8 @@ fn decide_traced(
     // §4d: on a cloud LDAP listener, a bind DN naming an entry of the listener's own (cloud)
     // view stands for that entry's UPN: search-then-bind applications bind with the DN the
     // search gave them. Anywhere else a DN is an AD form, unknown to the cloud.
-    let dn_stands_for = if attempt.door == super::Door::Ldap
-        && attempt.endpoint.kind == super::EndpointKind::Cloud
+    let dn_stands_for = if attempt.door == Door::Ldap
+        && attempt.endpoint.kind == EndpointKind::Cloud
         && attempt.login.contains('=')
     {
         upn_of_cloud_entry(ctx, &attempt.login, &sync)?
@@ -169,7 +171,7 @@ fn decide_traced(
         None => None,
     };
     // Read only for a secret shaped like an app password (see `might_be_app_password`).
-    let app_passwords = if super::might_be_app_password(&attempt.secret) {
+    let app_passwords = if might_be_app_password(&attempt.secret) {
         ctx.store
             .app_passwords(copy.map_or(NOBODY, |c| c.user_id))?
     } else {
@@ -178,7 +180,7 @@ fn decide_traced(
     // A hybrid endpoint's MS-CHAP proof was verified on-prem before the cloud is asked (see
     // `Verifier::decide_committed`): the cloud takes it as the domain password.
     let m = if attempt.mschap.is_some() {
-        super::SecretMatch {
+        SecretMatch {
             domain: true,
             app: None,
             refused: None,
@@ -186,7 +188,7 @@ fn decide_traced(
     } else {
         match_secret(ctx, synced_hash.as_deref(), &app_passwords, &attempt.secret)
     };
-    super::stop_if_probe_needs_argon2()?;
+    stop_if_probe_needs_argon2()?;
 
     // Rule 1: not in the cloud copy.
     let (Some(copy), Some(live)) = (copy, live.as_ref()) else {

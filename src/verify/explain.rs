@@ -1,6 +1,6 @@
 //! Small helpers that keep explanations short and readable for a network engineer.
 
-use crate::directory::Time;
+use crate::time::Time;
 
 /// `10:30` on the same day as `now` (`10:30:15` when seconds matter), else `2026-01-05 10:30`.
 pub fn when(t: Time, now: Time) -> String {

@@ -6,6 +6,7 @@
 //! applies the rule tables of docs/model.md §3 and §4 in order.
 
 pub mod cloud;
+mod context;
 mod explain;
 pub mod hashing;
 pub mod lockout;
@@ -14,282 +15,22 @@ pub mod onprem;
 pub mod recent_bad;
 pub mod workers;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::admission::Admission;
-use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::config::DirectoryConfig;
-use crate::directory::{AppPassword, Store, StoreError, Tenant, Time};
+use crate::directory::{Store, Tenant, Time};
 use crate::signin_log::SigninLog;
 pub use hashing::{Hasher, Secret};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum EndpointKind {
-    #[serde(rename = "on-prem")]
-    OnPrem,
-    #[serde(rename = "cloud")]
-    Cloud,
-    #[serde(rename = "hybrid")]
-    Hybrid,
-}
-
-impl EndpointKind {
-    pub fn parse(s: &str) -> Option<EndpointKind> {
-        match s {
-            "on-prem" => Some(EndpointKind::OnPrem),
-            "cloud" => Some(EndpointKind::Cloud),
-            "hybrid" => Some(EndpointKind::Hybrid),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndpointKind::OnPrem => "on-prem",
-            EndpointKind::Cloud => "cloud",
-            EndpointKind::Hybrid => "hybrid",
-        }
-    }
-}
-
-/// How a front door is configured: which path it stands for, and whether it is an
-/// administrative service (where app passwords are refused even for administrators).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Endpoint {
-    pub kind: EndpointKind,
-    pub admin_actions: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Door {
-    Radius,
-    Ldap,
-    Cli,
-}
-
-impl Door {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Door::Radius => "radius",
-            Door::Ldap => "ldap",
-            Door::Cli => "cli",
-        }
-    }
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Accept => "accept",
-            Outcome::Reject => "reject",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub endpoint: Endpoint,
-    pub door: Door,
-    pub client: Option<IpAddr>,
-    /// The login name exactly as typed.
-    pub login: String,
-    pub secret: Secret,
-    /// The decision time; `None` reads the verifier's clock.
-    pub now: Option<Time>,
-    /// Record every rule evaluated, in order, in `Decision::trace` (`serve --debug`,
-    /// `check --trace`). Off on the usual path: building the notes costs allocations.
-    pub trace: bool,
-    /// The RADIUS client (NAS) the request came through, by its configured name: authorisation
-    /// policies may be limited to some clients. `None` elsewhere.
-    pub nas: Option<String>,
-    /// An MS-CHAP or MS-CHAPv2 proof instead of a cleartext secret (`secret` is then empty):
-    /// checked against the on-prem NT hash; never an app password, never the cloud's.
-    pub mschap: Option<mschap::MsChap>,
-    /// EAP: the outer (often anonymous) identity, kept apart from `login`, the inner one that
-    /// is decided on; both are in the sign-in log.
-    pub outer_identity: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Accept,
-    Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Credential {
-    DomainPassword,
-    AppPassword,
-    None,
-}
-
-/// Which side of the hybrid world made a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Side {
-    #[serde(rename = "on-prem")]
-    OnPrem,
-    #[serde(rename = "cloud")]
-    Cloud,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Codes {
-    /// AD's `data` code in an LDAP invalidCredentials diagnostic.
-    pub ad: Option<&'static str>,
-    /// The NPS reason code.
-    pub nps: Option<u32>,
-    pub aadsts: Option<&'static str>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Decision {
-    pub outcome: Outcome,
-    pub credential: Credential,
-    pub app_password: Option<String>,
-    pub rule: &'static str,
-    pub codes: Codes,
-    pub explanation: String,
-    #[serde(skip)]
-    pub side: Side,
-    /// The user as resolved (sAMAccountName), if any.
-    #[serde(skip)]
-    pub user: Option<String>,
-    /// The resolved user's DN, for front doors that report an identity (LDAP WhoAmI).
-    #[serde(skip)]
-    pub user_dn: Option<String>,
-    /// Every rule evaluated, in order, when the attempt asked for it (else empty).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub trace: Vec<Step>,
-    /// The deciding side's groups for the resolved user, gathered only when authorisation
-    /// policies need them.
-    #[serde(skip)]
-    pub groups: Vec<String>,
-    /// What an accept carries to a RADIUS client (`[[radius.policies]]`).
-    #[serde(skip)]
-    pub authorization: Option<crate::authorization::Authorization>,
-    /// An MS-CHAP accept: the authenticator response and the MPPE keys for the reply.
-    #[serde(skip)]
-    pub mschap: Option<mschap::MsChapSuccess>,
-    /// On a cloud LDAP listener, the UPN a bind DN stood for (docs/model.md §4d); the DN as
-    /// sent is the attempt's login.
-    #[serde(skip)]
-    pub dn_stands_for: Option<String>,
-}
-
-/// One rule the verifier evaluated: whether it decided, and what it found (never a secret).
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub rule: &'static str,
-    /// `true` for the rule that decided; `false` for a rule that passed and let evaluation go on.
-    pub decided: bool,
-    pub note: String,
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mark = if self.decided { "decides" } else { "passes" };
-        write!(f, "{} {mark}: {}", self.rule, self.note)
-    }
-}
-
-/// The steps of one decision as they are evaluated; records nothing unless switched on.
-pub(crate) struct Trace {
-    on: bool,
-    steps: Vec<Step>,
-}
-
-impl Trace {
-    pub(crate) fn new(on: bool) -> Trace {
-        Trace { on, steps: vec![] }
-    }
-
-    /// A rule that did not fire; `note` says what it found (only built when tracing).
-    pub(crate) fn pass(&mut self, rule: &'static str, note: impl FnOnce() -> String) {
-        if self.on {
-            self.steps.push(Step {
-                rule,
-                decided: false,
-                note: note(),
-            });
-        }
-    }
-
-    /// Ends the trace with the rule that decided, and hands the steps to the decision.
-    pub(crate) fn finish(mut self, d: &mut Decision) {
-        if self.on {
-            let outcome = d.outcome.as_str();
-            self.steps.push(Step {
-                rule: d.rule,
-                decided: true,
-                note: format!("{outcome}: {}", d.explanation),
-            });
-            d.trace = self.steps;
-        }
-    }
-}
-
-impl Decision {
-    /// A decision not yet tied to a user or credential; the rule tables add those.
-    pub(crate) fn new(
-        side: Side,
-        outcome: Outcome,
-        rule: &'static str,
-        codes: Codes,
-        explanation: String,
-    ) -> Decision {
-        Decision {
-            outcome,
-            credential: Credential::None,
-            app_password: None,
-            rule,
-            codes,
-            explanation,
-            side,
-            user: None,
-            user_dn: None,
-            trace: Vec::new(),
-            groups: Vec::new(),
-            authorization: None,
-            mschap: None,
-            dn_stands_for: None,
-        }
-    }
-
-    pub fn accepted(&self) -> bool {
-        self.outcome == Outcome::Accept
-    }
-
-    /// The login name was refused for its shape, before any account was looked up.
-    pub fn invalid_name(&self) -> bool {
-        self.rule == RULE_INVALID_NAME
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the verifier is shutting down")]
-    Closed,
-    /// The hash work could not start within `hashing.max_wait`: the request is shed.
-    #[error("overloaded: the request could not start within hashing.max_wait")]
-    Overloaded,
-    /// A probing decision needs Argon2 (internal: the decision is then made for real).
-    #[error("the secret needs an Argon2 verification")]
-    NeedsArgon2,
-}
-
-/// Store id that stands in for "no such user": an unknown user costs the same store reads and
-/// writes as a known one with a wrong password, so timing does not reveal who exists.
-/// (Ids start at 1.)
-pub(crate) const NOBODY: i64 = 0;
-
-pub const RULE_INVALID_NAME: &str = "login.invalid-name";
+pub use crate::decision::{
+    Attempt, Codes, Credential, Decision, Door, Outcome, Side, Step, RULE_INVALID_NAME,
+};
+pub use crate::endpoint::{Endpoint, EndpointKind};
+pub use context::VerifyError;
+pub(crate) use context::{Ctx, Trace};
 
 /// A login name longer than its form allows names nobody, on either side; it is refused before
 /// any store read or hash work (its shape, not the directory, decides, so nothing leaks).
@@ -304,71 +45,6 @@ fn invalid_name_decision(endpoint: EndpointKind, why: String) -> Decision {
         aadsts: (side == Side::Cloud).then_some("AADSTS50034"),
     };
     Decision::new(side, Outcome::Reject, RULE_INVALID_NAME, codes, why)
-}
-
-/// What the rule tables read, gathered once per decision.
-pub(crate) struct Ctx<'a> {
-    pub store: &'a dyn Store,
-    pub hasher: &'a Hasher,
-    pub dir: &'a DirectoryConfig,
-    pub tenant: &'a Tenant,
-    pub now: Time,
-    pub recent_bad: &'a recent_bad::RecentBad,
-    /// Authorisation policies will read the user's groups: put them in the decision.
-    pub wants_groups: bool,
-}
-
-/// Which of a user's credentials a secret is. Always the same hash work: one Argon2 run for the
-/// domain password (against a dummy hash when there is none), and one more when the secret has
-/// the shape of an app password.
-pub(crate) struct SecretMatch {
-    pub domain: bool,
-    pub app: Option<String>,
-    /// Why the domain password's stored hash was not run (its cost is above the cap), for the
-    /// explanation of a wrong-password answer.
-    pub refused: Option<String>,
-}
-
-/// Whether `secret` could be an app password at all (`match_secret` tries app passwords only
-/// for such secrets), so that a decision reads a user's app passwords only when they can matter.
-pub(crate) fn might_be_app_password(secret: &Secret) -> bool {
-    hashing::normalize_app_password(secret.expose()).is_some()
-}
-
-pub(crate) fn match_secret(
-    ctx: &Ctx<'_>,
-    domain_hash: Option<&str>,
-    app_passwords: &[AppPassword],
-    secret: &Secret,
-) -> SecretMatch {
-    let domain = ctx.hasher.verify(domain_hash, secret.expose());
-    let refused = domain_hash.and_then(|h| ctx.hasher.refuses(h));
-    let app = hashing::normalize_app_password(secret.expose()).and_then(|norm| {
-        let tag = ctx.hasher.app_password_tag(&norm);
-        let candidates: Vec<&AppPassword> = app_passwords.iter().filter(|a| a.tag == tag).collect();
-        if candidates.is_empty() {
-            ctx.hasher.verify(None, norm.as_bytes());
-            return None;
-        }
-        candidates
-            .into_iter()
-            .find(|a| ctx.hasher.verify(Some(&a.hash), norm.as_bytes()))
-            .map(|a| a.name.clone())
-    });
-    SecretMatch {
-        domain,
-        app,
-        refused,
-    }
-}
-
-/// After `match_secret`, before any side effect: a probing decision stops here when the
-/// verified-secret cache could not answer.
-pub(crate) fn stop_if_probe_needs_argon2() -> Result<(), VerifyError> {
-    if hashing::probe_needs_argon2() {
-        return Err(VerifyError::NeedsArgon2);
-    }
-    Ok(())
 }
 
 pub struct Verifier {

@@ -2,12 +2,13 @@
 //! (docs/model.md §3). The first rule that fires decides; account state (rules 4 to 7) is
 //! only revealed behind a correct password, lockout (rule 2) regardless.
 
+use super::context::{
+    match_secret, might_be_app_password, stop_if_probe_needs_argon2, Ctx, SecretMatch, Trace,
+    VerifyError, NOBODY,
+};
 use super::explain::{ago, when};
 use super::lockout;
-use super::{
-    match_secret, Attempt, Codes, Credential, Ctx, Decision, Outcome, Side, Trace, VerifyError,
-    NOBODY,
-};
+use crate::decision::{Attempt, Codes, Credential, Decision, Outcome, Side};
 use crate::directory::{candidates, resolve, user_dn, Names, Resolution, User};
 
 fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -> Decision {
@@ -27,7 +28,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
 }
 
 /// What the secret turned out to be, for the trace (names an app password, never a secret).
-pub(crate) fn secret_note(m: &super::SecretMatch, side: &str) -> String {
+pub(crate) fn secret_note(m: &SecretMatch, side: &str) -> String {
     match (&m.app, m.domain) {
         (Some(name), _) => format!("the secret is app password {name:?}"),
         (None, true) => format!("the secret is the {side} domain password"),
@@ -61,8 +62,7 @@ fn decide_traced(
     // App passwords matter only for a secret shaped like one (the other shapes never match
     // one) and for an MS-CHAP failure's explanation: a plain password does not read them. The
     // choice depends on the secret's shape alone, never on the account.
-    let app_passwords = if attempt.mschap.is_some() || super::might_be_app_password(&attempt.secret)
-    {
+    let app_passwords = if attempt.mschap.is_some() || might_be_app_password(&attempt.secret) {
         ctx.store.app_passwords(user.map_or(NOBODY, |u| u.id))?
     } else {
         Vec::new()
@@ -75,7 +75,7 @@ fn decide_traced(
             proved = user
                 .and_then(stored_nt_hash)
                 .and_then(|h| super::mschap::verify(proof, &h));
-            super::SecretMatch {
+            SecretMatch {
                 domain: proved.is_some(),
                 app: None,
                 refused: None,
@@ -88,7 +88,7 @@ fn decide_traced(
             &attempt.secret,
         ),
     };
-    super::stop_if_probe_needs_argon2()?;
+    stop_if_probe_needs_argon2()?;
 
     // Rule 1: unknown (or ambiguous) user.
     let Some(user) = user else {

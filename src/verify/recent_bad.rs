@@ -17,7 +17,7 @@ use rand::RngCore;
 use sha2::Sha256;
 
 use crate::directory::model::add_saturating;
-use crate::directory::Time;
+use crate::time::Time;
 
 /// How many recent wrong secrets a user's memory holds (Entra: the last three).
 const PER_USER: usize = 3;
@@ -94,7 +94,7 @@ mod tests {
     use std::time::Duration;
 
     fn t(s: &str) -> Time {
-        crate::config::parse_time(s).unwrap()
+        crate::time::parse_time(s).unwrap()
     }
 
     #[test]

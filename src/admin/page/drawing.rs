@@ -114,8 +114,8 @@ fn bands(
             svg,
             r#"<rect class="band {lane} {state}{class}" data-lane="{lane}" data-state="{state}" data-from="{from}" data-to="{to}" x="{x0:.1}" y="{y}" width="{w:.1}" height="{BAND}" fill="{fill}" fill-opacity="{op}"><title>{lane}: {state} from {from_h}{until}</title></rect>"#,
             state = presence.as_str(),
-            from = esc(&crate::cli::output::time(*at)),
-            to = esc(&crate::cli::output::time(end)),
+            from = esc(&crate::time::rfc3339(*at)),
+            to = esc(&crate::time::rfc3339(end)),
             w = (x1 - x0).max(0.5),
             fill = fill(*presence),
             op = if *pending || *at > now { 0.35 } else { 0.85 },
@@ -136,9 +136,9 @@ pub fn draw(sam: &str, events: &[Event], schedule: &Schedule, now: Time, span: S
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="11" role="img" aria-label="timeline of {sam}" data-user="{sam}" data-from="{from}" data-to="{to}" data-now="{now_s}">"#,
         sam = esc(sam),
-        from = esc(&crate::cli::output::time(span.from)),
-        to = esc(&crate::cli::output::time(span.to)),
-        now_s = esc(&crate::cli::output::time(now)),
+        from = esc(&crate::time::rfc3339(span.from)),
+        to = esc(&crate::time::rfc3339(span.to)),
+        now_s = esc(&crate::time::rfc3339(now)),
     );
     let _ = write!(svg, "<title>timeline of {}</title>", esc(sam));
     for (label, y) in [
@@ -233,7 +233,7 @@ pub fn draw(sam: &str, events: &[Event], schedule: &Schedule, now: Time, span: S
             svg,
             r##"<circle class="signin {outcome_class}" data-log="{log}" data-outcome="{outcome_class}" data-time="{time}" cx="{x:.1}" cy="{y}" r="5" fill="{fill}" stroke="#fff"><title>{when}: {door} {endpoint} {login} {outcome} [{rule}] {explanation}</title></circle>"##,
             log = esc(&log),
-            time = esc(&crate::cli::output::time(e.time)),
+            time = esc(&crate::time::rfc3339(e.time)),
             fill = if outcome_class == "accept" {
                 "#2e7d32"
             } else {
@@ -300,7 +300,7 @@ fn cycle_line(
         r#"<line class="cycle {class}{c}{p}" data-time="{time}" x1="{x:.1}" x2="{x:.1}" y1="{top}" y2="{AXIS_Y}" stroke="{color}" stroke-width="{w}" stroke-opacity="{o}"{dash}"#,
         c = if carried { " carried" } else { "" },
         p = if pending { " pending" } else { "" },
-        time = esc(&crate::cli::output::time(t)),
+        time = esc(&crate::time::rfc3339(t)),
         top = if carried { 14.0 } else { 20.0 },
         w = if carried { 2.0 } else { 1.0 },
         o = if carried { 0.9 } else { 0.25 },
@@ -316,8 +316,8 @@ fn cycle_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_time;
     use crate::directory::Tenant;
+    use crate::time::parse_time;
 
     fn t(s: &str) -> Time {
         parse_time(s).unwrap()

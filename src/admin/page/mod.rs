@@ -321,13 +321,13 @@ impl Page {
         match moved {
             Ok(Ok((from, to))) => {
                 tracing::info!(
-                    from = %crate::cli::output::time(from),
-                    to = %crate::cli::output::time(to),
+                    from = %crate::time::rfc3339(from),
+                    to = %crate::time::rfc3339(to),
                     "simulated clock moved from the admin page"
                 );
                 json(
                     StatusCode::OK,
-                    serde_json::json!({ "now": crate::cli::output::time(to) }),
+                    serde_json::json!({ "now": crate::time::rfc3339(to) }),
                 )
             }
             Ok(Err(e)) => error(StatusCode::CONFLICT, e.to_string()),

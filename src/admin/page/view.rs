@@ -4,12 +4,12 @@
 
 use serde::Serialize;
 
-use crate::cli::output::time;
 use crate::clock::Clock;
 use crate::config::{format_duration, ClockMode};
 use crate::directory::store::StoreResult;
 use crate::directory::{Store, Tenant, Time, User};
 use crate::sync::{CycleState, SyncState};
+use crate::time::rfc3339 as time;
 use crate::verify::lockout;
 
 /// Users per page of the overview (`?after=SAM` for the next): a directory of any size costs
