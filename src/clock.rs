@@ -9,9 +9,16 @@ use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
 
-use crate::config::ClockMode;
-use crate::directory::model::horizon;
-use crate::directory::{Store, StoreError, Time};
+use crate::directory::{Store, StoreError};
+use crate::time::{horizon, Time};
+
+/// Where the time comes from (`clock.mode`): the system clock, or a simulated one kept in the
+/// store that the CLI moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockMode {
+    System,
+    Simulated,
+}
 
 #[derive(Clone)]
 pub struct Clock {

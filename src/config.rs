@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::endpoint::{Endpoint, EndpointKind};
 
+pub use crate::clock::ClockMode;
+pub use crate::directory::domain::DirectoryConfig;
 pub use crate::time::{format_duration, parse_duration, parse_time};
+pub use crate::verify::hashing::HashingConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -350,36 +353,6 @@ fn default_tls() -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Validated configuration.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClockMode {
-    System,
-    Simulated,
-}
-
-#[derive(Debug, Clone)]
-pub struct DirectoryConfig {
-    pub base_dn: String,
-    pub netbios_name: String,
-    pub upn_suffix: String,
-    pub users_container: String,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct HashingConfig {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-    pub max_concurrent: usize,
-    /// A request that cannot start its hash work within this is dropped.
-    pub max_wait: Duration,
-    /// How long a verified secret is remembered; zero disables the cache.
-    pub cache_ttl: Duration,
-    pub cache_entries: u64,
-    /// Keep the NT hash (MD4 of the UTF-16LE password) beside the Argon2 hash when a password
-    /// is set, for MS-CHAP and MS-CHAPv2.
-    pub store_nt_hash: bool,
-}
 
 #[derive(Clone)]
 pub struct RadiusClientConfig {

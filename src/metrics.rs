@@ -7,7 +7,7 @@
 //! request allocates and the number of series stays bounded by the code, never by input.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -100,8 +100,6 @@ pub struct Metrics {
     sync_cycles: Family<KindLabel, Counter>,
     sync_last: Family<KindLabel, Gauge<f64, AtomicU64>>,
     sync_next: Family<KindLabel, Gauge<f64, AtomicU64>>,
-    /// Where the sync-cycle count stands (see `observe_sync`).
-    sync_seen: Mutex<Option<crate::time::Time>>,
 }
 
 /// Latency buckets: 0.25 ms to about 8 s, doubling (a warm decision is well under a
@@ -234,7 +232,6 @@ impl Metrics {
             sync_cycles,
             sync_last,
             sync_next,
-            sync_seen: Mutex::new(None),
         }
     }
 
@@ -301,33 +298,17 @@ impl Metrics {
         OpenConnection(self)
     }
 
-    /// Brings the sync figures up to `state` (called before each scrape): the cycles whose
-    /// instants passed since the last look are counted once. A simulated clock moved back
-    /// counts nothing (the counter never goes down); cycles passed again later count again.
-    pub fn observe_sync(&self, schedule: &crate::sync::Schedule, state: &crate::sync::SyncState) {
-        use crate::sync::SyncKind;
-        let secs = |t: crate::time::Time| t.timestamp_micros() as f64 / 1e6;
-        let mut seen = self.sync_seen.lock().unwrap_or_else(|e| e.into_inner());
-        for (kind, name, cycle) in [
-            (SyncKind::Object, "object", &state.object),
-            (
-                SyncKind::PasswordHash,
-                "password-hash",
-                &state.password_hash,
-            ),
-        ] {
-            let label = KindLabel { kind: name };
-            // Created at the first look, so the series exist from the first scrape.
-            let counter = self.sync_cycles.get_or_create(&label);
-            if let Some(from) = *seen {
-                counter.inc_by(schedule.cycles_between(kind, from, state.at));
-            }
-            if let Some(last) = cycle.last {
-                self.sync_last.get_or_create(&label).set(secs(last));
-            }
-            self.sync_next.get_or_create(&label).set(secs(cycle.next));
+    /// One sync kind's figures (`kind`: "object" or "password-hash"): `new_cycles` cycles ran
+    /// since the last look, the last one at `last` and the next at `next` (Unix seconds). The
+    /// caller works them out from the schedule; this only records numbers.
+    pub fn sync_figures(&self, kind: &'static str, new_cycles: u64, last: Option<f64>, next: f64) {
+        let label = KindLabel { kind };
+        // Created at the first look, so the series exist from the first scrape.
+        self.sync_cycles.get_or_create(&label).inc_by(new_cycles);
+        if let Some(last) = last {
+            self.sync_last.get_or_create(&label).set(last);
         }
-        *seen = Some(state.at);
+        self.sync_next.get_or_create(&label).set(next);
     }
 
     /// The exposition, in Prometheus text format.

@@ -266,9 +266,38 @@ pub fn observe_sync(store: &dyn Store, clock: &Clock) {
         Ok((schedule, st))
     };
     match read() {
-        Ok((schedule, st)) => crate::metrics::global().observe_sync(&schedule, &st),
+        Ok((schedule, st)) => push_sync_figures(&schedule, &st),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the sync state"),
     }
+}
+
+/// Where the sync-cycle count stands: the instant of the last look.
+static SYNC_SEEN: std::sync::Mutex<Option<crate::time::Time>> = std::sync::Mutex::new(None);
+
+/// Brings the sync figures up to `state` (called before each scrape): the cycles whose
+/// instants passed since the last look are counted once. A simulated clock moved back counts
+/// nothing (the counter never goes down); cycles passed again later count again.
+fn push_sync_figures(schedule: &crate::sync::Schedule, state: &crate::sync::SyncState) {
+    use crate::sync::SyncKind;
+    let secs = |t: crate::time::Time| t.timestamp_micros() as f64 / 1e6;
+    let mut seen = SYNC_SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    for (kind, name, cycle) in [
+        (SyncKind::Object, "object", &state.object),
+        (
+            SyncKind::PasswordHash,
+            "password-hash",
+            &state.password_hash,
+        ),
+    ] {
+        let new_cycles = seen.map_or(0, |from| schedule.cycles_between(kind, from, state.at));
+        crate::metrics::global().sync_figures(
+            name,
+            new_cycles,
+            cycle.last.map(secs),
+            secs(cycle.next),
+        );
+    }
+    *seen = Some(state.at);
 }
 
 async fn healthz(state: &State, json: bool) -> Response<Body> {

@@ -3,6 +3,7 @@
 
 pub mod cloud_names;
 pub mod conditional_access;
+pub mod domain;
 pub mod ids;
 pub mod import;
 pub mod model;

@@ -2,7 +2,7 @@
 //! (sAMAccountName, UPN, `DOMAIN\\user`, DN), the candidates a store must fetch, the DN of a
 //! user entry, and the limits of each form.
 
-use crate::config::DirectoryConfig;
+use crate::directory::domain::DirectoryConfig;
 
 /// Escapes a value for use in an RDN (RFC 4514 §2.4).
 fn escape_rdn_value(v: &str) -> String {

@@ -10,7 +10,7 @@ use super::names::Candidates;
 use super::store::{ManualSync, Store, StoreError};
 use super::tenant::Tenant;
 use crate::clock::Clock;
-use crate::config::DirectoryConfig;
+use crate::directory::domain::DirectoryConfig;
 use crate::verify::hashing::{generate_app_password, HashError, Hasher, Secret};
 
 /// What an import did.

@@ -3,8 +3,8 @@
 //! verifier's errors. Its own file, so that `onprem` and `cloud` need nothing of the verifier
 //! that calls them.
 
-use crate::config::DirectoryConfig;
 use crate::decision::{Decision, Step};
+use crate::directory::domain::DirectoryConfig;
 use crate::directory::{AppPassword, Store, StoreError, Tenant, Time};
 use crate::secret::Secret;
 

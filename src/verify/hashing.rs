@@ -4,6 +4,8 @@
 //! replaced by a dummy hash made with the same parameters. These functions are blocking and
 //! slow by design; the verifier only calls them on the bounded blocking pool.
 
+use std::time::Duration;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use hmac::{Hmac, Mac};
@@ -11,7 +13,22 @@ use rand::rngs::OsRng;
 use rand::Rng;
 use sha2::Sha256;
 
-use crate::config::HashingConfig;
+/// `[hashing]`, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct HashingConfig {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent: usize,
+    /// A request that cannot start its hash work within this is dropped.
+    pub max_wait: Duration,
+    /// How long a verified secret is remembered; zero disables the cache.
+    pub cache_ttl: Duration,
+    pub cache_entries: u64,
+    /// Keep the NT hash (MD4 of the UTF-16LE password) beside the Argon2 hash when a password
+    /// is set, for MS-CHAP and MS-CHAPv2.
+    pub store_nt_hash: bool,
+}
 
 pub use crate::secret::Secret;
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::admission::Admission;
 
 use crate::clock::Clock;
-use crate::config::DirectoryConfig;
+use crate::directory::domain::DirectoryConfig;
 use crate::directory::{Store, Tenant, Time};
 use crate::signin_log::SigninLog;
 pub use hashing::{Hasher, Secret};
