@@ -8,8 +8,12 @@ use super::context::{
 };
 use super::explain::{ago, when};
 use super::lockout;
+use super::lockout::AdLocked;
+use super::mschap::{MsChap, MsChapSuccess};
 use crate::decision::{Attempt, Codes, Credential, Decision, Outcome, Side};
-use crate::directory::{candidates, resolve, user_dn, Names, Resolution, User};
+use crate::directory::store::AdLockout;
+use crate::directory::{candidates, resolve, user_dn, Names, Resolution, Tenant, User};
+use crate::time::Time;
 
 fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -> Decision {
     let codes = Codes {
@@ -38,11 +42,124 @@ pub(crate) fn secret_note(m: &SecretMatch, side: &str) -> String {
     }
 }
 
-fn decide_traced(
-    ctx: &Ctx<'_>,
-    attempt: &Attempt,
-    trace: &mut Trace,
-) -> Result<Decision, VerifyError> {
+/// What the on-prem rules read, gathered before any of them runs: the reads and the secret's
+/// match are done, nothing is decided yet.
+pub(crate) struct Facts<'a> {
+    pub login: &'a str,
+    pub resolution: Resolution,
+    pub user: Option<&'a User>,
+    pub secret: &'a SecretMatch,
+    /// The MS-CHAP proof presented instead of a cleartext secret, if any.
+    pub mschap: Option<&'a MsChap>,
+    /// Whether the user has app passwords (an MS-CHAP failure's explanation mentions them).
+    pub has_app_passwords: bool,
+    /// The user's AD lockout state (a stand-in's for an unknown user).
+    pub lock: AdLockout,
+    pub tenant: &'a Tenant,
+    pub now: Time,
+}
+
+/// The rule that decided (docs/model.md §3, in its order), with what its answer needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Rule 1.
+    UnknownUser {
+        ambiguous: bool,
+    },
+    /// Rule 2, even with the right password.
+    LockedOut(AdLocked),
+    /// MS-CHAP without an NT hash: nothing can be proved either way (NPS 66, nothing counted).
+    NoNtHash,
+    /// Rule 3: not the current domain password (every app password included).
+    BadPassword,
+    /// Rules 4 to 7, revealed only behind the right password.
+    Disabled,
+    AccountExpired(Time),
+    PasswordExpired,
+    MustChange,
+    /// Rule 8.
+    Accept,
+}
+
+/// The on-prem rules: a pure function of the facts, in the reference's order, noting in
+/// `trace` every rule that passed.
+pub(crate) fn rules(f: &Facts<'_>, trace: &mut Trace) -> Verdict {
+    let Some(user) = f.user else {
+        return Verdict::UnknownUser {
+            ambiguous: f.resolution == Resolution::Ambiguous,
+        };
+    };
+    trace.pass("onprem.unknown-user", || {
+        format!(
+            "{:?} is the on-prem account {}; {}",
+            crate::logging::cap(f.login, 64),
+            user.sam,
+            secret_note(f.secret, "current")
+        )
+    });
+    if let Some(locked) = lockout::ad_locked(&f.lock, f.tenant, f.now) {
+        return Verdict::LockedOut(locked);
+    }
+    trace.pass("onprem.locked-out", || {
+        if f.tenant.ad_lockout_threshold == 0 {
+            "not locked out (AD lockout is off: ad-lockout-threshold 0)".into()
+        } else {
+            format!(
+                "not locked out ({} bad password(s) counted, threshold {})",
+                f.lock.bad_count, f.tenant.ad_lockout_threshold
+            )
+        }
+    });
+    if f.mschap.is_some() && stored_nt_hash(user).is_none() {
+        return Verdict::NoNtHash;
+    }
+    if !f.secret.domain {
+        return Verdict::BadPassword;
+    }
+    trace.pass("onprem.bad-password", || {
+        "the secret is the current domain password".into()
+    });
+    if !user.enabled {
+        return Verdict::Disabled;
+    }
+    trace.pass("onprem.disabled", || "the account is enabled".into());
+    if let Some(exp) = user.account_expires.filter(|e| *e <= f.now) {
+        return Verdict::AccountExpired(exp);
+    }
+    trace.pass("onprem.account-expired", || match user.account_expires {
+        Some(e) => format!("the account expires at {}", when(e, f.now)),
+        None => "the account never expires".into(),
+    });
+    if user.password_expired {
+        return Verdict::PasswordExpired;
+    }
+    trace.pass("onprem.password-expired", || {
+        "the domain password has not expired".into()
+    });
+    if user.must_change {
+        return Verdict::MustChange;
+    }
+    trace.pass("onprem.must-change", || {
+        "no change required at next logon".into()
+    });
+    Verdict::Accept
+}
+
+/// What the reads gave (owned; `Facts` borrows from it).
+struct Gathered {
+    users: Vec<User>,
+    resolution: Resolution,
+    user_id: Option<i64>,
+    app_passwords: usize,
+    secret: SecretMatch,
+    /// An MS-CHAP accept's proof (authenticator response, keys).
+    proved: Option<MsChapSuccess>,
+    lock: AdLockout,
+}
+
+/// The reads and the secret match. An unknown user costs the same reads (a stand-in's
+/// lockout state, app passwords of nobody) as a known one, so timing reveals nothing.
+fn gather(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Gathered, VerifyError> {
     let users = ctx
         .store
         .users_named(&candidates(&attempt.login, ctx.dir))?;
@@ -70,7 +187,7 @@ fn decide_traced(
     // MS-CHAP proves the password by challenge-response against the NT hash (no Argon2); an
     // app password can never match it, as the cloud alone knows app passwords.
     let mut proved = None;
-    let m = match &attempt.mschap {
+    let secret = match &attempt.mschap {
         Some(proof) => {
             proved = user
                 .and_then(stored_nt_hash)
@@ -89,160 +206,145 @@ fn decide_traced(
         ),
     };
     stop_if_probe_needs_argon2()?;
+    let user_id = user.map(|u| u.id);
+    let lock = ctx.store.ad_lockout(user_id.unwrap_or(NOBODY))?;
+    Ok(Gathered {
+        app_passwords: app_passwords.len(),
+        users,
+        resolution,
+        user_id,
+        secret,
+        proved,
+        lock,
+    })
+}
 
-    // Rule 1: unknown (or ambiguous) user.
-    let Some(user) = user else {
-        ctx.store.ad_lockout(NOBODY)?;
-        ctx.store.modify_ad_lockout(NOBODY, &mut |_| {})?;
-        let why = if resolution == Resolution::Ambiguous {
+/// The writes a verdict calls for; for a wrong password, the lockout state it left.
+fn apply(
+    ctx: &Ctx<'_>,
+    f: &Facts<'_>,
+    verdict: &Verdict,
+) -> Result<Option<AdLockout>, VerifyError> {
+    match (verdict, f.user) {
+        // The same write an unknown user's wrong password would cost, on a stand-in.
+        (Verdict::UnknownUser { .. }, _) => {
+            ctx.store.modify_ad_lockout(NOBODY, &mut |_| {})?;
+            Ok(None)
+        }
+        (Verdict::BadPassword, Some(user)) => Ok(Some(lockout::ad_bad_attempt(
+            ctx.store, user.id, f.tenant, f.now,
+        )?)),
+        (Verdict::Accept, Some(user)) => {
+            lockout::ad_reset(ctx.store, user.id)?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The decision a verdict stands for: codes and the explanation (with what `apply` counted).
+fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<AdLockout>) -> Decision {
+    let now = f.now;
+    match verdict {
+        Verdict::UnknownUser { ambiguous: true } => reject(
+            "onprem.unknown-user",
+            "525",
+            8,
             format!(
                 "{:?} matches more than one on-prem account; AD refuses an ambiguous name",
-                attempt.login
-            )
-        } else {
-            format!("no on-prem account answers to {:?}", attempt.login)
-        };
-        return Ok(reject("onprem.unknown-user", "525", 8, why));
-    };
-    trace.pass("onprem.unknown-user", || {
-        format!(
-            "{:?} is the on-prem account {}; {}",
-            crate::logging::cap(&attempt.login, 64),
-            user.sam,
-            secret_note(&m, "current")
-        )
-    });
-    let now = ctx.now;
-    let with_user = |mut d: Decision| {
-        if d.accepted() {
-            d.mschap = proved.clone();
-        }
-        if ctx.wants_groups {
-            d.groups = user.groups.clone();
-        }
-        d.user = Some(user.sam.clone());
-        d.user_dn = Some(user_dn(ctx.dir, &user.sam));
-        if let Some(name) = &m.app {
-            d.credential = Credential::AppPassword;
-            d.app_password = Some(name.clone());
-        } else if m.domain {
-            d.credential = Credential::DomainPassword;
-        }
-        d
-    };
-
-    // Rule 2: locked out, even with the right password.
-    let lock = ctx.store.ad_lockout(user.id)?;
-    if let Some(locked) = lockout::ad_locked(&lock, ctx.tenant, now) {
-        let until = match locked.until {
-            Some(u) => format!("it unlocks at {}", when(u, now)),
-            None => {
-                "it stays locked until an administrator unlocks it (ad-lockout-duration 0)".into()
-            }
-        };
-        return Ok(with_user(reject(
-            "onprem.locked-out",
-            "775",
-            36,
-            format!(
-                "account locked out on-prem at {} after {} bad passwords (threshold {}); {until}",
-                when(locked.since, now),
-                lock.bad_count,
-                ctx.tenant.ad_lockout_threshold
+                f.login
             ),
-        )));
-    }
-
-    trace.pass("onprem.locked-out", || {
-        if ctx.tenant.ad_lockout_threshold == 0 {
-            "not locked out (AD lockout is off: ad-lockout-threshold 0)".into()
-        } else {
-            format!(
-                "not locked out ({} bad password(s) counted, threshold {})",
-                lock.bad_count, ctx.tenant.ad_lockout_threshold
-            )
-        }
-    });
-
-    // MS-CHAP needs the NT hash; without one nothing can be proved either way, so no bad
-    // attempt is counted (NPS reason 66: the method is not available for this account).
-    if let (Some(proof), None) = (&attempt.mschap, stored_nt_hash(user)) {
-        let codes = Codes {
-            ad: None,
-            nps: Some(66),
-            aadsts: None,
-        };
-        return Ok(with_user(Decision::new(
-            Side::OnPrem,
-            Outcome::Reject,
-            "onprem.mschap.no-nt-hash",
-            codes,
-            format!(
-                "{} needs the account's NT hash, which hybridauth keeps only with hashing.store_nt_hash = true, from the next time the password is set; this account has none: use PAP (or EAP-TTLS/PAP)",
-                proof.name()
-            ),
-        )));
-    }
-
-    // Rule 3: not the current domain password (every app password included).
-    if !m.domain {
-        let state = lockout::ad_bad_attempt(ctx.store, user.id, ctx.tenant, now)?;
-        let counted = if ctx.tenant.ad_lockout_threshold == 0 {
-            format!("bad attempt {}, AD lockout disabled", state.bad_count)
-        } else if state.locked_at == Some(now) {
-            format!(
-                "bad attempt {} of {}: the account is now locked out",
-                state.bad_count, ctx.tenant.ad_lockout_threshold
-            )
-        } else {
-            format!(
-                "bad attempt {} of {}",
-                state.bad_count, ctx.tenant.ad_lockout_threshold
-            )
-        };
-        let why = match (&m.app, &attempt.mschap) {
-            (Some(name), _) => format!(
-                "app password {name:?} presented to an on-prem endpoint; app passwords are known only to the cloud, so AD sees a wrong password ({counted})"
-            ),
-            (None, Some(proof)) => {
-                let apps = if app_passwords.is_empty() {
-                    ""
-                } else {
-                    "; an app password never works here: the cloud alone knows app passwords, and it verifies only cleartext secrets"
-                };
+        ),
+        Verdict::UnknownUser { ambiguous: false } => reject(
+            "onprem.unknown-user",
+            "525",
+            8,
+            format!("no on-prem account answers to {:?}", f.login),
+        ),
+        Verdict::LockedOut(locked) => {
+            let until = match locked.until {
+                Some(u) => format!("it unlocks at {}", when(u, now)),
+                None => "it stays locked until an administrator unlocks it (ad-lockout-duration 0)"
+                    .into(),
+            };
+            reject(
+                "onprem.locked-out",
+                "775",
+                36,
                 format!(
-                    "the {} response does not prove the current domain password ({counted}){apps}",
-                    proof.name()
+                    "account locked out on-prem at {} after {} bad passwords (threshold {}); {until}",
+                    when(locked.since, now),
+                    f.lock.bad_count,
+                    f.tenant.ad_lockout_threshold
+                ),
+            )
+        }
+        Verdict::NoNtHash => {
+            let codes = Codes {
+                ad: None,
+                nps: Some(66),
+                aadsts: None,
+            };
+            Decision::new(
+                Side::OnPrem,
+                Outcome::Reject,
+                "onprem.mschap.no-nt-hash",
+                codes,
+                format!(
+                    "{} needs the account's NT hash, which hybridauth keeps only with hashing.store_nt_hash = true, from the next time the password is set; this account has none: use PAP (or EAP-TTLS/PAP)",
+                    f.mschap.map_or("MS-CHAP", |p| p.name())
+                ),
+            )
+        }
+        Verdict::BadPassword => {
+            let state = counted.unwrap_or_default();
+            let threshold = f.tenant.ad_lockout_threshold;
+            let counted = if threshold == 0 {
+                format!("bad attempt {}, AD lockout disabled", state.bad_count)
+            } else if state.locked_at == Some(now) {
+                format!(
+                    "bad attempt {} of {threshold}: the account is now locked out",
+                    state.bad_count
                 )
-            }
-            (None, None) => match &m.refused {
-                Some(r) => format!("the secret was not checked ({counted}): {r}"),
-                None => format!("the secret is not the current domain password ({counted})"),
-            },
-        };
-        return Ok(with_user(reject("onprem.bad-password", "52e", 16, why)));
-    }
-
-    trace.pass("onprem.bad-password", || {
-        "the secret is the current domain password".into()
-    });
-
-    // Rules 4 to 7: account state, revealed only behind the right password.
-    if !user.enabled {
-        return Ok(with_user(reject(
-            "onprem.disabled",
-            "533",
-            34,
-            format!(
-                "account disabled on-prem at {} ({})",
-                when(user.enabled_changed_at, now),
-                ago(user.enabled_changed_at, now)
-            ),
-        )));
-    }
-    trace.pass("onprem.disabled", || "the account is enabled".into());
-    if let Some(exp) = user.account_expires.filter(|e| *e <= now) {
-        return Ok(with_user(reject(
+            } else {
+                format!("bad attempt {} of {threshold}", state.bad_count)
+            };
+            let why = match (&f.secret.app, f.mschap) {
+                (Some(name), _) => format!(
+                    "app password {name:?} presented to an on-prem endpoint; app passwords are known only to the cloud, so AD sees a wrong password ({counted})"
+                ),
+                (None, Some(proof)) => {
+                    let apps = if f.has_app_passwords {
+                        "; an app password never works here: the cloud alone knows app passwords, and it verifies only cleartext secrets"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "the {} response does not prove the current domain password ({counted}){apps}",
+                        proof.name()
+                    )
+                }
+                (None, None) => match &f.secret.refused {
+                    Some(r) => format!("the secret was not checked ({counted}): {r}"),
+                    None => format!("the secret is not the current domain password ({counted})"),
+                },
+            };
+            reject("onprem.bad-password", "52e", 16, why)
+        }
+        Verdict::Disabled => {
+            let at = f.user.map_or(now, |u| u.enabled_changed_at);
+            reject(
+                "onprem.disabled",
+                "533",
+                34,
+                format!(
+                    "account disabled on-prem at {} ({})",
+                    when(at, now),
+                    ago(at, now)
+                ),
+            )
+        }
+        Verdict::AccountExpired(exp) => reject(
             "onprem.account-expired",
             "701",
             35,
@@ -250,57 +352,226 @@ fn decide_traced(
                 "account expired on-prem at {} (accountExpires)",
                 when(exp, now)
             ),
-        )));
-    }
-    trace.pass("onprem.account-expired", || match user.account_expires {
-        Some(e) => format!("the account expires at {}", when(e, now)),
-        None => "the account never expires".into(),
-    });
-    if user.password_expired {
-        return Ok(with_user(reject(
+        ),
+        Verdict::PasswordExpired => reject(
             "onprem.password-expired",
             "532",
             33,
             "the domain password has expired; the user must set a new one".into(),
-        )));
-    }
-    trace.pass("onprem.password-expired", || {
-        "the domain password has not expired".into()
-    });
-    if user.must_change {
-        return Ok(with_user(reject(
+        ),
+        Verdict::MustChange => reject(
             "onprem.must-change",
             "773",
             33,
             "the user must change the password at next logon; a legacy protocol cannot do that"
                 .into(),
-        )));
-    }
-
-    trace.pass("onprem.must-change", || {
-        "no change required at next logon".into()
-    });
-
-    // Rule 8: accept.
-    lockout::ad_reset(ctx.store, user.id)?;
-    let how = match &attempt.mschap {
-        Some(proof) => format!(
-            "domain password proved by {} against the live on-prem account's NT hash",
-            proof.name()
         ),
-        None => "domain password checked against the live on-prem account".into(),
+        Verdict::Accept => {
+            let how = match f.mschap {
+                Some(proof) => format!(
+                    "domain password proved by {} against the live on-prem account's NT hash",
+                    proof.name()
+                ),
+                None => "domain password checked against the live on-prem account".into(),
+            };
+            Decision::new(
+                Side::OnPrem,
+                Outcome::Accept,
+                "onprem.accept",
+                Codes::default(),
+                how,
+            )
+        }
+    }
+}
+
+/// Gather, rules, apply, then the decision with the user it names.
+fn decide_traced(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    trace: &mut Trace,
+) -> Result<Decision, VerifyError> {
+    let g = gather(ctx, attempt)?;
+    let user = g.user_id.and_then(|id| g.users.iter().find(|u| u.id == id));
+    let facts = Facts {
+        login: &attempt.login,
+        resolution: g.resolution,
+        user,
+        secret: &g.secret,
+        mschap: attempt.mschap.as_ref(),
+        has_app_passwords: g.app_passwords > 0,
+        lock: g.lock.clone(),
+        tenant: ctx.tenant,
+        now: ctx.now,
     };
-    Ok(with_user(Decision::new(
-        Side::OnPrem,
-        Outcome::Accept,
-        "onprem.accept",
-        Codes::default(),
-        how,
-    )))
+    let verdict = rules(&facts, trace);
+    let counted = apply(ctx, &facts, &verdict)?;
+    let mut d = explain(&facts, verdict, counted);
+    let Some(user) = user else {
+        return Ok(d);
+    };
+    if d.accepted() {
+        d.mschap = g.proved.clone();
+    }
+    if ctx.wants_groups {
+        d.groups = user.groups.clone();
+    }
+    d.user = Some(user.sam.clone());
+    d.user_dn = Some(user_dn(ctx.dir, &user.sam));
+    if let Some(name) = &g.secret.app {
+        d.credential = Credential::AppPassword;
+        d.app_password = Some(name.clone());
+    } else if g.secret.domain {
+        d.credential = Credential::DomainPassword;
+    }
+    Ok(d)
 }
 
 /// The user's NT hash as stored (hex), if one is kept and well formed.
 fn stored_nt_hash(user: &User) -> Option<[u8; 16]> {
     let hex_hash = user.nt_hash.as_deref()?;
     hex::decode(hex_hash).ok()?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The on-prem rules from facts alone: no store, no Argon2.
+    use super::*;
+    use crate::directory::MfaState;
+
+    fn at(s: &str) -> Time {
+        crate::time::parse_time(s).unwrap()
+    }
+
+    fn alice() -> User {
+        let t = at("2026-01-05T09:00:00Z");
+        User {
+            id: 7,
+            sam: "alice".into(),
+            upn: "alice@contoso.com".into(),
+            display_name: "alice".into(),
+            mail: None,
+            groups: vec![],
+            enabled: true,
+            account_expires: None,
+            password_hash: String::new(),
+            syncable_hash: None,
+            nt_hash: None,
+            password_set_at: t,
+            password_expired: false,
+            must_change: false,
+            admin: false,
+            mfa: MfaState::Disabled,
+            modern_auth_only: false,
+            created_at: t,
+            enabled_changed_at: t,
+            ever_had_app_password: false,
+            deleted_at: None,
+        }
+    }
+
+    fn right() -> SecretMatch {
+        SecretMatch {
+            domain: true,
+            app: None,
+            refused: None,
+        }
+    }
+
+    fn wrong() -> SecretMatch {
+        SecretMatch {
+            domain: false,
+            app: None,
+            refused: None,
+        }
+    }
+
+    fn verdict(
+        user: Option<&User>,
+        secret: &SecretMatch,
+        lock: AdLockout,
+        tenant: &Tenant,
+    ) -> Verdict {
+        let f = Facts {
+            login: "alice",
+            resolution: user.map_or(Resolution::Unknown, |u| Resolution::Found(u.id)),
+            user,
+            secret,
+            mschap: None,
+            has_app_passwords: false,
+            lock,
+            tenant,
+            now: at("2026-01-05T10:00:00Z"),
+        };
+        let mut trace = Trace::new(true);
+        rules(&f, &mut trace)
+    }
+
+    #[test]
+    fn the_rules_fire_in_the_reference_order() {
+        let t = Tenant::default();
+        let a = alice();
+        assert_eq!(
+            verdict(None, &right(), AdLockout::default(), &t),
+            Verdict::UnknownUser { ambiguous: false }
+        );
+        assert_eq!(
+            verdict(Some(&a), &right(), AdLockout::default(), &t),
+            Verdict::Accept
+        );
+        assert_eq!(
+            verdict(Some(&a), &wrong(), AdLockout::default(), &t),
+            Verdict::BadPassword
+        );
+        // Account state only behind the right password: a wrong one is just wrong.
+        let mut off = alice();
+        off.enabled = false;
+        off.password_expired = true;
+        assert_eq!(
+            verdict(Some(&off), &wrong(), AdLockout::default(), &t),
+            Verdict::BadPassword
+        );
+        assert_eq!(
+            verdict(Some(&off), &right(), AdLockout::default(), &t),
+            Verdict::Disabled
+        );
+        let mut exp = alice();
+        exp.account_expires = Some(at("2026-01-05T09:30:00Z"));
+        exp.must_change = true;
+        assert_eq!(
+            verdict(Some(&exp), &right(), AdLockout::default(), &t),
+            Verdict::AccountExpired(at("2026-01-05T09:30:00Z"))
+        );
+        let mut pw = alice();
+        pw.password_expired = true;
+        pw.must_change = true;
+        assert_eq!(
+            verdict(Some(&pw), &right(), AdLockout::default(), &t),
+            Verdict::PasswordExpired
+        );
+        pw.password_expired = false;
+        assert_eq!(
+            verdict(Some(&pw), &right(), AdLockout::default(), &t),
+            Verdict::MustChange
+        );
+    }
+
+    #[test]
+    fn lockout_fires_before_the_password_is_looked_at() {
+        let t = Tenant {
+            ad_lockout_threshold: 3,
+            ..Tenant::default()
+        };
+        let locked = AdLockout {
+            bad_count: 3,
+            last_bad_at: Some(at("2026-01-05T09:55:00Z")),
+            locked_at: Some(at("2026-01-05T09:55:00Z")),
+        };
+        for secret in [right(), wrong()] {
+            assert!(matches!(
+                verdict(Some(&alice()), &secret, locked.clone(), &t),
+                Verdict::LockedOut(_)
+            ));
+        }
+    }
 }
