@@ -10,10 +10,13 @@ use super::explain::{ago, when};
 use super::lockout;
 use crate::decision::{Attempt, Codes, Credential, Decision, Door, Outcome, Side};
 use crate::directory::cloud_names::{ad_only_form, cloud_candidates, resolve_cloud, CloudNames};
-use crate::directory::store::CloudUser;
-use crate::directory::{candidates, resolve, user_dn, MfaState, Names, Resolution, User};
+use std::net::IpAddr;
+
+use crate::directory::store::{CloudUser, SmartLockout};
+use crate::directory::{candidates, resolve, user_dn, MfaState, Names, Resolution, Tenant, User};
 use crate::endpoint::EndpointKind;
 use crate::sync::{self, SyncState};
+use crate::time::Time;
 
 /// NPS reason codes a RADIUS front door reports for cloud answers.
 fn nps_for(aadsts: &str) -> u32 {
@@ -109,13 +112,201 @@ pub(crate) fn decide(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Decision, Verif
     Ok(d)
 }
 
-fn decide_traced(
-    ctx: &Ctx<'_>,
-    attempt: &Attempt,
-    trace: &mut Trace,
-) -> Result<Decision, VerifyError> {
-    let now = ctx.now;
-    let sync = sync::state_at(ctx.store, ctx.tenant, now)?;
+/// What the cloud rules read, gathered before any of them runs: the cloud copy as of the last
+/// object-sync cycle, the hash as of the last password-hash-sync cycle, the secret's match.
+pub(crate) struct Facts<'a> {
+    /// The login as sent (a bind DN on a cloud LDAP listener, see `dn_stands_for`).
+    pub login: &'a str,
+    /// The UPN a bind DN stood for (docs/model.md §4d), if it did.
+    pub dn_stands_for: Option<&'a str>,
+    pub copy: Option<&'a CloudUser>,
+    /// The live account behind the copy: cloud-owned settings (MFA, roles) live with it.
+    pub live: Option<&'a User>,
+    pub synced_hash: Option<&'a str>,
+    pub secret: &'a SecretMatch,
+    pub admin_actions: bool,
+    pub client: Option<IpAddr>,
+    /// Smart lockout's state for the copy's user (a stand-in's for an unknown one).
+    pub smart: &'a SmartLockout,
+    pub sync: &'a SyncState,
+    pub tenant: &'a Tenant,
+    pub now: Time,
+}
+
+/// The rule that decided (docs/model.md §4, in its order), with what its answer needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Rule 1.
+    UnknownUser,
+    /// Rule 2, once the disable has synced.
+    Disabled,
+    /// Rule 3.
+    SmartLocked(Time),
+    /// Rule 4: Security Defaults, a modern-auth-only user, or a CA policy blocking legacy auth.
+    SecurityDefaults,
+    ModernAuthOnly,
+    CaBlockLegacy(String),
+    /// Rule 5 (4a).
+    AppPasswordAdminAction(String),
+    AppPasswordAdminUser(String),
+    AppPasswordAccept(String),
+    /// Rule 6 (4b and 4c).
+    CaRequireMfa(String),
+    PasswordAccept(MfaState),
+    PasswordTrustedIp,
+    MfaRequired {
+        trusted: bool,
+    },
+    /// Rule 7.
+    BadPassword,
+}
+
+impl Verdict {
+    /// A correct secret was presented (smart lockout starts afresh, even when MFA refuses it).
+    fn right_secret(&self) -> bool {
+        matches!(
+            self,
+            Verdict::AppPasswordAccept(_)
+                | Verdict::CaRequireMfa(_)
+                | Verdict::PasswordAccept(_)
+                | Verdict::PasswordTrustedIp
+                | Verdict::MfaRequired { .. }
+        )
+    }
+}
+
+/// The cloud rules: a pure function of the facts, in the reference's order, noting in
+/// `trace` every rule that passed.
+pub(crate) fn rules(f: &Facts<'_>, trace: &mut Trace) -> Verdict {
+    let now = f.now;
+    if let Some(upn) = f.dn_stands_for {
+        trace.pass("cloud.ldap-bind-dn", || {
+            format!(
+                "the bind DN names the cloud entry of {upn}: signed in as that UPN (docs/model.md §4d)"
+            )
+        });
+    }
+    let (Some(copy), Some(live)) = (f.copy, f.live) else {
+        return Verdict::UnknownUser;
+    };
+    trace.pass("cloud.unknown-user", || {
+        format!(
+            "{:?} is the cloud account {} (as of the object-sync cycle at {}); {}",
+            crate::logging::cap(f.login, 64),
+            copy.snapshot.upn,
+            last_object_cycle(f.sync, now),
+            super::onprem::secret_note(f.secret, "synced")
+        )
+    });
+    if !copy.snapshot.enabled {
+        return Verdict::Disabled;
+    }
+    trace.pass("cloud.disabled", || "the cloud copy is enabled".into());
+    if let Some(until) = lockout::smart_locked_until(f.smart, now) {
+        return Verdict::SmartLocked(until);
+    }
+    trace.pass("cloud.smart-lockout", || {
+        format!(
+            "smart lockout is not active ({} failure(s) counted, threshold {})",
+            f.smart.failures, f.tenant.smart_lockout_threshold
+        )
+    });
+    if f.tenant.security_defaults {
+        return Verdict::SecurityDefaults;
+    }
+    if live.modern_auth_only {
+        return Verdict::ModernAuthOnly;
+    }
+    trace.pass("cloud.legacy-auth-blocked", || {
+        "Security Defaults are off and the user is not required to use modern authentication".into()
+    });
+    // Conditional Access scopes by the groups the cloud holds for the user (as synced).
+    let groups = &copy.snapshot.groups;
+    if let Some(cov) = f
+        .tenant
+        .ca_block_legacy
+        .covers(groups, f.client, &f.tenant.named_locations)
+    {
+        return Verdict::CaBlockLegacy(cov.scope);
+    }
+    trace.pass("cloud.ca.block-legacy", || {
+        "no Conditional Access policy blocking legacy authentication covers this sign-in".into()
+    });
+    if let Some(name) = &f.secret.app {
+        if f.admin_actions {
+            return Verdict::AppPasswordAdminAction(name.clone());
+        }
+        trace.pass("cloud.app-password.admin-action", || {
+            "the endpoint performs no administrative actions".into()
+        });
+        if live.admin {
+            return Verdict::AppPasswordAdminUser(name.clone());
+        }
+        trace.pass("cloud.app-password.admin-user", || {
+            "the user is not an administrator".into()
+        });
+        return Verdict::AppPasswordAccept(name.clone());
+    }
+    if f.secret.domain {
+        let ca_mfa = f
+            .tenant
+            .ca_require_mfa
+            .covers(groups, f.client, &f.tenant.named_locations);
+        let enforced = live.mfa == MfaState::Enforced;
+        if let (Some(cov), false) = (&ca_mfa, enforced) {
+            // Per-user enforcement overrides Conditional Access (then §4b as ever); without it,
+            // the policy's MFA cannot be satisfied by a legacy client. Trusted IPs are a per-user
+            // MFA feature and do not exempt; an excluded named location does (in `covers`).
+            return Verdict::CaRequireMfa(cov.scope.clone());
+        }
+        trace.pass("cloud.ca.require-mfa", || {
+            if ca_mfa.is_none() {
+                "no Conditional Access policy requiring MFA covers this sign-in".into()
+            } else {
+                "a Conditional Access policy requires MFA, but per-user MFA is enforced and decides instead".into()
+            }
+        });
+        if !enforced {
+            return Verdict::PasswordAccept(live.mfa);
+        }
+        let trusted = f.tenant.is_trusted(f.client);
+        if trusted && !live.ever_had_app_password {
+            return Verdict::PasswordTrustedIp;
+        }
+        return Verdict::MfaRequired { trusted };
+    }
+    trace.pass("cloud.password.accept", || {
+        "the secret is neither an app password nor the synced domain password".into()
+    });
+    Verdict::BadPassword
+}
+
+/// "the object-sync cycle at 10:30", or an earlier one the state does not name.
+fn last_object_cycle(sync: &SyncState, now: Time) -> String {
+    sync.object
+        .last
+        .map(|t| when(t, now))
+        .unwrap_or_else(|| "an earlier cycle".into())
+}
+
+/// What the reads gave (owned; `Facts` borrows from it).
+struct Gathered {
+    sync: SyncState,
+    dn_stands_for: Option<String>,
+    copies: Vec<CloudUser>,
+    copy_id: Option<i64>,
+    live: Option<User>,
+    synced_hash: Option<String>,
+    secret: SecretMatch,
+    smart: SmartLockout,
+    /// For an unknown name: why, from the reads that tell (see `unknown_why`).
+    unknown_why: Option<String>,
+}
+
+/// The reads and the secret match. An unknown user costs the same reads (a stand-in's smart
+/// lockout state, app passwords of nobody) as a known one.
+fn gather(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Gathered, VerifyError> {
+    let sync = sync::state_at(ctx.store, ctx.tenant, ctx.now)?;
     // §4d: on a cloud LDAP listener, a bind DN naming an entry of the listener's own (cloud)
     // view stands for that entry's UPN: search-then-bind applications bind with the DN the
     // search gave them. Anywhere else a DN is an AD form, unknown to the cloud.
@@ -127,20 +318,12 @@ fn decide_traced(
     } else {
         None
     };
-    if let Some(upn) = &dn_stands_for {
-        trace.pass("cloud.ldap-bind-dn", || {
-            format!(
-                "the bind DN names the cloud entry of {upn}: signed in as that UPN (docs/model.md §4d)"
-            )
-        });
-    }
     let login = dn_stands_for.as_deref().unwrap_or(&attempt.login);
     // The cloud signs users in by UPN (or mail, with email-sign-in), never by AD's forms.
     let email = ctx.tenant.email_sign_in;
-    let names = cloud_candidates(login, email);
     let copies: Vec<CloudUser> = ctx
         .store
-        .cloud_users_named(sync.object.cutoff, &names)?
+        .cloud_users_named(sync.object.cutoff, &cloud_candidates(login, email))?
         .into_iter()
         .filter(|c| c.snapshot.exists)
         .collect();
@@ -157,7 +340,6 @@ fn decide_traced(
         Resolution::Found(id) => copies.iter().find(|c| c.user_id == id),
         _ => None,
     };
-    // Cloud-owned settings (MFA, roles, policies) and app passwords live with the cloud object.
     let live = match copy {
         Some(c) => ctx.store.user_by_id(c.user_id)?,
         None => None,
@@ -179,7 +361,7 @@ fn decide_traced(
     };
     // A hybrid endpoint's MS-CHAP proof was verified on-prem before the cloud is asked (see
     // `Verifier::decide_committed`): the cloud takes it as the domain password.
-    let m = if attempt.mschap.is_some() {
+    let secret = if attempt.mschap.is_some() {
         SecretMatch {
             domain: true,
             app: None,
@@ -189,314 +371,285 @@ fn decide_traced(
         match_secret(ctx, synced_hash.as_deref(), &app_passwords, &attempt.secret)
     };
     stop_if_probe_needs_argon2()?;
+    let known = copy.filter(|_| live.is_some());
+    let smart = ctx
+        .store
+        .smart_lockout(known.map_or(NOBODY, |c| c.user_id))?;
+    let unknown_why = match known {
+        Some(_) => None,
+        None => Some(unknown_why(ctx, attempt, &sync, resolution, &copies)?),
+    };
+    Ok(Gathered {
+        copy_id: known.map(|c| c.user_id),
+        sync,
+        dn_stands_for,
+        copies,
+        live,
+        synced_hash,
+        secret,
+        smart,
+        unknown_why,
+    })
+}
 
-    // Rule 1: not in the cloud copy.
-    let (Some(copy), Some(live)) = (copy, live.as_ref()) else {
-        ctx.store.smart_lockout(NOBODY)?;
+/// The writes a verdict calls for; for a wrong password, how smart lockout counted it.
+fn apply(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    f: &Facts<'_>,
+    verdict: &Verdict,
+) -> Result<Option<lockout::SmartCount>, VerifyError> {
+    let Some(copy) = f.copy else {
+        // The same write an unknown user's wrong secret would cost, on a stand-in.
         ctx.store.modify_smart_lockout(NOBODY, &mut |_| {})?;
-        return Ok(reject(
-            "cloud.unknown-user",
-            "AADSTS50034",
-            unknown_why(ctx, attempt, &sync, resolution, &copies)?,
-        ));
+        return Ok(None);
     };
-    trace.pass("cloud.unknown-user", || {
-        format!(
-            "{:?} is the cloud account {} (as of the object-sync cycle at {}); {}",
-            crate::logging::cap(&attempt.login, 64),
-            copy.snapshot.upn,
-            sync.object
-                .last
-                .map(|t| when(t, now))
-                .unwrap_or_else(|| "an earlier cycle".into()),
-            super::onprem::secret_note(&m, "synced")
-        )
-    });
-    let lag = object_lag(Some(live), copy, &sync);
-    let with_user = |mut d: Decision| {
-        if ctx.wants_groups {
-            d.groups = copy.snapshot.groups.clone();
-        }
-        d.user = Some(copy.snapshot.sam.clone());
-        d.user_dn = Some(user_dn(ctx.dir, &copy.snapshot.sam));
-        if let Some(upn) = &dn_stands_for {
-            d.explanation = format!(
-                "bind DN {} stands for {upn} on this cloud LDAP listener; {}",
-                crate::logging::cap(attempt.login.trim(), 256),
-                d.explanation
-            );
-            d.dn_stands_for = Some(upn.clone());
-        }
-        if let Some(name) = &m.app {
-            d.credential = Credential::AppPassword;
-            d.app_password = Some(name.clone());
-        } else if m.domain {
-            d.credential = Credential::DomainPassword;
-        }
-        if let Some(lag) = &lag {
-            d.explanation = format!("{}; {lag}", d.explanation);
-        }
-        d
-    };
+    let id = copy.user_id;
+    if let Verdict::AppPasswordAccept(name) = verdict {
+        ctx.store.touch_app_password(id, name, f.now)?;
+    }
+    if verdict.right_secret() {
+        lockout::smart_reset(ctx.store, id)?;
+        ctx.recent_bad.forget(id);
+    }
+    if *verdict == Verdict::BadPassword {
+        let repeats = ctx.recent_bad.note(
+            id,
+            attempt.secret.expose(),
+            f.now,
+            ctx.tenant.smart_lockout_duration,
+        );
+        return Ok(Some(lockout::smart_bad_attempt(
+            ctx.store, id, repeats, ctx.tenant, f.now,
+        )?));
+    }
+    Ok(None)
+}
 
-    // Rule 2: disabled in the cloud copy (only once the disable has synced).
-    if !copy.snapshot.enabled {
-        return Ok(with_user(reject(
+/// The decision a verdict stands for: codes and the explanation (with what `apply` counted).
+fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<lockout::SmartCount>) -> Decision {
+    let now = f.now;
+    let from = || f.client.map(|c| format!(" from {c}")).unwrap_or_default();
+    let upn = f.copy.map_or("", |c| c.snapshot.upn.as_str());
+    let (Some(live), Some(_)) = (f.live, f.copy) else {
+        return reject("cloud.unknown-user", "AADSTS50034", String::new());
+    };
+    // This is the password the cloud last synced, when a newer one waits for its cycle.
+    let phs_lag = || {
+        if live.syncable_hash.as_deref() != f.synced_hash {
+            format!(
+                "; this is the password the cloud last synced: the one set on-prem at {} reaches the cloud at the password-hash-sync cycle at {}",
+                when(live.password_set_at, now),
+                when(f.sync.password_hash.next, now)
+            )
+        } else {
+            String::new()
+        }
+    };
+    match verdict {
+        Verdict::UnknownUser => reject("cloud.unknown-user", "AADSTS50034", String::new()),
+        Verdict::Disabled => reject(
             "cloud.disabled",
             "AADSTS50057",
             format!(
                 "the cloud copy of the account is disabled (synced by the object-sync cycle at {})",
-                sync.object
-                    .last
-                    .map(|t| when(t, now))
-                    .unwrap_or_else(|| "an earlier cycle".into())
+                last_object_cycle(f.sync, now)
             ),
-        )));
-    }
-
-    trace.pass("cloud.disabled", || "the cloud copy is enabled".into());
-
-    // Rule 3: smart lockout.
-    let smart = ctx.store.smart_lockout(copy.user_id)?;
-    if let Some(until) = lockout::smart_locked_until(&smart, now) {
-        return Ok(with_user(reject(
+        ),
+        Verdict::SmartLocked(until) => reject(
             "cloud.smart-lockout",
             "AADSTS50053",
             format!("Entra smart lockout is active until {}", when(until, now)),
-        )));
-    }
-
-    trace.pass("cloud.smart-lockout", || {
-        format!(
-            "smart lockout is not active ({} failure(s) counted, threshold {})",
-            smart.failures, ctx.tenant.smart_lockout_threshold
-        )
-    });
-
-    // Rule 4: legacy authentication blocked.
-    if ctx.tenant.security_defaults {
-        return Ok(with_user(reject(
+        ),
+        Verdict::SecurityDefaults => reject(
             "cloud.legacy-auth-blocked",
             "AADSTS53003",
             "Security Defaults are on: legacy authentication is blocked for every user, app passwords included".into(),
-        )));
-    }
-    if live.modern_auth_only {
-        return Ok(with_user(reject(
+        ),
+        Verdict::ModernAuthOnly => reject(
             "cloud.legacy-auth-blocked",
             "AADSTS53003",
             "the user is required to use modern authentication; legacy protocols and app passwords do not work for them".into(),
-        )));
-    }
-    trace.pass("cloud.legacy-auth-blocked", || {
-        "Security Defaults are off and the user is not required to use modern authentication".into()
-    });
-    // Conditional Access scopes by the groups the cloud holds for the user (as synced).
-    let groups = &copy.snapshot.groups;
-    let from = || {
-        attempt
-            .client
-            .map(|c| format!(" from {c}"))
-            .unwrap_or_default()
-    };
-    if let Some(cov) =
-        ctx.tenant
-            .ca_block_legacy
-            .covers(groups, attempt.client, &ctx.tenant.named_locations)
-    {
-        return Ok(with_user(reject(
+        ),
+        Verdict::CaBlockLegacy(scope) => reject(
             "cloud.ca.block-legacy",
             "AADSTS53003",
             format!(
-                "Conditional Access 'block legacy authentication' covers {} ({}){}: legacy protocols are blocked, app passwords included",
-                copy.snapshot.upn,
-                cov.scope,
+                "Conditional Access 'block legacy authentication' covers {upn} ({scope}){}: legacy protocols are blocked, app passwords included",
                 from()
             ),
-        )));
-    }
-
-    trace.pass("cloud.ca.block-legacy", || {
-        "no Conditional Access policy blocking legacy authentication covers this sign-in".into()
-    });
-
-    // Rule 5 (4a): an app password.
-    if let Some(name) = &m.app {
-        if attempt.endpoint.admin_actions {
-            return Ok(with_user(reject(
-                "cloud.app-password.admin-action",
-                "AADSTS50126",
-                format!("app password {name:?} presented to an administrative endpoint; administrative actions can't be performed with app passwords"),
-            )));
-        }
-        trace.pass("cloud.app-password.admin-action", || {
-            "the endpoint performs no administrative actions".into()
-        });
-        if live.admin {
-            return Ok(with_user(reject(
-                "cloud.app-password.admin-user",
-                "AADSTS50126",
-                format!("app password {name:?} belongs to an administrator; for security reasons app passwords are not available to admins"),
-            )));
-        }
-        trace.pass("cloud.app-password.admin-user", || {
-            "the user is not an administrator".into()
-        });
-        // An existing app password keeps working whatever the user's per-user MFA state now is
-        // (the reference's revised §4a): enforce, create, then rely on Conditional Access.
-        let mfa_note = if live.mfa != MfaState::Enforced {
-            format!(
-                "; the user's per-user MFA is {} now, which does not revoke an existing app password",
-                live.mfa.as_str()
-            )
-        } else {
-            String::new()
-        };
-        ctx.store.touch_app_password(copy.user_id, name, now)?;
-        signed_in(ctx, copy.user_id)?;
-        let federation = if ctx.tenant.federation {
-            "; federation is on but AD FS is not contacted: no on-prem record of this sign-in"
-        } else {
-            ""
-        };
-        return Ok(with_user(accept(
-            "cloud.app-password.accept",
-            format!("app password {name:?} accepted by the cloud{mfa_note}{federation}"),
-        )));
-    }
-
-    // Rule 6 (4b): the domain password as last synced. A correct password resets smart
-    // lockout's count like any successful sign-in, even when MFA then refuses it: smart
-    // lockout counts wrong passwords, and this one is right.
-    if m.domain {
-        signed_in(ctx, copy.user_id)?;
-        let phs_lag = if live.syncable_hash.as_deref() != synced_hash.as_deref() {
-            format!(
-                "; this is the password the cloud last synced: the one set on-prem at {} reaches the cloud at the password-hash-sync cycle at {}",
-                when(live.password_set_at, now),
-                when(sync.password_hash.next, now)
-            )
-        } else {
-            String::new()
-        };
-        let ca_mfa =
-            ctx.tenant
-                .ca_require_mfa
-                .covers(groups, attempt.client, &ctx.tenant.named_locations);
-        if ca_mfa.is_none() || live.mfa == MfaState::Enforced {
-            trace.pass("cloud.ca.require-mfa", || {
-                if ca_mfa.is_none() {
-                    "no Conditional Access policy requiring MFA covers this sign-in".into()
-                } else {
-                    "a Conditional Access policy requires MFA, but per-user MFA is enforced and decides instead".into()
-                }
-            });
-        }
-        if let (Some(cov), false) = (&ca_mfa, live.mfa == MfaState::Enforced) {
-            // Per-user enforcement overrides Conditional Access (then §4b as ever); without it,
-            // the policy's MFA cannot be satisfied by a legacy client. Trusted IPs are a per-user
-            // MFA feature and do not exempt; an excluded named location does (in `covers`).
-            return Ok(with_user(reject(
-                "cloud.ca.require-mfa",
-                "AADSTS50076",
+        ),
+        Verdict::AppPasswordAdminAction(name) => reject(
+            "cloud.app-password.admin-action",
+            "AADSTS50126",
+            format!("app password {name:?} presented to an administrative endpoint; administrative actions can't be performed with app passwords"),
+        ),
+        Verdict::AppPasswordAdminUser(name) => reject(
+            "cloud.app-password.admin-user",
+            "AADSTS50126",
+            format!("app password {name:?} belongs to an administrator; for security reasons app passwords are not available to admins"),
+        ),
+        Verdict::AppPasswordAccept(name) => {
+            // An existing app password keeps working whatever the user's per-user MFA state
+            // now is (the reference's revised §4a): enforce, create, then rely on CA.
+            let mfa_note = if live.mfa != MfaState::Enforced {
                 format!(
-                    "Conditional Access 'require MFA' covers {} ({}){}; a legacy client cannot satisfy MFA: use an app password{phs_lag}",
-                    copy.snapshot.upn,
-                    cov.scope,
-                    from()
-                ),
-            )));
+                    "; the user's per-user MFA is {} now, which does not revoke an existing app password",
+                    live.mfa.as_str()
+                )
+            } else {
+                String::new()
+            };
+            let federation = if f.tenant.federation {
+                "; federation is on but AD FS is not contacted: no on-prem record of this sign-in"
+            } else {
+                ""
+            };
+            accept(
+                "cloud.app-password.accept",
+                format!("app password {name:?} accepted by the cloud{mfa_note}{federation}"),
+            )
         }
-        return Ok(with_user(match live.mfa {
-            MfaState::Disabled => accept(
-                "cloud.password.accept",
-                format!("domain password (as synced by password hash sync) accepted; per-user MFA is disabled{phs_lag}"),
+        Verdict::CaRequireMfa(scope) => reject(
+            "cloud.ca.require-mfa",
+            "AADSTS50076",
+            format!(
+                "Conditional Access 'require MFA' covers {upn} ({scope}){}; a legacy client cannot satisfy MFA: use an app password{}",
+                from(),
+                phs_lag()
             ),
-            MfaState::Enabled => accept(
-                "cloud.password.accept",
-                format!("domain password accepted: per-user MFA is enabled but not yet enforced, so legacy authentication still works until registration completes{phs_lag}"),
+        ),
+        Verdict::PasswordAccept(MfaState::Enabled) => accept(
+            "cloud.password.accept",
+            format!("domain password accepted: per-user MFA is enabled but not yet enforced, so legacy authentication still works until registration completes{}", phs_lag()),
+        ),
+        Verdict::PasswordAccept(_) => accept(
+            "cloud.password.accept",
+            format!("domain password (as synced by password hash sync) accepted; per-user MFA is disabled{}", phs_lag()),
+        ),
+        Verdict::PasswordTrustedIp => accept(
+            "cloud.password.trusted-ip",
+            format!(
+                "domain password accepted without MFA from trusted IP {}: the user has never created an app password{}",
+                f.client.map(|c| c.to_string()).unwrap_or_default(),
+                phs_lag()
             ),
-            MfaState::Enforced => {
-                let trusted = ctx.tenant.is_trusted(attempt.client);
-                if trusted && !live.ever_had_app_password {
-                    accept(
-                        "cloud.password.trusted-ip",
-                        format!(
-                            "domain password accepted without MFA from trusted IP {}: the user has never created an app password{phs_lag}",
-                            attempt.client.map(|c| c.to_string()).unwrap_or_default()
-                        ),
-                    )
-                } else if trusted {
-                    reject(
-                        "cloud.password.mfa-required",
-                        "AADSTS50076",
-                        "per-user MFA is enforced and the user has created app passwords, so an app password is required even from a trusted IP".into(),
-                    )
-                } else {
-                    reject(
-                        "cloud.password.mfa-required",
-                        "AADSTS50076",
-                        "per-user MFA is enforced and a legacy protocol cannot answer the MFA prompt: use an app password".into(),
-                    )
+        ),
+        Verdict::MfaRequired { trusted: true } => reject(
+            "cloud.password.mfa-required",
+            "AADSTS50076",
+            "per-user MFA is enforced and the user has created app passwords, so an app password is required even from a trusted IP".into(),
+        ),
+        Verdict::MfaRequired { trusted: false } => reject(
+            "cloud.password.mfa-required",
+            "AADSTS50076",
+            "per-user MFA is enforced and a legacy protocol cannot answer the MFA prompt: use an app password".into(),
+        ),
+        Verdict::BadPassword => {
+            let count = match &counted {
+                Some(c) if !c.counted => {
+                    "a repeat of a recent wrong password, not counted again by smart lockout".to_string()
                 }
-            }
-        }));
+                Some(c) => match lockout::smart_locked_until(&c.state, now) {
+                    Some(until) => format!(
+                        "smart lockout threshold reached: locked until {}",
+                        when(until, now)
+                    ),
+                    None => format!(
+                        "failure {} of {} toward smart lockout",
+                        c.state.failures, f.tenant.smart_lockout_threshold
+                    ),
+                },
+                None => String::new(),
+            };
+            let pending = if live.syncable_hash.as_deref() != f.synced_hash {
+                format!(
+                    "; the password set on-prem at {} reaches the cloud at the password-hash-sync cycle at {}",
+                    when(live.password_set_at, now),
+                    when(f.sync.password_hash.next, now)
+                )
+            } else if live.must_change
+                && live.syncable_hash.as_deref() != Some(live.password_hash.as_str())
+            {
+                "; the current on-prem password was set with must-change, so its hash is not synced until the user changes it".into()
+            } else {
+                String::new()
+            };
+            let refused = f
+                .secret
+                .refused
+                .as_deref()
+                .map(|r| format!("; {r}"))
+                .unwrap_or_default();
+            reject(
+                "cloud.bad-password",
+                "AADSTS50126",
+                format!("the secret is neither an app password nor the synced domain password ({count}){pending}{refused}"),
+            )
+        }
     }
-
-    trace.pass("cloud.password.accept", || {
-        "the secret is neither an app password nor the synced domain password".into()
-    });
-
-    // Rule 7: nothing matched.
-    let repeats = ctx.recent_bad.note(
-        copy.user_id,
-        attempt.secret.expose(),
-        now,
-        ctx.tenant.smart_lockout_duration,
-    );
-    let counted = lockout::smart_bad_attempt(ctx.store, copy.user_id, repeats, ctx.tenant, now)?;
-    let count = if !counted.counted {
-        "a repeat of a recent wrong password, not counted again by smart lockout".to_string()
-    } else if let Some(until) = lockout::smart_locked_until(&counted.state, now) {
-        format!(
-            "smart lockout threshold reached: locked until {}",
-            when(until, now)
-        )
-    } else {
-        format!(
-            "failure {} of {} toward smart lockout",
-            counted.state.failures, ctx.tenant.smart_lockout_threshold
-        )
-    };
-    let pending = if live.syncable_hash.as_deref() != synced_hash.as_deref() {
-        format!(
-            "; the password set on-prem at {} reaches the cloud at the password-hash-sync cycle at {}",
-            when(live.password_set_at, now),
-            when(sync.password_hash.next, now)
-        )
-    } else if live.must_change && live.syncable_hash.as_deref() != Some(live.password_hash.as_str())
-    {
-        "; the current on-prem password was set with must-change, so its hash is not synced until the user changes it".into()
-    } else {
-        String::new()
-    };
-    let refused = m
-        .refused
-        .as_deref()
-        .map(|r| format!("; {r}"))
-        .unwrap_or_default();
-    Ok(with_user(reject(
-        "cloud.bad-password",
-        "AADSTS50126",
-        format!("the secret is neither an app password nor the synced domain password ({count}){pending}{refused}"),
-    )))
 }
 
-/// A correct secret: smart lockout starts counting afresh and forgets the recent wrong ones.
-fn signed_in(ctx: &Ctx<'_>, user_id: i64) -> Result<(), VerifyError> {
-    lockout::smart_reset(ctx.store, user_id)?;
-    ctx.recent_bad.forget(user_id);
-    Ok(())
+/// Gather, rules, apply, then the decision with the user it names.
+fn decide_traced(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    trace: &mut Trace,
+) -> Result<Decision, VerifyError> {
+    let g = gather(ctx, attempt)?;
+    let copy = g
+        .copy_id
+        .and_then(|id| g.copies.iter().find(|c| c.user_id == id));
+    let facts = Facts {
+        login: &attempt.login,
+        dn_stands_for: g.dn_stands_for.as_deref(),
+        copy,
+        live: g.live.as_ref().filter(|_| copy.is_some()),
+        synced_hash: g.synced_hash.as_deref(),
+        secret: &g.secret,
+        admin_actions: attempt.endpoint.admin_actions,
+        client: attempt.client,
+        smart: &g.smart,
+        sync: &g.sync,
+        tenant: ctx.tenant,
+        now: ctx.now,
+    };
+    let verdict = rules(&facts, trace);
+    let counted = apply(ctx, attempt, &facts, &verdict)?;
+    if verdict == Verdict::UnknownUser {
+        return Ok(reject(
+            "cloud.unknown-user",
+            "AADSTS50034",
+            g.unknown_why.clone().unwrap_or_default(),
+        ));
+    }
+    let mut d = explain(&facts, verdict, counted);
+    let (Some(copy), Some(live)) = (copy, facts.live) else {
+        return Ok(d);
+    };
+    if ctx.wants_groups {
+        d.groups = copy.snapshot.groups.clone();
+    }
+    d.user = Some(copy.snapshot.sam.clone());
+    d.user_dn = Some(user_dn(ctx.dir, &copy.snapshot.sam));
+    if let Some(upn) = &g.dn_stands_for {
+        d.explanation = format!(
+            "bind DN {} stands for {upn} on this cloud LDAP listener; {}",
+            crate::logging::cap(attempt.login.trim(), 256),
+            d.explanation
+        );
+        d.dn_stands_for = Some(upn.clone());
+    }
+    if let Some(name) = &g.secret.app {
+        d.credential = Credential::AppPassword;
+        d.app_password = Some(name.clone());
+    } else if g.secret.domain {
+        d.credential = Credential::DomainPassword;
+    }
+    if let Some(lag) = object_lag(Some(live), copy, &g.sync) {
+        d.explanation = format!("{}; {lag}", d.explanation);
+    }
+    Ok(d)
 }
 
 /// The UPN of the cloud entry whose DN is `dn` (as a cloud listener shows it: the copy's
@@ -623,4 +776,194 @@ fn unknown_why(
     Ok(format!(
         "{login:?} is the implicit UPN (sAMAccountName@domain) Active Directory accepts; the cloud signs users in by the UPN itself: {cloud_upn}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The cloud rules from facts alone: no store, no Argon2.
+    use super::*;
+    use crate::directory::store::Cutoff;
+    use crate::sync::CycleState;
+
+    fn at(s: &str) -> Time {
+        crate::time::parse_time(s).unwrap()
+    }
+
+    fn live(mfa: MfaState) -> User {
+        let t = at("2026-01-05T09:00:00Z");
+        User {
+            id: 7,
+            sam: "alice".into(),
+            upn: "alice@contoso.com".into(),
+            display_name: "alice".into(),
+            mail: None,
+            groups: vec!["staff".into()],
+            enabled: true,
+            account_expires: None,
+            password_hash: "h".into(),
+            syncable_hash: Some("h".into()),
+            nt_hash: None,
+            password_set_at: t,
+            password_expired: false,
+            must_change: false,
+            admin: false,
+            mfa,
+            modern_auth_only: false,
+            created_at: t,
+            enabled_changed_at: t,
+            ever_had_app_password: false,
+            deleted_at: None,
+        }
+    }
+
+    fn copy_of(u: &User) -> CloudUser {
+        CloudUser {
+            user_id: u.id,
+            snapshot: u.snapshot(),
+            synced_change_at: u.created_at,
+        }
+    }
+
+    fn sync_state() -> SyncState {
+        let cycle = CycleState {
+            last: Some(at("2026-01-05T09:30:00Z")),
+            next: at("2026-01-05T10:30:00Z"),
+            cutoff: Cutoff {
+                before_time: None,
+                before_seq: None,
+            },
+        };
+        SyncState {
+            at: at("2026-01-05T10:00:00Z"),
+            object: cycle,
+            password_hash: cycle,
+            last_manual: None,
+        }
+    }
+
+    fn secret(domain: bool, app: Option<&str>) -> SecretMatch {
+        SecretMatch {
+            domain,
+            app: app.map(str::to_string),
+            refused: None,
+        }
+    }
+
+    struct Case {
+        user: Option<User>,
+        secret: SecretMatch,
+        tenant: Tenant,
+        smart: SmartLockout,
+        admin_actions: bool,
+        client: Option<IpAddr>,
+    }
+
+    fn case(mfa: MfaState, secret: SecretMatch) -> Case {
+        Case {
+            user: Some(live(mfa)),
+            secret,
+            tenant: Tenant::default(),
+            smart: SmartLockout::default(),
+            admin_actions: false,
+            client: Some("203.0.113.9".parse().unwrap()),
+        }
+    }
+
+    fn verdict(c: &Case) -> Verdict {
+        let copy = c.user.as_ref().map(copy_of);
+        let sync = sync_state();
+        let f = Facts {
+            login: "alice@contoso.com",
+            dn_stands_for: None,
+            copy: copy.as_ref(),
+            live: c.user.as_ref(),
+            synced_hash: Some("h"),
+            secret: &c.secret,
+            admin_actions: c.admin_actions,
+            client: c.client,
+            smart: &c.smart,
+            sync: &sync,
+            tenant: &c.tenant,
+            now: at("2026-01-05T10:00:00Z"),
+        };
+        rules(&f, &mut Trace::new(true))
+    }
+
+    #[test]
+    fn app_passwords_and_synced_passwords_follow_the_mfa_rules() {
+        let app = || secret(false, Some("Laptop"));
+        let pw = || secret(true, None);
+        assert_eq!(
+            verdict(&case(MfaState::Enforced, app())),
+            Verdict::AppPasswordAccept("Laptop".into())
+        );
+        // An existing app password survives relaxed per-user MFA (§4a, revised).
+        assert_eq!(
+            verdict(&case(MfaState::Disabled, app())),
+            Verdict::AppPasswordAccept("Laptop".into())
+        );
+        assert_eq!(
+            verdict(&case(MfaState::Enforced, pw())),
+            Verdict::MfaRequired { trusted: false }
+        );
+        assert_eq!(
+            verdict(&case(MfaState::Enabled, pw())),
+            Verdict::PasswordAccept(MfaState::Enabled)
+        );
+        assert_eq!(
+            verdict(&case(MfaState::Enforced, secret(false, None))),
+            Verdict::BadPassword
+        );
+        let mut admin = case(MfaState::Enforced, app());
+        admin.user.as_mut().unwrap().admin = true;
+        assert_eq!(
+            verdict(&admin),
+            Verdict::AppPasswordAdminUser("Laptop".into())
+        );
+        let mut endpoint = case(MfaState::Enforced, app());
+        endpoint.admin_actions = true;
+        assert_eq!(
+            verdict(&endpoint),
+            Verdict::AppPasswordAdminAction("Laptop".into())
+        );
+        // Trusted IPs exempt only a user who never created an app password.
+        let mut trusted = case(MfaState::Enforced, pw());
+        trusted.tenant.trusted_ips = vec!["203.0.113.0/24".parse().unwrap()];
+        assert_eq!(verdict(&trusted), Verdict::PasswordTrustedIp);
+        trusted.user.as_mut().unwrap().ever_had_app_password = true;
+        assert_eq!(verdict(&trusted), Verdict::MfaRequired { trusted: true });
+    }
+
+    #[test]
+    fn blocks_fire_before_the_secret_is_looked_at() {
+        let app = || secret(false, Some("Laptop"));
+        let mut none = case(MfaState::Enforced, app());
+        none.user = None;
+        assert_eq!(verdict(&none), Verdict::UnknownUser);
+        let mut off = case(MfaState::Enforced, secret(false, None));
+        off.user.as_mut().unwrap().enabled = false;
+        assert_eq!(
+            verdict(&off),
+            Verdict::Disabled,
+            "before the wrong password"
+        );
+        let mut locked = case(MfaState::Enforced, app());
+        locked.smart.locked_until = Some(at("2026-01-05T10:01:00Z"));
+        assert_eq!(
+            verdict(&locked),
+            Verdict::SmartLocked(at("2026-01-05T10:01:00Z"))
+        );
+        let mut sd = case(MfaState::Enforced, app());
+        sd.tenant.security_defaults = true;
+        assert_eq!(verdict(&sd), Verdict::SecurityDefaults);
+        let mut block = case(MfaState::Enforced, app());
+        block.tenant.ca_block_legacy.on = true;
+        assert!(matches!(verdict(&block), Verdict::CaBlockLegacy(_)));
+        // Require-MFA policies refuse a domain password unless per-user MFA is enforced.
+        let mut ca = case(MfaState::Disabled, secret(true, None));
+        ca.tenant.ca_require_mfa.on = true;
+        assert!(matches!(verdict(&ca), Verdict::CaRequireMfa(_)));
+        ca.user.as_mut().unwrap().mfa = MfaState::Enforced;
+        assert_eq!(verdict(&ca), Verdict::MfaRequired { trusted: false });
+    }
 }
