@@ -185,3 +185,43 @@ impl Decision {
         self.rule == RULE_INVALID_NAME
     }
 }
+
+/// Where a decision was asked for, for `serve --debug`.
+pub struct Whence<'a> {
+    pub peer: std::net::SocketAddr,
+    /// The RADIUS client (NAS) by its configured name; `None` for LDAP.
+    pub client: Option<&'a str>,
+    pub endpoint: crate::endpoint::EndpointKind,
+}
+
+/// `serve --debug`: a decision as `radiusd -X` shows a request — every rule evaluated, in
+/// order, then the outcome with its rule, codes and explanation. One rendering for every front
+/// door: `log_decision!(what, &whence, &decision, typed_login)` (`what` names the request:
+/// "access-request", "bind", …; the typed login shows when no user was resolved). A macro, so
+/// that the events keep the calling door's module as their target (`HYBRIDAUTH_LOG=
+/// hybridauth::radius=debug` selects RADIUS alone). Never a secret: decisions hold none.
+#[macro_export]
+macro_rules! log_decision {
+    ($what:expr, $at:expr, $d:expr, $typed:expr) => {{
+        let d: &$crate::decision::Decision = $d;
+        let at: &$crate::decision::Whence<'_> = $at;
+        for (i, step) in d.trace.iter().enumerate() {
+            tracing::debug!(peer = %at.peer, "rule {}: {step}", i + 1);
+        }
+        let typed: Option<&str> = $typed;
+        let user = d.user.as_deref().or(typed).unwrap_or_default();
+        let nps = d.codes.nps.map_or_else(|| "-".to_string(), |n| n.to_string());
+        tracing::debug!(
+            client = %at.client.unwrap_or("-"),
+            peer = %at.peer,
+            endpoint = %at.endpoint.as_str(),
+            user = %user,
+            outcome = %d.outcome.as_str(),
+            rule = %d.rule,
+            nps = %nps,
+            explanation = %d.explanation,
+            "{}",
+            $what
+        );
+    }};
+}

@@ -193,12 +193,12 @@ impl Session {
         }
         if let (true, Ok(d)) = (debug, &decided) {
             // `serve --debug` (every decision is in the sign-in log whatever the level).
-            let user = d.user.as_deref().or(typed.as_deref()).unwrap_or_default();
-            let outcome = if d.accepted() { "accept" } else { "reject" };
-            for (i, step) in d.trace.iter().enumerate() {
-                tracing::debug!(peer = %ctx.peer, "rule {}: {step}", i + 1);
-            }
-            tracing::debug!(peer = %ctx.peer, endpoint = %ctx.endpoint.kind.as_str(), user = %user, outcome = %outcome, rule = %d.rule, explanation = %d.explanation, "bind");
+            let at = crate::decision::Whence {
+                peer: ctx.peer,
+                client: None,
+                endpoint: ctx.endpoint.kind,
+            };
+            crate::log_decision!("bind", &at, d, typed.as_deref());
         }
         match decided {
             Ok(d) if d.accepted() => {

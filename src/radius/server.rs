@@ -521,16 +521,12 @@ impl RadiusServer {
                     mschap_attributes(&d),
                 );
                 if debug {
-                    let user = d.user.as_deref().or(typed.as_deref()).unwrap_or_default();
-                    let outcome = if d.accepted() { "accept" } else { "reject" };
-                    let nps = d
-                        .codes
-                        .nps
-                        .map_or_else(|| "-".to_string(), |n| n.to_string());
-                    for (i, step) in d.trace.iter().enumerate() {
-                        tracing::debug!(%from, id = raw.identifier(), "rule {}: {step}", i + 1);
-                    }
-                    tracing::debug!(client = %client.name, %from, user = %user, outcome = %outcome, rule = %d.rule, nps = %nps, explanation = %d.explanation, "access-request");
+                    let at = crate::decision::Whence {
+                        peer: from,
+                        client: Some(&client.name),
+                        endpoint: client.endpoint.kind,
+                    };
+                    crate::log_decision!("access-request", &at, &d, typed.as_deref());
                     if let Some(Ok(sent)) = reply.as_deref().map(|b| RawPacket::parse(b)) {
                         let code = if d.accepted() {
                             "Access-Accept"
@@ -598,11 +594,12 @@ impl RadiusServer {
                 decision,
             } => {
                 if let (true, Some(d)) = (debug, &decision) {
-                    let outcome = if d.accepted() { "accept" } else { "reject" };
-                    for (i, step) in d.trace.iter().enumerate() {
-                        tracing::debug!(%from, id = raw.identifier(), "rule {}: {step}", i + 1);
-                    }
-                    tracing::debug!(client = %client.name, %from, user = %d.user.as_deref().unwrap_or_default(), outcome = %outcome, rule = %d.rule, explanation = %d.explanation, "eap inner authentication");
+                    let at = crate::decision::Whence {
+                        peer: from,
+                        client: Some(&client.name),
+                        endpoint: client.endpoint.kind,
+                    };
+                    crate::log_decision!("eap inner authentication", &at, d, None);
                 }
                 let reply = encode_reply(code, raw, &attrs, &client.secret, true);
                 if !whole_eap_message(&attrs, &reply) {

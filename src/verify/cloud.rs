@@ -3,8 +3,8 @@
 //! directory only to explain how far the copy lags behind.
 
 use super::context::{
-    match_secret, might_be_app_password, stop_if_probe_needs_argon2, Ctx, SecretMatch, Trace,
-    VerifyError, NOBODY,
+    find_by_login, match_secret, might_be_app_password, stop_if_probe_needs_argon2, Ctx,
+    SecretMatch, Trace, VerifyError, NOBODY,
 };
 use super::explain::{ago, when};
 use super::lockout;
@@ -13,7 +13,7 @@ use crate::directory::cloud_names::{ad_only_form, cloud_candidates, resolve_clou
 use std::net::IpAddr;
 
 use crate::directory::store::{CloudUser, SmartLockout};
-use crate::directory::{candidates, resolve, user_dn, MfaState, Names, Resolution, Tenant, User};
+use crate::directory::{candidates, user_dn, MfaState, Resolution, Tenant, User};
 use crate::endpoint::EndpointKind;
 use crate::sync::{self, SyncState};
 use crate::time::Time;
@@ -718,18 +718,7 @@ fn unknown_why(
         }
     }
     // Which account Active Directory would have found, to say what the cloud expects instead.
-    let users = ctx
-        .store
-        .users_named(&candidates(&attempt.login, ctx.dir))?;
-    let on_prem = resolve(
-        &attempt.login,
-        ctx.dir,
-        users.iter().map(|u| Names {
-            id: u.id,
-            sam: &u.sam,
-            upn: &u.upn,
-        }),
-    );
+    let (users, on_prem) = find_by_login(ctx, &attempt.login)?;
     let Resolution::Found(id) = on_prem else {
         let hint = if ad_only_form(&attempt.login).is_some() {
             "; the cloud signs users in by UPN"

@@ -130,3 +130,25 @@ pub(crate) fn stop_if_probe_needs_argon2() -> Result<(), VerifyError> {
     }
     Ok(())
 }
+
+/// The live accounts a login name could name, and which one it names, as Active Directory
+/// resolves it (sAMAccountName, UPN, `DOMAIN\\user`, DN): the on-prem path decides by it, the
+/// cloud path explains by it what AD would have found.
+pub(crate) fn find_by_login(
+    ctx: &Ctx<'_>,
+    login: &str,
+) -> Result<(Vec<crate::directory::User>, crate::directory::Resolution), VerifyError> {
+    let users = ctx
+        .store
+        .users_named(&crate::directory::candidates(login, ctx.dir))?;
+    let resolution = crate::directory::resolve(
+        login,
+        ctx.dir,
+        users.iter().map(|u| crate::directory::Names {
+            id: u.id,
+            sam: &u.sam,
+            upn: &u.upn,
+        }),
+    );
+    Ok((users, resolution))
+}

@@ -3,8 +3,8 @@
 //! only revealed behind a correct password, lockout (rule 2) regardless.
 
 use super::context::{
-    match_secret, might_be_app_password, stop_if_probe_needs_argon2, Ctx, SecretMatch, Trace,
-    VerifyError, NOBODY,
+    find_by_login, match_secret, might_be_app_password, stop_if_probe_needs_argon2, Ctx,
+    SecretMatch, Trace, VerifyError, NOBODY,
 };
 use super::explain::{ago, when};
 use super::lockout;
@@ -12,7 +12,7 @@ use super::lockout::AdLocked;
 use super::mschap::{MsChap, MsChapSuccess};
 use crate::decision::{Attempt, Codes, Credential, Decision, Outcome, Side};
 use crate::directory::store::AdLockout;
-use crate::directory::{candidates, resolve, user_dn, Names, Resolution, Tenant, User};
+use crate::directory::{user_dn, Resolution, Tenant, User};
 use crate::time::Time;
 
 fn reject(rule: &'static str, ad: &'static str, nps: u32, explanation: String) -> Decision {
@@ -160,18 +160,7 @@ struct Gathered {
 /// The reads and the secret match. An unknown user costs the same reads (a stand-in's
 /// lockout state, app passwords of nobody) as a known one, so timing reveals nothing.
 fn gather(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Gathered, VerifyError> {
-    let users = ctx
-        .store
-        .users_named(&candidates(&attempt.login, ctx.dir))?;
-    let resolution = resolve(
-        &attempt.login,
-        ctx.dir,
-        users.iter().map(|u| Names {
-            id: u.id,
-            sam: &u.sam,
-            upn: &u.upn,
-        }),
-    );
+    let (users, resolution) = find_by_login(ctx, &attempt.login)?;
     let user: Option<&User> = match resolution {
         Resolution::Found(id) => users.iter().find(|u| u.id == id),
         _ => None,
