@@ -12,6 +12,8 @@ pub mod hiding;
 pub mod mschap;
 pub mod packet;
 pub mod reject_delay;
+pub mod reply;
+pub mod request;
 pub mod server;
 
 pub use clients::{ClientTable, Clients};

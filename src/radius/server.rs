@@ -17,7 +17,7 @@ use crate::config::{RadiusClientConfig, RadiusConfig};
 use crate::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
 use crate::metrics::DropReason;
 use crate::shutdown::Shutdown;
-use crate::verify::{Attempt, Door, Secret, Verifier, VerifyError};
+use crate::verify::{Attempt, Verifier, VerifyError};
 
 /// Which port a socket serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,110 +381,21 @@ impl RadiusServer {
         first_sent: tokio::time::Instant,
         arrived: tokio::time::Instant,
     ) -> Result<Option<Arc<Vec<u8>>>, Shed> {
-        let login = raw
-            .value(radius::core::rfc2865::USER_NAME_TYPE)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default();
-        let respond = |accepted: bool,
-                       message: Option<&str>,
-                       authorization: Option<&crate::authorization::Authorization>,
-                       extra: Vec<(u8, Vec<u8>)>| {
-            let mut attrs = extra;
-            if let (false, true, Some(m)) = (accepted, client.reply_message, message) {
-                attrs.push((ATTR_REPLY_MESSAGE, m.as_bytes().to_vec()));
-            }
-            // What the authorisation policies chose (accepts only; encoded at config load).
-            if let (true, Some(a)) = (accepted, authorization) {
-                attrs.extend(a.reply.iter().map(|r| r.wire.clone()));
-            }
-            let code = if accepted {
-                ACCESS_ACCEPT
-            } else {
-                ACCESS_REJECT
-            };
-            Some(Arc::new(encode_reply(
-                code,
-                raw,
-                &attrs,
-                &client.secret,
-                true,
-            )))
-        };
-        let base = Attempt {
-            endpoint: client.endpoint,
-            door: Door::Radius,
-            client: Some(from.ip()),
-            login,
-            secret: Secret::new(Vec::new()),
-            now: None,
-            // `serve --debug` shows every rule evaluated.
-            trace: tracing::enabled!(tracing::Level::DEBUG),
-            nas: Some(client.name.clone()),
-            mschap: None,
-            outer_identity: None,
-        };
         if raw.has(super::eap::packet::ATTR_EAP_MESSAGE) && self.eap.enabled() {
             return self.eap_request(raw, client, from, arrived).await;
         }
-        let uses_mschap = super::mschap::present(raw);
-        let method = raw
-            .unsupported_method()
-            .map(|m| format!("{m} is not supported, only PAP, MS-CHAP and MS-CHAPv2"))
-            .or(match (raw.has(ATTR_USER_PASSWORD), uses_mschap) {
-                (true, true) => Some("both User-Password and an MS-CHAP response".into()),
-                (false, false) => Some("no User-Password and no MS-CHAP response".into()),
-                _ => None,
-            });
-        // An MS-CHAP proof that cannot be read is refused like an unsupported method: the NAS
-        // is a known client (its Message-Authenticator checked out), it deserves an answer.
-        let mut mschap = None;
-        let problem = match (method, uses_mschap) {
-            (Some(m), _) => Some(format!("authentication method not allowed: {m}")),
-            (None, true) => match super::mschap::proof(raw, base.login.as_bytes()) {
-                Ok(p) => {
-                    mschap = Some(p);
-                    None
-                }
-                Err(e) => Some(format!("unreadable MS-CHAP request: {e}")),
-            },
-            (None, false) => None,
-        };
-        if let Some(why) = problem {
-            let (verifier, reason) = (Arc::clone(&self.verifier), why.clone());
-            let recorded = tokio::task::spawn_blocking(move || {
-                verifier.record_protocol_reject(&base, "radius.method-not-allowed", 66, &reason)
-            })
-            .await;
-            if let Ok(Err(e)) = recorded {
-                tracing::error!(error = %e, "cannot record the sign-in");
+        let (attempt, mschap_ident) = match super::request::read(raw, client, from) {
+            super::request::Request::SignIn {
+                attempt,
+                mschap_ident,
+            } => (attempt, mschap_ident),
+            super::request::Request::MethodNotAllowed { attempt, why } => {
+                self.record_protocol_reject(attempt, &why).await;
+                return Ok(Some(super::reply::protocol_reject(raw, client, &why)));
             }
-            return Ok(respond(false, Some(&why), None, Vec::new()));
-        }
-        let attempt = match &mschap {
-            Some((proof, _)) => Attempt {
-                mschap: Some(proof.clone()),
-                ..base
-            },
-            None => {
-                let hidden = raw.value(ATTR_USER_PASSWORD).unwrap_or_default();
-                let password = match super::hiding::user_password(
-                    hidden,
-                    &client.secret,
-                    &raw.authenticator(),
-                ) {
-                    Some(p) => p,
-                    None => {
-                        return Ok(self.drop_packet(
-                            from,
-                            DropReason::Malformed,
-                            "undecodable User-Password",
-                        ))
-                    }
-                };
-                Attempt {
-                    secret: Secret::new(password),
-                    ..base
-                }
+            super::request::Request::Undecodable => {
+                let why = "undecodable User-Password";
+                return Ok(self.drop_packet(from, DropReason::Malformed, why));
             }
         };
         // `serve --debug`: the request as radiusd -X shows it (secrets masked), and the login
@@ -495,48 +406,22 @@ impl RadiusServer {
         if debug {
             tracing::debug!(client = %client.name, %from, id = raw.identifier(), "Access-Request received: {}", super::describe::describe(raw));
         }
-        // What an MS-CHAP answer carries besides the decision (success and keys, or error).
-        let mschap_attributes = |d: &crate::verify::Decision| match (&mschap, &d.mschap) {
-            (Some((_, ident)), Some(ok)) if d.accepted() => {
-                super::mschap::accept_attributes(ok, *ident, &client.secret, &raw.authenticator())
-            }
-            (Some((proof, ident)), _) if !d.accepted() => {
-                super::mschap::reject_attributes(proof, *ident, d)
-            }
-            _ => Vec::new(),
-        };
-        match self
+        let proof = attempt.mschap.clone();
+        let decided = self
             .verifier
             .decide_ranked(attempt, first_sent, arrived)
-            .await
-        {
+            .await;
+        match decided {
             Ok(d) => {
                 // Every decision is in the sign-in log; the daemon log shows each request only
                 // at debug (as LDAP binds, and as FreeRADIUS without `auth = yes`): a line per
                 // request at info cost a tenth of the warm path's CPU.
-                let reply = respond(
-                    d.accepted(),
-                    Some(&d.explanation),
-                    d.authorization.as_ref(),
-                    mschap_attributes(&d),
-                );
+                let mschap = proof.as_ref().zip(mschap_ident);
+                let reply = super::reply::decision(raw, client, &d, mschap);
                 if debug {
-                    let at = crate::decision::Whence {
-                        peer: from,
-                        client: Some(&client.name),
-                        endpoint: client.endpoint.kind,
-                    };
-                    crate::log_decision!("access-request", &at, &d, typed.as_deref());
-                    if let Some(Ok(sent)) = reply.as_deref().map(|b| RawPacket::parse(b)) {
-                        let code = if d.accepted() {
-                            "Access-Accept"
-                        } else {
-                            "Access-Reject"
-                        };
-                        tracing::debug!(%from, id = sent.identifier(), "{code} sent: {}", super::describe::describe(&sent));
-                    }
+                    self.debug_answer(client, from, &d, typed.as_deref(), &reply);
                 }
-                Ok(reply)
+                Ok(Some(reply))
             }
             Err(VerifyError::Overloaded) => {
                 // Shed: its NAS has given up by now; the count rides on the (limited) log line.
@@ -554,6 +439,43 @@ impl RadiusServer {
                 tracing::error!(error = %e, "verification failed");
                 Ok(None)
             }
+        }
+    }
+
+    /// A request refused before any decision is still a sign-in on record (NPS reason 66).
+    async fn record_protocol_reject(&self, attempt: Attempt, why: &str) {
+        let (verifier, reason) = (Arc::clone(&self.verifier), why.to_string());
+        let recorded = tokio::task::spawn_blocking(move || {
+            verifier.record_protocol_reject(&attempt, "radius.method-not-allowed", 66, &reason)
+        })
+        .await;
+        if let Ok(Err(e)) = recorded {
+            tracing::error!(error = %e, "cannot record the sign-in");
+        }
+    }
+
+    /// `serve --debug`: the decision, then the answer as radiusd -X shows what it sends.
+    fn debug_answer(
+        &self,
+        client: &RadiusClientConfig,
+        from: SocketAddr,
+        d: &crate::decision::Decision,
+        typed: Option<&str>,
+        reply: &[u8],
+    ) {
+        let at = crate::decision::Whence {
+            peer: from,
+            client: Some(&client.name),
+            endpoint: client.endpoint.kind,
+        };
+        crate::log_decision!("access-request", &at, d, typed);
+        if let Ok(sent) = RawPacket::parse(reply) {
+            let code = if d.accepted() {
+                "Access-Accept"
+            } else {
+                "Access-Reject"
+            };
+            tracing::debug!(%from, id = sent.identifier(), "{code} sent: {}", super::describe::describe(&sent));
         }
     }
 }
