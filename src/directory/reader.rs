@@ -150,6 +150,18 @@ fn key(view: &View, u: &User) -> String {
     }
 }
 
+/// Who may read the user tree (LDAP's `anonymous_search`, `service_accounts`, `search_groups`).
+#[derive(Debug, Clone, Default)]
+pub struct ReadAccess {
+    /// Anonymous callers may search.
+    pub anonymous: bool,
+    /// Only these accounts (any login form) may search; with `groups` both empty, every
+    /// authenticated account may, as in AD.
+    pub accounts: Vec<String>,
+    /// … or members of these groups.
+    pub groups: Vec<String>,
+}
+
 pub struct DirectoryReader {
     store: Arc<dyn Store>,
     clock: Clock,
@@ -346,5 +358,43 @@ mod tests {
         };
         assert_eq!(c.sams, ["alice"]);
         assert_eq!(c.mails, ["bob@contoso.com"]);
+    }
+}
+
+impl DirectoryReader {
+    /// Whether `caller` (the sAMAccountName of the connection's bind; `None`: anonymous) may
+    /// read the user tree under `access`. Anonymous and open configurations answer at once;
+    /// only a list of accounts or groups costs one indexed read of the caller. Blocking.
+    pub fn may_read(
+        &self,
+        caller: Option<&str>,
+        access: &ReadAccess,
+        dir: &super::domain::DirectoryConfig,
+    ) -> StoreResult<bool> {
+        let Some(sam) = caller else {
+            return Ok(access.anonymous);
+        };
+        if access.accounts.is_empty() && access.groups.is_empty() {
+            return Ok(true);
+        }
+        let Some(me) = self.user_by_sam(sam)? else {
+            return Ok(false);
+        };
+        let named = access.accounts.iter().any(|name| {
+            super::names::resolve(
+                name,
+                dir,
+                std::iter::once(super::names::Names {
+                    id: me.id,
+                    sam: &me.sam,
+                    upn: &me.upn,
+                }),
+            ) == super::names::Resolution::Found(me.id)
+        });
+        Ok(named
+            || me
+                .groups
+                .iter()
+                .any(|g| access.groups.iter().any(|s| s.eq_ignore_ascii_case(g))))
     }
 }

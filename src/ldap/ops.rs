@@ -7,7 +7,6 @@ use super::ad_errors;
 use super::entries::{self, Entry};
 use super::search;
 use crate::config::TlsMode;
-use crate::directory::{resolve, Names, Resolution};
 use crate::verify::{Attempt, Door, Secret, VerifyError};
 
 pub use super::conn_ctx::ConnCtx;
@@ -280,40 +279,28 @@ impl Session {
     /// anonymous and unlisted callers are refused at O(1) cost; only a configured
     /// service-account or group list costs one indexed lookup of the caller.
     async fn may_search(&self, ctx: &ConnCtx) -> Option<bool> {
-        let Identity::User { sam, .. } = &self.identity else {
-            return Some(ctx.config.anonymous_search);
+        let caller = match &self.identity {
+            Identity::Anonymous => None,
+            Identity::User { sam, .. } => Some(sam.clone()),
         };
         let cfg = &ctx.config;
-        if cfg.service_accounts.is_empty() && cfg.search_groups.is_empty() {
-            // As in AD: every authenticated user may read the user tree.
-            return Some(true);
-        }
-        let reader = ctx.reader.clone();
-        let sam = sam.clone();
-        let me = match tokio::task::spawn_blocking(move || reader.user_by_sam(&sam)).await {
-            Ok(Ok(Some(u))) => u,
-            Ok(Ok(None)) => return Some(false),
-            _ => return None,
+        let access = crate::directory::reader::ReadAccess {
+            anonymous: cfg.anonymous_search,
+            accounts: cfg.service_accounts.clone(),
+            groups: cfg.search_groups.clone(),
         };
-        let dir = ctx.verifier.directory();
-        let named = cfg.service_accounts.iter().any(|name| {
-            resolve(
-                name,
-                dir,
-                std::iter::once(Names {
-                    id: me.id,
-                    sam: &me.sam,
-                    upn: &me.upn,
-                }),
-            ) == Resolution::Found(me.id)
-        });
-        Some(
-            named
-                || me
-                    .groups
-                    .iter()
-                    .any(|g| cfg.search_groups.iter().any(|s| s.eq_ignore_ascii_case(g))),
-        )
+        // Decided without a thread or a read when nothing needs one.
+        if caller.is_none() || (access.accounts.is_empty() && access.groups.is_empty()) {
+            return ctx
+                .reader
+                .may_read(caller.as_deref(), &access, ctx.verifier.directory())
+                .ok();
+        }
+        let (reader, dir) = (ctx.reader.clone(), ctx.verifier.directory().clone());
+        tokio::task::spawn_blocking(move || reader.may_read(caller.as_deref(), &access, &dir))
+            .await
+            .ok()?
+            .ok()
     }
 
     async fn search(
