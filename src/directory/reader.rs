@@ -342,25 +342,6 @@ impl DirectoryReader {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn and_keeps_one_indexed_term_or_needs_all_indexed() {
-        let sam = Lookup::sam("Alice");
-        assert_eq!(sam.clone().narrower(Lookup::All), sam);
-        assert_eq!(Lookup::All.narrower(sam.clone()), sam);
-        assert_eq!(sam.clone().union(Lookup::All), Lookup::All);
-        let both = sam.union(Lookup::mail("Bob@Contoso.com"));
-        let Lookup::Named(c) = both else {
-            panic!("an | of indexed terms is indexed")
-        };
-        assert_eq!(c.sams, ["alice"]);
-        assert_eq!(c.mails, ["bob@contoso.com"]);
-    }
-}
-
 impl DirectoryReader {
     /// Whether `caller` (the sAMAccountName of the connection's bind; `None`: anonymous) may
     /// read the user tree under `access`. Anonymous and open configurations answer at once;
@@ -396,5 +377,24 @@ impl DirectoryReader {
                 .groups
                 .iter()
                 .any(|g| access.groups.iter().any(|s| s.eq_ignore_ascii_case(g))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn and_keeps_one_indexed_term_or_needs_all_indexed() {
+        let sam = Lookup::sam("Alice");
+        assert_eq!(sam.clone().narrower(Lookup::All), sam);
+        assert_eq!(Lookup::All.narrower(sam.clone()), sam);
+        assert_eq!(sam.clone().union(Lookup::All), Lookup::All);
+        let both = sam.union(Lookup::mail("Bob@Contoso.com"));
+        let Lookup::Named(c) = both else {
+            panic!("an | of indexed terms is indexed")
+        };
+        assert_eq!(c.sams, ["alice"]);
+        assert_eq!(c.mails, ["bob@contoso.com"]);
     }
 }
