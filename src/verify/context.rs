@@ -102,7 +102,10 @@ pub(crate) fn match_secret(
     secret: &Secret,
 ) -> SecretMatch {
     let domain = ctx.hasher.verify(domain_hash, secret.expose());
-    let refused = domain_hash.and_then(|h| ctx.hasher.refuses(h));
+    // Only a wrong answer is explained by it: the accepted (warm) path never parses the hash.
+    let refused = (!domain)
+        .then(|| domain_hash.and_then(|h| ctx.hasher.refuses(h)))
+        .flatten();
     let app = hashing::normalize_app_password(secret.expose()).and_then(|norm| {
         let tag = ctx.hasher.app_password_tag(&norm);
         let candidates: Vec<&AppPassword> = app_passwords.iter().filter(|a| a.tag == tag).collect();
