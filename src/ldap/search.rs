@@ -31,7 +31,7 @@ const COOKIE_TAG: &str = "hybridauth-page-1";
 /// Entries come in this order: the two containers, the groups, then the users (each by
 /// lower-case name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum CursorPhase {
     Groups,
     Users,
 }
@@ -39,15 +39,15 @@ enum Phase {
 #[derive(Debug, PartialEq, Eq)]
 struct Cursor {
     sent: usize,
-    phase: Phase,
+    phase: CursorPhase,
     after: String,
 }
 
 impl Cursor {
     fn encode(&self) -> Vec<u8> {
         let phase = match self.phase {
-            Phase::Groups => "g",
-            Phase::Users => "u",
+            CursorPhase::Groups => "g",
+            CursorPhase::Users => "u",
         };
         format!(
             "{COOKIE_TAG}:{}:{phase}:{}",
@@ -65,8 +65,8 @@ impl Cursor {
         }
         let sent = parts.next()?.parse().ok()?;
         let phase = match parts.next()? {
-            "g" => Phase::Groups,
-            "u" => Phase::Users,
+            "g" => CursorPhase::Groups,
+            "u" => CursorPhase::Users,
             _ => return None,
         };
         let after = String::from_utf8(hex::decode(parts.next()?).ok()?).ok()?;
@@ -100,151 +100,228 @@ pub async fn run(
     ctrl: &[LdapControl],
     ctx: &ConnCtx,
 ) -> Vec<LdapMsg> {
-    let done = |code: LdapResultCode, message: &str, ctrl: Vec<LdapControl>| LdapMsg {
-        msgid: id,
-        op: LdapOp::SearchResultDone(result(code, message)),
-        ctrl,
-    };
-    // Dropped with this future (the client closed the connection or abandoned the search):
-    // the search thread stops at its next candidate.
-    let cancel = Cancel::new();
-    // The client's time limit, within the server's (`ldap.max_search_time`), from arrival.
-    let time_limit = match u64::try_from(req.timelimit) {
-        Ok(s) if s > 0 => Duration::from_secs(s).min(ctx.config.max_search_time),
-        _ => ctx.config.max_search_time,
-    };
-    let deadline = Instant::now() + time_limit;
-    let dir = ctx.verifier.directory().clone();
-    if entries::depth_below(&req.base, &dir.base_dn).is_none() {
-        return vec![done(
-            LdapResultCode::NoSuchObject,
-            "the base is outside this directory's naming context",
-            vec![],
-        )];
+    match Search::start(id, req, ctrl, ctx) {
+        Ok(search) => search.answer().await,
+        Err(reply) => reply,
     }
-    let paged = ctrl.iter().find_map(|c| match c {
-        LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.clone())),
-        _ => None,
-    });
-    let page_ctrl = |cookie: Vec<u8>| {
-        if paged.is_some() {
-            vec![LdapControl::SimplePagedResults { size: 0, cookie }]
-        } else {
-            vec![]
+}
+
+/// One search under way: the request, its paging, its limits.
+struct Search<'a> {
+    id: i32,
+    req: LdapSearchRequest,
+    ctx: &'a ConnCtx,
+    dir: crate::directory::domain::DirectoryConfig,
+    /// The simple paged results control's page size and cookie, when the client sent one.
+    paged: Option<(i64, Vec<u8>)>,
+    /// Where a paged search resumes.
+    cursor: Option<Cursor>,
+    /// Dropped with this search (the client closed the connection or abandoned it): the
+    /// search thread stops at its next candidate.
+    cancel: Cancel,
+    /// The client's time limit, within the server's (`ldap.max_search_time`), from arrival.
+    deadline: Instant,
+}
+
+/// The entries of a reply so far, or the whole reply when a phase already finished it.
+enum Phase {
+    Goes(Vec<LdapMsg>),
+    Done(Vec<LdapMsg>),
+}
+
+impl<'a> Search<'a> {
+    /// The request read: its base inside the naming context, its paging cookie one of ours
+    /// (or an abandon of the paged search, RFC 2696 §3) — else the reply already.
+    fn start(
+        id: i32,
+        req: LdapSearchRequest,
+        ctrl: &[LdapControl],
+        ctx: &'a ConnCtx,
+    ) -> Result<Search<'a>, Vec<LdapMsg>> {
+        let time_limit = match u64::try_from(req.timelimit) {
+            Ok(s) if s > 0 => Duration::from_secs(s).min(ctx.config.max_search_time),
+            _ => ctx.config.max_search_time,
+        };
+        let paged = ctrl.iter().find_map(|c| match c {
+            LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.clone())),
+            _ => None,
+        });
+        let mut search = Search {
+            id,
+            req,
+            ctx,
+            dir: ctx.verifier.directory().clone(),
+            paged,
+            cursor: None,
+            cancel: Cancel::new(),
+            deadline: Instant::now() + time_limit,
+        };
+        if entries::depth_below(&search.req.base, &search.dir.base_dn).is_none() {
+            let why = "the base is outside this directory's naming context";
+            return Err(vec![search.done(LdapResultCode::NoSuchObject, why, false)]);
         }
-    };
-    let cursor = match &paged {
-        Some((_, c)) if !c.is_empty() => match Cursor::decode(c) {
-            Some(cur) => Some(cur),
-            None => {
-                return vec![done(
-                    LdapResultCode::UnwillingToPerform,
-                    "00002040: the paged results cookie is not one this server issued",
-                    vec![],
-                )]
+        if let Some((size, cookie)) = &search.paged {
+            if !cookie.is_empty() {
+                let Some(cur) = Cursor::decode(cookie) else {
+                    let why = "00002040: the paged results cookie is not one this server issued";
+                    return Err(vec![search.done(
+                        LdapResultCode::UnwillingToPerform,
+                        why,
+                        false,
+                    )]);
+                };
+                if *size == 0 {
+                    return Err(vec![search.done(LdapResultCode::Success, "", true)]);
+                }
+                search.cursor = Some(cur);
             }
-        },
-        _ => None,
-    };
-    // RFC 2696 §3: a page size of 0 with a cookie abandons the paged search.
-    if matches!(&paged, Some((0, c)) if !c.is_empty()) {
-        return vec![done(LdapResultCode::Success, "", page_ctrl(vec![]))];
+        }
+        Ok(search)
     }
 
-    // The directory this listener shows: live on-prem, the synced copy on cloud listeners.
-    let Some(view) = view_of(ctx).await else {
-        return vec![done(
+    /// SearchResultDone; with the paging control (and no cookie: the end) when `paging`.
+    fn done(&self, code: LdapResultCode, message: &str, paging: bool) -> LdapMsg {
+        self.done_with(code, message, paging.then(Vec::new))
+    }
+
+    /// SearchResultDone carrying `cookie` in the paging control, if the client pages.
+    fn done_with(&self, code: LdapResultCode, message: &str, cookie: Option<Vec<u8>>) -> LdapMsg {
+        let ctrl = match (cookie, &self.paged) {
+            (Some(cookie), Some(_)) => vec![LdapControl::SimplePagedResults { size: 0, cookie }],
+            _ => vec![],
+        };
+        LdapMsg {
+            msgid: self.id,
+            op: LdapOp::SearchResultDone(result(code, message)),
+            ctrl,
+        }
+    }
+
+    fn entry(&self, e: &Entry) -> LdapMsg {
+        LdapMsg {
+            msgid: self.id,
+            op: LdapOp::SearchResultEntry(entries::to_result(
+                e,
+                &self.req.attrs,
+                self.req.typesonly,
+            )),
+            ctrl: vec![],
+        }
+    }
+
+    fn unavailable(&self) -> Vec<LdapMsg> {
+        vec![self.done(
             LdapResultCode::Unavailable,
             "the directory is unavailable",
-            vec![],
-        )];
-    };
-    // Where the base is: a container, a user, or nothing.
-    let containers = entries::container_entries(&dir);
-    let base_is_container = containers
-        .iter()
-        .any(|e| entries::depth_below(&e.dn, &req.base) == Some(0));
-    let filter_lookup = lookup::plan(&req.filter, &dir);
-    let wanted = if base_is_container {
-        filter_lookup
-    } else {
-        // Users are leaves: every entry in scope is the base user itself.
-        match lookup::sam_of_dn(&req.base, &dir) {
-            Some(Some(sam)) => filter_lookup.narrower(Lookup::sam(&sam)),
-            Some(None) => {
-                return vec![done(LdapResultCode::NoSuchObject, "no such object", vec![])]
+            false,
+        )]
+    }
+
+    fn wanted(&self, e: &Entry) -> bool {
+        in_scope(&e.dn, &self.req.base, &self.req.scope) && entries::matches(e, &self.req.filter)
+    }
+
+    /// The containers, the groups, then the users, each page at most `MaxPageSize`.
+    async fn answer(self) -> Vec<LdapMsg> {
+        // The directory this listener shows: live on-prem, the synced copy on cloud listeners.
+        let Some(view) = view_of(self.ctx).await else {
+            return self.unavailable();
+        };
+        // Where the base is: a container, a user, a group, or nothing.
+        let containers = entries::container_entries(&self.dir);
+        let base_is_container = containers
+            .iter()
+            .any(|e| entries::depth_below(&e.dn, &self.req.base) == Some(0));
+        let filter_lookup = lookup::plan(&self.req.filter, &self.dir);
+        let users = if base_is_container {
+            filter_lookup
+        } else {
+            // Users are leaves: every entry in scope is the base user itself.
+            match lookup::sam_of_dn(&self.req.base, &self.dir) {
+                Some(Some(sam)) => filter_lookup.narrower(Lookup::sam(&sam)),
+                Some(None) => {
+                    return vec![self.done(LdapResultCode::NoSuchObject, "no such object", false)]
+                }
+                None => filter_lookup,
             }
-            None => filter_lookup,
+        };
+        if !base_is_container
+            && !base_user_exists(&self.req.base, &view, self.ctx, &self.cancel, self.deadline).await
+        {
+            return self.group_base(&view).await;
         }
-    };
-    if !base_is_container && !base_user_exists(&req.base, &view, ctx, &cancel, deadline).await {
-        // A group as the base (an application reading a group's members), or nothing.
-        let Some(group) = group_at(&req.base, &view, ctx, &cancel, deadline).await else {
-            return vec![done(LdapResultCode::NoSuchObject, "no such object", vec![])];
+        let mut out = vec![];
+        // The two containers come first, on the first page only.
+        if self.cursor.is_none() {
+            out.extend(
+                containers
+                    .iter()
+                    .filter(|e| self.wanted(e))
+                    .map(|e| self.entry(e)),
+            );
+        }
+        let out = match self.groups(out, &view, base_is_container).await {
+            Phase::Done(reply) => return reply,
+            Phase::Goes(out) => out,
+        };
+        self.users(out, view, users).await
+    }
+
+    /// A group as the base (an application reading a group's members), or nothing.
+    async fn group_base(&self, view: &View) -> Vec<LdapMsg> {
+        let Some(group) =
+            group_at(&self.req.base, view, self.ctx, &self.cancel, self.deadline).await
+        else {
+            return vec![self.done(LdapResultCode::NoSuchObject, "no such object", false)];
         };
         let mut out = vec![];
-        if in_scope(&group.dn, &req.base, &req.scope) && entries::matches(&group, &req.filter) {
-            out.push(LdapMsg {
-                msgid: id,
-                op: LdapOp::SearchResultEntry(entries::to_result(
-                    &group,
-                    &req.attrs,
-                    req.typesonly,
-                )),
-                ctrl: vec![],
-            });
+        if self.wanted(&group) {
+            out.push(self.entry(&group));
         }
-        out.push(done(LdapResultCode::Success, "", page_ctrl(vec![])));
-        return out;
+        out.push(self.done(LdapResultCode::Success, "", true));
+        out
     }
 
-    // How many entries this reply may carry.
-    let sent_before = cursor.as_ref().map_or(0, |c| c.sent);
-    let client_limit = usize::try_from(req.sizelimit).ok().filter(|&l| l > 0);
-    let page = match &paged {
-        Some((size, _)) if *size > 0 => usize::try_from(*size)
-            .unwrap_or(MAX_PAGE_SIZE)
-            .min(MAX_PAGE_SIZE),
-        _ => MAX_PAGE_SIZE,
-    };
-    let room = client_limit.map_or(usize::MAX, |l| l.saturating_sub(sent_before));
-    let want = page.min(room);
-
-    let mut out: Vec<LdapMsg> = Vec::new();
-    let entry_msg = |e: &Entry| LdapMsg {
-        msgid: id,
-        op: LdapOp::SearchResultEntry(entries::to_result(e, &req.attrs, req.typesonly)),
-        ctrl: vec![],
-    };
-    // The two containers come first, on the first page only.
-    if cursor.is_none() {
-        for e in &containers {
-            if in_scope(&e.dn, &req.base, &req.scope) && entries::matches(e, &req.filter) {
-                out.push(entry_msg(e));
-            }
-        }
+    /// How many entries this reply may carry: the page, within the client's size limit.
+    fn room(&self) -> (usize, Option<usize>, usize) {
+        let sent_before = self.cursor.as_ref().map_or(0, |c| c.sent);
+        let client_limit = usize::try_from(self.req.sizelimit).ok().filter(|&l| l > 0);
+        let page = match &self.paged {
+            Some((size, _)) if *size > 0 => usize::try_from(*size)
+                .unwrap_or(MAX_PAGE_SIZE)
+                .min(MAX_PAGE_SIZE),
+            _ => MAX_PAGE_SIZE,
+        };
+        let room = client_limit.map_or(usize::MAX, |l| l.saturating_sub(sent_before));
+        (sent_before, client_limit, page.min(room))
     }
-    // Then the groups, when the filter could match one.
-    let groups_phase = cursor.as_ref().is_none_or(|c| c.phase == Phase::Groups);
-    let group_lookup = lookup::plan_groups(&req.filter, &dir);
-    if groups_phase && base_is_container && group_lookup != Lookup::none() {
-        let after = cursor.as_ref().map(|c| c.after.clone()).unwrap_or_default();
-        let reader = ctx.reader.clone();
-        let groups = match ctx
+
+    /// The groups, when the filter could match one; a full page ends the reply here.
+    async fn groups(&self, mut out: Vec<LdapMsg>, view: &View, base_is_container: bool) -> Phase {
+        let (sent_before, client_limit, want) = self.room();
+        let in_groups = self
+            .cursor
+            .as_ref()
+            .is_none_or(|c| c.phase == CursorPhase::Groups);
+        let group_lookup = lookup::plan_groups(&self.req.filter, &self.dir);
+        if !(in_groups && base_is_container && group_lookup != Lookup::none()) {
+            return Phase::Goes(out);
+        }
+        let after = self
+            .cursor
+            .as_ref()
+            .map(|c| c.after.clone())
+            .unwrap_or_default();
+        let (reader, view) = (self.ctx.reader.clone(), *view);
+        let read = self
+            .ctx
             .searches
-            .run(cancel.flag(), deadline, move |_| {
+            .run(self.cancel.flag(), self.deadline, move |_| {
                 reader.groups(&group_lookup, &view)
             })
-            .await
-        {
-            Some(Ok(g)) => g,
-            _ => {
-                return vec![done(
-                    LdapResultCode::Unavailable,
-                    "the directory is unavailable",
-                    vec![],
-                )]
-            }
+            .await;
+        let Some(Ok(groups)) = read else {
+            return Phase::Done(self.unavailable());
         };
         let mut last = None;
         for (name, members) in groups {
@@ -252,133 +329,135 @@ pub async fn run(
             if !after.is_empty() && key <= after {
                 continue;
             }
-            let e = entries::group_entry(&dir, &name, &members);
-            if !(in_scope(&e.dn, &req.base, &req.scope) && entries::matches(&e, &req.filter)) {
+            let e = entries::group_entry(&self.dir, &name, &members);
+            if !self.wanted(&e) {
                 continue;
             }
             if out.len() >= want {
                 // Full inside the groups: the next page goes on from the last group sent.
-                if paged.is_some() && client_limit.is_none_or(|l| sent_before + out.len() < l) {
+                let more = client_limit.is_none_or(|l| sent_before + out.len() < l);
+                let end = if self.paged.is_some() && more {
                     let cookie = Cursor {
                         sent: sent_before + out.len(),
-                        phase: Phase::Groups,
+                        phase: CursorPhase::Groups,
                         after: last.unwrap_or_default(),
                     }
                     .encode();
-                    out.push(done(LdapResultCode::Success, "", page_ctrl(cookie)));
+                    self.done_with(LdapResultCode::Success, "", Some(cookie))
                 } else {
-                    out.push(done(
+                    self.done(
                         LdapResultCode::SizeLimitExceeded,
                         "size limit exceeded",
-                        page_ctrl(vec![]),
-                    ));
-                }
-                return out;
+                        true,
+                    )
+                };
+                out.push(end);
+                return Phase::Done(out);
             }
-            out.push(entry_msg(&e));
+            out.push(self.entry(&e));
             last = Some(key);
         }
+        Phase::Goes(out)
     }
-    // One more than the room, to tell "exactly this many" from "more than this".
-    let take = want.saturating_sub(out.len()).saturating_add(1);
-    let reader = ctx.reader.clone();
-    let after = cursor.filter(|c| c.phase == Phase::Users).map(|c| c.after);
-    let (base, scope, filter, attrs, typesonly) = (
-        req.base.clone(),
-        req.scope.clone(),
-        req.filter.clone(),
-        req.attrs.clone(),
-        req.typesonly,
-    );
-    let scanned = ctx
-        .searches
-        .run(cancel.flag(), deadline, move |pace| {
-            let why = std::cell::Cell::new(None);
-            let scan = reader.scan(
-                &wanted,
-                &view,
-                after.as_deref(),
-                take,
-                || {
-                    why.set(pace.stop());
-                    why.get().is_some()
-                },
-                |k, u| {
-                    let e = entries::user_entry(&dir, u);
-                    (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter))
-                        .then(|| (k.to_string(), entries::to_result(&e, &attrs, typesonly)))
-                },
-            );
-            scan.map(|s| (s, why.get()))
-        })
-        .await;
-    let (mut scan, stopped) = match scanned {
-        Some(Ok(s)) => s,
-        _ => {
-            return vec![done(
-                LdapResultCode::Unavailable,
-                "the directory is unavailable",
-                vec![],
-            )]
+
+    /// The users, streamed through the filter on a search thread, then the end of the reply:
+    /// a cookie for the next page, sizeLimitExceeded, timeLimitExceeded, or success.
+    async fn users(&self, mut out: Vec<LdapMsg>, view: View, wanted: Lookup) -> Vec<LdapMsg> {
+        let (sent_before, client_limit, want) = self.room();
+        // One more than the room, to tell "exactly this many" from "more than this".
+        let take = want.saturating_sub(out.len()).saturating_add(1);
+        let after = self
+            .cursor
+            .as_ref()
+            .filter(|c| c.phase == CursorPhase::Users)
+            .map(|c| c.after.clone());
+        let (reader, dir) = (self.ctx.reader.clone(), self.dir.clone());
+        let (base, scope, filter) = (
+            self.req.base.clone(),
+            self.req.scope.clone(),
+            self.req.filter.clone(),
+        );
+        let (attrs, typesonly) = (self.req.attrs.clone(), self.req.typesonly);
+        let scanned = self
+            .ctx
+            .searches
+            .run(self.cancel.flag(), self.deadline, move |pace| {
+                let why = std::cell::Cell::new(None);
+                let scan = reader.scan(
+                    &wanted,
+                    &view,
+                    after.as_deref(),
+                    take,
+                    || {
+                        why.set(pace.stop());
+                        why.get().is_some()
+                    },
+                    |k, u| {
+                        let e = entries::user_entry(&dir, u);
+                        (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter))
+                            .then(|| (k.to_string(), entries::to_result(&e, &attrs, typesonly)))
+                    },
+                );
+                scan.map(|s| (s, why.get()))
+            })
+            .await;
+        let Some(Ok((mut scan, stopped))) = scanned else {
+            return self.unavailable();
+        };
+        if stopped == Some(Stopped::Cancelled) {
+            // Nobody reads this answer: the client left or abandoned the search.
+            crate::metrics::global().search_stopped("abandoned");
+            return vec![];
         }
-    };
-    // The extra entry, if found, stays for the next page: resume after the last one sent.
-    let more = scan.items.len() >= take;
-    if more {
-        scan.items.truncate(take - 1);
-    }
-    let last_sent = scan.items.last().map(|(k, _)| k.clone());
-    let sent_now = out.len() + scan.items.len();
-    out.extend(scan.items.into_iter().map(|(_, e)| LdapMsg {
-        msgid: id,
-        op: LdapOp::SearchResultEntry(e),
-        ctrl: vec![],
-    }));
-    let next = |after: Option<String>| {
-        Cursor {
-            sent: sent_before + sent_now,
-            phase: Phase::Users,
-            after: after.unwrap_or_default(),
+        // The extra entry, if found, stays for the next page: resume after the last one sent.
+        let more = scan.items.len() >= take;
+        if more {
+            scan.items.truncate(take - 1);
         }
-        .encode()
-    };
-    if stopped == Some(Stopped::Cancelled) {
-        // Nobody reads this answer: the client left or abandoned the search.
-        crate::metrics::global().search_stopped("abandoned");
-        return vec![];
-    }
-    if scan.stopped {
-        crate::metrics::global().search_stopped("time");
-        let cookie = if paged.is_some() {
-            next(scan.next_after)
+        let last_sent = scan.items.last().map(|(k, _)| k.clone());
+        let sent_now = out.len() + scan.items.len();
+        out.extend(scan.items.into_iter().map(|(_, e)| LdapMsg {
+            msgid: self.id,
+            op: LdapOp::SearchResultEntry(e),
+            ctrl: vec![],
+        }));
+        let next = |after: Option<String>| {
+            Cursor {
+                sent: sent_before + sent_now,
+                phase: CursorPhase::Users,
+                after: after.unwrap_or_default(),
+            }
+            .encode()
+        };
+        if scan.stopped {
+            crate::metrics::global().search_stopped("time");
+            let cookie = self.paged.is_some().then(|| next(scan.next_after));
+            out.push(self.done_with(
+                LdapResultCode::TimeLimitExceeded,
+                "time limit exceeded",
+                cookie.or(Some(vec![])),
+            ));
+            return out;
+        }
+        let remains = more || scan.next_after.is_some();
+        let client_full = client_limit.is_some_and(|l| sent_before + sent_now >= l);
+        if remains && (client_full || self.paged.is_none()) {
+            // Over the client's size limit, or over MaxPageSize without paging.
+            out.push(self.done(
+                LdapResultCode::SizeLimitExceeded,
+                "size limit exceeded",
+                true,
+            ));
+            return out;
+        }
+        let cookie = if remains {
+            next(if more { last_sent } else { scan.next_after })
         } else {
             vec![]
         };
-        out.push(done(
-            LdapResultCode::TimeLimitExceeded,
-            "time limit exceeded",
-            page_ctrl(cookie),
-        ));
-        return out;
+        out.push(self.done_with(LdapResultCode::Success, "", Some(cookie)));
+        out
     }
-    let remains = more || scan.next_after.is_some();
-    let client_full = client_limit.is_some_and(|l| sent_before + sent_now >= l);
-    if remains && (client_full || paged.is_none()) {
-        // Over the client's size limit, or over MaxPageSize without paging.
-        out.push(done(
-            LdapResultCode::SizeLimitExceeded,
-            "size limit exceeded",
-            page_ctrl(vec![]),
-        ));
-        return out;
-    }
-    let cookie = if remains {
-        next(if more { last_sent } else { scan.next_after })
-    } else {
-        vec![]
-    };
-    out.push(done(LdapResultCode::Success, "", page_ctrl(cookie)));
-    out
 }
 
 /// The view of the directory the connection's listener shows.
@@ -507,7 +586,7 @@ mod tests {
     fn a_cookie_round_trips_and_a_foreign_one_is_refused() {
         let c = Cursor {
             sent: 1000,
-            phase: Phase::Groups,
+            phase: CursorPhase::Groups,
             after: "bob:smith".into(),
         };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
