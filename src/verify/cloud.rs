@@ -489,27 +489,7 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<lockout::SmartCount>
             "AADSTS50126",
             format!("app password {name:?} belongs to an administrator; for security reasons app passwords are not available to admins"),
         ),
-        Verdict::AppPasswordAccept(name) => {
-            // An existing app password keeps working whatever the user's per-user MFA state
-            // now is (the reference's revised §4a): enforce, create, then rely on CA.
-            let mfa_note = if live.mfa != MfaState::Enforced {
-                format!(
-                    "; the user's per-user MFA is {} now, which does not revoke an existing app password",
-                    live.mfa.as_str()
-                )
-            } else {
-                String::new()
-            };
-            let federation = if f.tenant.federation {
-                "; federation is on but AD FS is not contacted: no on-prem record of this sign-in"
-            } else {
-                ""
-            };
-            accept(
-                "cloud.app-password.accept",
-                format!("app password {name:?} accepted by the cloud{mfa_note}{federation}"),
-            )
-        }
+        Verdict::AppPasswordAccept(name) => app_password_accepted(f, live, &name),
         Verdict::CaRequireMfa(scope) => reject(
             "cloud.ca.require-mfa",
             "AADSTS50076",
@@ -545,49 +525,76 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<lockout::SmartCount>
             "AADSTS50076",
             "per-user MFA is enforced and a legacy protocol cannot answer the MFA prompt: use an app password".into(),
         ),
-        Verdict::BadPassword => {
-            let count = match &counted {
-                Some(c) if !c.counted => {
-                    "a repeat of a recent wrong password, not counted again by smart lockout".to_string()
-                }
-                Some(c) => match lockout::smart_locked_until(&c.state, now) {
-                    Some(until) => format!(
-                        "smart lockout threshold reached: locked until {}",
-                        when(until, now)
-                    ),
-                    None => format!(
-                        "failure {} of {} toward smart lockout",
-                        c.state.failures, f.tenant.smart_lockout_threshold
-                    ),
-                },
-                None => String::new(),
-            };
-            let pending = if live.syncable_hash.as_deref() != f.synced_hash {
-                format!(
+        Verdict::BadPassword => bad_password(f, live, counted),
+    }
+}
+
+/// Rule 7's answer: how smart lockout counted it, and a newer password not synced yet.
+fn bad_password(f: &Facts<'_>, live: &User, counted: Option<lockout::SmartCount>) -> Decision {
+    let now = f.now;
+
+    let count = match &counted {
+        Some(c) if !c.counted => {
+            "a repeat of a recent wrong password, not counted again by smart lockout".to_string()
+        }
+        Some(c) => match lockout::smart_locked_until(&c.state, now) {
+            Some(until) => format!(
+                "smart lockout threshold reached: locked until {}",
+                when(until, now)
+            ),
+            None => format!(
+                "failure {} of {} toward smart lockout",
+                c.state.failures, f.tenant.smart_lockout_threshold
+            ),
+        },
+        None => String::new(),
+    };
+    let pending = if live.syncable_hash.as_deref() != f.synced_hash {
+        format!(
                     "; the password set on-prem at {} reaches the cloud at the password-hash-sync cycle at {}",
                     when(live.password_set_at, now),
                     when(f.sync.password_hash.next, now)
                 )
-            } else if live.must_change
-                && live.syncable_hash.as_deref() != Some(live.password_hash.as_str())
-            {
-                "; the current on-prem password was set with must-change, so its hash is not synced until the user changes it".into()
-            } else {
-                String::new()
-            };
-            let refused = f
-                .secret
-                .refused
-                .as_deref()
-                .map(|r| format!("; {r}"))
-                .unwrap_or_default();
-            reject(
+    } else if live.must_change && live.syncable_hash.as_deref() != Some(live.password_hash.as_str())
+    {
+        "; the current on-prem password was set with must-change, so its hash is not synced until the user changes it".into()
+    } else {
+        String::new()
+    };
+    let refused = f
+        .secret
+        .refused
+        .as_deref()
+        .map(|r| format!("; {r}"))
+        .unwrap_or_default();
+    reject(
                 "cloud.bad-password",
                 "AADSTS50126",
                 format!("the secret is neither an app password nor the synced domain password ({count}){pending}{refused}"),
             )
-        }
-    }
+}
+
+/// Rule 5's accept: what per-user MFA and federation mean for it.
+fn app_password_accepted(f: &Facts<'_>, live: &User, name: &str) -> Decision {
+    // An existing app password keeps working whatever the user's per-user MFA state
+    // now is (the reference's revised §4a): enforce, create, then rely on CA.
+    let mfa_note = if live.mfa != MfaState::Enforced {
+        format!(
+            "; the user's per-user MFA is {} now, which does not revoke an existing app password",
+            live.mfa.as_str()
+        )
+    } else {
+        String::new()
+    };
+    let federation = if f.tenant.federation {
+        "; federation is on but AD FS is not contacted: no on-prem record of this sign-in"
+    } else {
+        ""
+    };
+    accept(
+        "cloud.app-password.accept",
+        format!("app password {name:?} accepted by the cloud{mfa_note}{federation}"),
+    )
 }
 
 /// Gather, rules, apply, then the decision with the user it names.

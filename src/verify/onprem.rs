@@ -250,24 +250,7 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<AdLockout>) -> Decis
             8,
             format!("no on-prem account answers to {:?}", f.login),
         ),
-        Verdict::LockedOut(locked) => {
-            let until = match locked.until {
-                Some(u) => format!("it unlocks at {}", when(u, now)),
-                None => "it stays locked until an administrator unlocks it (ad-lockout-duration 0)"
-                    .into(),
-            };
-            reject(
-                "onprem.locked-out",
-                "775",
-                36,
-                format!(
-                    "account locked out on-prem at {} after {} bad passwords (threshold {}); {until}",
-                    when(locked.since, now),
-                    f.lock.bad_count,
-                    f.tenant.ad_lockout_threshold
-                ),
-            )
-        }
+        Verdict::LockedOut(locked) => locked_out(f, locked),
         Verdict::NoNtHash => {
             let codes = Codes {
                 ad: None,
@@ -285,41 +268,12 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<AdLockout>) -> Decis
                 ),
             )
         }
-        Verdict::BadPassword => {
-            let state = counted.unwrap_or_default();
-            let threshold = f.tenant.ad_lockout_threshold;
-            let counted = if threshold == 0 {
-                format!("bad attempt {}, AD lockout disabled", state.bad_count)
-            } else if state.locked_at == Some(now) {
-                format!(
-                    "bad attempt {} of {threshold}: the account is now locked out",
-                    state.bad_count
-                )
-            } else {
-                format!("bad attempt {} of {threshold}", state.bad_count)
-            };
-            let why = match (&f.secret.app, f.mschap) {
-                (Some(name), _) => format!(
-                    "app password {name:?} presented to an on-prem endpoint; app passwords are known only to the cloud, so AD sees a wrong password ({counted})"
-                ),
-                (None, Some(proof)) => {
-                    let apps = if f.has_app_passwords {
-                        "; an app password never works here: the cloud alone knows app passwords, and it verifies only cleartext secrets"
-                    } else {
-                        ""
-                    };
-                    format!(
-                        "the {} response does not prove the current domain password ({counted}){apps}",
-                        proof.name()
-                    )
-                }
-                (None, None) => match &f.secret.refused {
-                    Some(r) => format!("the secret was not checked ({counted}): {r}"),
-                    None => format!("the secret is not the current domain password ({counted})"),
-                },
-            };
-            reject("onprem.bad-password", "52e", 16, why)
-        }
+        Verdict::BadPassword => reject(
+            "onprem.bad-password",
+            "52e",
+            16,
+            bad_password_why(f, counted),
+        ),
         Verdict::Disabled => {
             let at = f.user.map_or(now, |u| u.enabled_changed_at);
             reject(
@@ -372,6 +326,66 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<AdLockout>) -> Decis
             )
         }
     }
+}
+
+/// Why the secret is wrong, with the bad attempt `apply` counted (and what an app password or
+/// an MS-CHAP response shows AD).
+fn bad_password_why(f: &Facts<'_>, counted: Option<AdLockout>) -> String {
+    let now = f.now;
+    let state = counted.unwrap_or_default();
+    let threshold = f.tenant.ad_lockout_threshold;
+    let counted = if threshold == 0 {
+        format!("bad attempt {}, AD lockout disabled", state.bad_count)
+    } else if state.locked_at == Some(now) {
+        format!(
+            "bad attempt {} of {threshold}: the account is now locked out",
+            state.bad_count
+        )
+    } else {
+        format!("bad attempt {} of {threshold}", state.bad_count)
+    };
+    let why = match (&f.secret.app, f.mschap) {
+                (Some(name), _) => format!(
+                    "app password {name:?} presented to an on-prem endpoint; app passwords are known only to the cloud, so AD sees a wrong password ({counted})"
+                ),
+                (None, Some(proof)) => {
+                    let apps = if f.has_app_passwords {
+                        "; an app password never works here: the cloud alone knows app passwords, and it verifies only cleartext secrets"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "the {} response does not prove the current domain password ({counted}){apps}",
+                        proof.name()
+                    )
+                }
+                (None, None) => match &f.secret.refused {
+                    Some(r) => format!("the secret was not checked ({counted}): {r}"),
+                    None => format!("the secret is not the current domain password ({counted})"),
+                },
+            };
+    why
+}
+
+/// Rule 2's answer: since when, after how many, and until when.
+fn locked_out(f: &Facts<'_>, locked: AdLocked) -> Decision {
+    let now = f.now;
+
+    let until = match locked.until {
+        Some(u) => format!("it unlocks at {}", when(u, now)),
+        None => "it stays locked until an administrator unlocks it (ad-lockout-duration 0)".into(),
+    };
+    reject(
+        "onprem.locked-out",
+        "775",
+        36,
+        format!(
+            "account locked out on-prem at {} after {} bad passwords (threshold {}); {until}",
+            when(locked.since, now),
+            f.lock.bad_count,
+            f.tenant.ad_lockout_threshold
+        ),
+    )
 }
 
 /// Gather, rules, apply, then the decision with the user it names.
