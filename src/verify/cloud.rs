@@ -233,52 +233,68 @@ pub(crate) fn rules(f: &Facts<'_>, trace: &mut Trace) -> Verdict {
         "no Conditional Access policy blocking legacy authentication covers this sign-in".into()
     });
     if let Some(name) = &f.secret.app {
-        if f.admin_actions {
-            return Verdict::AppPasswordAdminAction(name.clone());
-        }
-        trace.pass("cloud.app-password.admin-action", || {
-            "the endpoint performs no administrative actions".into()
-        });
-        if live.admin {
-            return Verdict::AppPasswordAdminUser(name.clone());
-        }
-        trace.pass("cloud.app-password.admin-user", || {
-            "the user is not an administrator".into()
-        });
-        return Verdict::AppPasswordAccept(name.clone());
+        return app_password_rules(f, live, name, trace);
     }
     if f.secret.domain {
-        let ca_mfa = f
-            .tenant
-            .ca_require_mfa
-            .covers(groups, f.client, &f.tenant.named_locations);
-        let enforced = live.mfa == MfaState::Enforced;
-        if let (Some(cov), false) = (&ca_mfa, enforced) {
-            // Per-user enforcement overrides Conditional Access (then §4b as ever); without it,
-            // the policy's MFA cannot be satisfied by a legacy client. Trusted IPs are a per-user
-            // MFA feature and do not exempt; an excluded named location does (in `covers`).
-            return Verdict::CaRequireMfa(cov.scope.clone());
-        }
-        trace.pass("cloud.ca.require-mfa", || {
-            if ca_mfa.is_none() {
-                "no Conditional Access policy requiring MFA covers this sign-in".into()
-            } else {
-                "a Conditional Access policy requires MFA, but per-user MFA is enforced and decides instead".into()
-            }
-        });
-        if !enforced {
-            return Verdict::PasswordAccept(live.mfa);
-        }
-        let trusted = f.tenant.is_trusted(f.client);
-        if trusted && !live.ever_had_app_password {
-            return Verdict::PasswordTrustedIp;
-        }
-        return Verdict::MfaRequired { trusted };
+        return domain_password_rules(f, live, groups, trace);
     }
     trace.pass("cloud.password.accept", || {
         "the secret is neither an app password nor the synced domain password".into()
     });
     Verdict::BadPassword
+}
+
+/// Rule 5 (4a): an app password, refused on administrative endpoints and to administrators.
+fn app_password_rules(f: &Facts<'_>, live: &User, name: &str, trace: &mut Trace) -> Verdict {
+    if f.admin_actions {
+        return Verdict::AppPasswordAdminAction(name.to_string());
+    }
+    trace.pass("cloud.app-password.admin-action", || {
+        "the endpoint performs no administrative actions".into()
+    });
+    if live.admin {
+        return Verdict::AppPasswordAdminUser(name.to_string());
+    }
+    trace.pass("cloud.app-password.admin-user", || {
+        "the user is not an administrator".into()
+    });
+    Verdict::AppPasswordAccept(name.to_string())
+}
+
+/// Rule 6 (4b, 4c): the domain password as last synced, under per-user MFA and Conditional
+/// Access.
+fn domain_password_rules(
+    f: &Facts<'_>,
+    live: &User,
+    groups: &[String],
+    trace: &mut Trace,
+) -> Verdict {
+    let ca_mfa = f
+        .tenant
+        .ca_require_mfa
+        .covers(groups, f.client, &f.tenant.named_locations);
+    let enforced = live.mfa == MfaState::Enforced;
+    if let (Some(cov), false) = (&ca_mfa, enforced) {
+        // Per-user enforcement overrides Conditional Access (then §4b as ever); without it,
+        // the policy's MFA cannot be satisfied by a legacy client. Trusted IPs are a per-user
+        // MFA feature and do not exempt; an excluded named location does (in `covers`).
+        return Verdict::CaRequireMfa(cov.scope.clone());
+    }
+    trace.pass("cloud.ca.require-mfa", || {
+        if ca_mfa.is_none() {
+            "no Conditional Access policy requiring MFA covers this sign-in".into()
+        } else {
+            "a Conditional Access policy requires MFA, but per-user MFA is enforced and decides instead".into()
+        }
+    });
+    if !enforced {
+        return Verdict::PasswordAccept(live.mfa);
+    }
+    let trusted = f.tenant.is_trusted(f.client);
+    if trusted && !live.ever_had_app_password {
+        return Verdict::PasswordTrustedIp;
+    }
+    Verdict::MfaRequired { trusted }
 }
 
 /// "the object-sync cycle at 10:30", or an earlier one the state does not name.
