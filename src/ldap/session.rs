@@ -3,6 +3,7 @@
 //! says goodbye with a Notice of Disconnection — then hangs up — rather than just vanishing.
 
 use crate::metrics::DropReason;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
@@ -93,7 +94,6 @@ pub async fn run(
     mut shutdown: Shutdown,
 ) {
     let max = ctx.config.max_message_bytes;
-    let idle = ctx.config.idle_timeout;
     let mut conn = Conn {
         io,
         reader: Reader::new(max, budget.clone()),
@@ -104,76 +104,33 @@ pub async fn run(
     };
     let ctx = Arc::new(ctx);
     // Requests the client sent while a search ran, in order.
-    let mut queued: std::collections::VecDeque<LdapMsg> = std::collections::VecDeque::new();
+    let mut queued: VecDeque<LdapMsg> = VecDeque::new();
     loop {
         let message = match queued.pop_front() {
             Some(m) => m,
-            None => {
-                let next = tokio::select! {
-                    _ = shutdown.recv() => None,
-                    r = tokio::time::timeout(idle, conn.reader.next(&mut conn.io)) => Some(r),
-                };
-                let Some(next) = next else {
-                    conn.goodbye(
-                        LdapResultCode::Unavailable,
-                        "the server is shutting down",
-                        &ctx,
-                    )
-                    .await;
-                    return;
-                };
-                let Ok(read) = next else {
-                    crate::metrics::global().dropped("ldap", DropReason::SlowPeer);
-                    conn.goodbye(LdapResultCode::Unavailable, "idle timeout", &ctx)
-                        .await;
-                    return;
-                };
-                match next_message(&mut conn, read, &ctx).await {
-                    Some(m) => m,
-                    None => return,
-                }
-            }
+            None => match next_request(&mut conn, &mut shutdown, &ctx).await {
+                Some(m) => m,
+                None => return,
+            },
         };
         let action = if matches!(message.op, LdapOp::SearchRequest(_)) {
-            // A search runs while the connection keeps reading: an Abandon of it, an Unbind
-            // or the peer hanging up stops it (dropping it stops its search thread); other
-            // requests wait their turn.
-            let id = message.msgid;
-            let search = session.handle(message, &ctx);
-            tokio::pin!(search);
-            loop {
-                tokio::select! {
-                    a = &mut search => break Some(a),
-                    _ = shutdown.recv() => {
-                        conn.goodbye(LdapResultCode::Unavailable, "the server is shutting down", &ctx).await;
-                        return;
-                    }
-                    r = conn.reader.next(&mut conn.io), if queued.len() < MAX_QUEUED => {
-                        match next_message(&mut conn, r, &ctx).await {
-                            None => {
-                                crate::metrics::global().search_stopped("abandoned");
-                                return;
-                            }
-                            Some(m) => match m.op {
-                                LdapOp::AbandonRequest(target) if target == id => {
-                                    crate::metrics::global().search_stopped("abandoned");
-                                    break None;
-                                }
-                                // Abandoning an operation that is over: nothing to do.
-                                LdapOp::AbandonRequest(_) => {}
-                                LdapOp::UnbindRequest => return,
-                                _ => queued.push_back(m),
-                            },
-                        }
-                    }
-                }
+            let searched = search_while_reading(
+                &mut session,
+                message,
+                &mut conn,
+                &mut queued,
+                &mut shutdown,
+                &ctx,
+            )
+            .await;
+            match searched {
+                Searched::Answer(action) => *action,
+                // Abandoned: RFC 4511 §4.11, no response at all.
+                Searched::Abandoned => continue,
+                Searched::Over => return,
             }
         } else {
-            Some(session.handle(message, &ctx).await)
-        };
-        let Some(action) = action else {
-            // Abandoned: RFC 4511 §4.11, no response at all.
-            continue;
+            session.handle(message, &ctx).await
         };
         match action {
             Action::Reply(msgs) => {
@@ -198,22 +155,104 @@ pub async fn run(
                     // The client spoke before the handshake: nothing safe to do but hang up.
                     return;
                 }
-                match super::tls::handshake(&acceptor, conn.io).await {
-                    Ok(tls) => {
-                        conn = Conn {
-                            io: Box::new(tls),
-                            reader: Reader::new(max, budget.clone()),
-                        };
-                        session.tls_active = true;
-                        // Whatever was bound before TLS does not carry over.
-                        session.identity = Identity::Anonymous;
+                let Some(tls) = start_tls(conn.io, &acceptor, &ctx).await else {
+                    return;
+                };
+                conn = Conn {
+                    io: tls,
+                    reader: Reader::new(max, budget.clone()),
+                };
+                session.tls_active = true;
+                // Whatever was bound before TLS does not carry over.
+                session.identity = Identity::Anonymous;
+            }
+        }
+    }
+}
+
+/// The next request, within the idle timeout; `None` when the connection is over (shutdown,
+/// idle, closed, or a bad message: a goodbye was said where one is due).
+async fn next_request(conn: &mut Conn, shutdown: &mut Shutdown, ctx: &ConnCtx) -> Option<LdapMsg> {
+    let idle = ctx.config.idle_timeout;
+    let next = tokio::select! {
+        _ = shutdown.recv() => None,
+        r = tokio::time::timeout(idle, conn.reader.next(&mut conn.io)) => Some(r),
+    };
+    let Some(next) = next else {
+        conn.goodbye(
+            LdapResultCode::Unavailable,
+            "the server is shutting down",
+            ctx,
+        )
+        .await;
+        return None;
+    };
+    let Ok(read) = next else {
+        crate::metrics::global().dropped("ldap", DropReason::SlowPeer);
+        conn.goodbye(LdapResultCode::Unavailable, "idle timeout", ctx)
+            .await;
+        return None;
+    };
+    next_message(conn, read, ctx).await
+}
+
+/// What became of a search run beside the connection's reads.
+enum Searched {
+    Answer(Box<Action>),
+    /// The client abandoned it: no response at all.
+    Abandoned,
+    /// The connection is over (closed, unbound, or the server is shutting down).
+    Over,
+}
+
+/// A search runs while the connection keeps reading: an Abandon of it, an Unbind or the peer
+/// hanging up stops it (dropping it stops its search thread); other requests wait their turn
+/// in `queued` (at most `MAX_QUEUED`; beyond, their bytes wait in the kernel).
+async fn search_while_reading(
+    session: &mut Session,
+    message: LdapMsg,
+    conn: &mut Conn,
+    queued: &mut VecDeque<LdapMsg>,
+    shutdown: &mut Shutdown,
+    ctx: &ConnCtx,
+) -> Searched {
+    let id = message.msgid;
+    let search = session.handle(message, ctx);
+    tokio::pin!(search);
+    loop {
+        tokio::select! {
+            a = &mut search => return Searched::Answer(Box::new(a)),
+            _ = shutdown.recv() => {
+                conn.goodbye(LdapResultCode::Unavailable, "the server is shutting down", ctx).await;
+                return Searched::Over;
+            }
+            r = conn.reader.next(&mut conn.io), if queued.len() < MAX_QUEUED => {
+                let Some(m) = next_message(conn, r, ctx).await else {
+                    crate::metrics::global().search_stopped("abandoned");
+                    return Searched::Over;
+                };
+                match m.op {
+                    LdapOp::AbandonRequest(target) if target == id => {
+                        crate::metrics::global().search_stopped("abandoned");
+                        return Searched::Abandoned;
                     }
-                    Err(e) => {
-                        tracing::debug!(peer = %ctx.peer, error = %crate::logging::cap(&e, 200), "StartTLS handshake failed");
-                        return;
-                    }
+                    // Abandoning an operation that is over: nothing to do.
+                    LdapOp::AbandonRequest(_) => {}
+                    LdapOp::UnbindRequest => return Searched::Over,
+                    _ => queued.push_back(m),
                 }
             }
+        }
+    }
+}
+
+/// The TLS handshake after a StartTLS response; `None` when it failed (logged at debug).
+async fn start_tls(io: Box<dyn Io>, acceptor: &TlsAcceptor, ctx: &ConnCtx) -> Option<Box<dyn Io>> {
+    match super::tls::handshake(acceptor, io).await {
+        Ok(tls) => Some(Box::new(tls)),
+        Err(e) => {
+            tracing::debug!(peer = %ctx.peer, error = %crate::logging::cap(&e, 200), "StartTLS handshake failed");
+            None
         }
     }
 }
