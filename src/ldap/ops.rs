@@ -7,6 +7,7 @@ use super::ad_errors;
 use super::entries::{self, Entry};
 use super::search;
 use crate::config::TlsMode;
+use crate::decision::Decision;
 use crate::verify::{Attempt, Door, Secret, VerifyError};
 
 pub use super::conn_ctx::ConnCtx;
@@ -114,59 +115,69 @@ impl Session {
         }
     }
 
-    async fn bind(&mut self, id: i32, req: LdapBindRequest, ctx: &ConnCtx) -> Action {
-        // A failed or refused bind leaves the connection anonymous (RFC 4511 §4.2.1).
-        self.identity = Identity::Anonymous;
+    /// What AD answers before any lookup (`Err`, the code and message of the answer): the
+    /// version, the mechanism, an anonymous bind (success), an unauthenticated one, a cleartext
+    /// bind where TLS is required. `Ok`: the name and password of a simple bind to decide.
+    fn bind_answered_early(
+        &self,
+        req: LdapBindRequest,
+        ctx: &ConnCtx,
+    ) -> Result<(String, String), (LdapResultCode, &'static str)> {
         if req.version != 3 {
-            return bind_response(
-                id,
+            return Err((
                 LdapResultCode::ProtocolError,
                 "only LDAP version 3 is supported",
-            );
+            ));
         }
         let password = match req.cred {
             LdapBindCred::Simple(p) => p,
             LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
-                return bind_response(
-                    id,
+                return Err((
                     LdapResultCode::AuthMethodNotSupported,
                     "only simple bind is supported; no SASL mechanisms",
-                )
+                ))
             }
         };
         match (req.dn.is_empty(), password.is_empty()) {
-            (true, true) => return bind_response(id, LdapResultCode::Success, ""),
+            (true, true) => return Err((LdapResultCode::Success, "")),
             (false, true) => {
-                return bind_response(
-                    id,
+                return Err((
                     LdapResultCode::UnwillingToPerform,
                     ad_errors::UNAUTHENTICATED_BIND,
-                )
+                ))
             }
             (true, false) => {
-                return bind_response(
-                    id,
+                return Err((
                     LdapResultCode::UnwillingToPerform,
                     "a password without a name is neither an anonymous nor a simple bind",
-                )
+                ))
             }
             _ => {}
         }
         if ctx.require_tls && !self.tls_active {
-            return bind_response(
-                id,
+            return Err((
                 LdapResultCode::StrongerAuthRequired,
                 ad_errors::TLS_REQUIRED,
-            );
+            ));
         }
+        Ok((req.dn, password))
+    }
+
+    async fn bind(&mut self, id: i32, req: LdapBindRequest, ctx: &ConnCtx) -> Action {
+        // A failed or refused bind leaves the connection anonymous (RFC 4511 §4.2.1).
+        self.identity = Identity::Anonymous;
+        let (dn, password) = match self.bind_answered_early(req, ctx) {
+            Ok(v) => v,
+            Err((code, message)) => return bind_response(id, code, message),
+        };
         // The bind name as typed, for `serve --debug` only (no copy on the usual path).
         let debug = tracing::enabled!(tracing::Level::DEBUG);
-        let typed = debug.then(|| crate::logging::cap(&req.dn, 64));
+        let typed = debug.then(|| crate::logging::cap(&dn, 64));
         let attempt = Attempt {
             endpoint: ctx.endpoint,
             door: Door::Ldap,
             client: Some(ctx.peer.ip()),
-            login: req.dn,
+            login: dn,
             secret: Secret::new(password.into_bytes()),
             now: None,
             trace: debug,
@@ -199,6 +210,11 @@ impl Session {
             };
             crate::log_decision!("bind", &at, d, typed.as_deref());
         }
+        self.bind_answer(id, decided)
+    }
+
+    /// The bind's answer, as a domain controller gives it; an accept binds the connection.
+    fn bind_answer(&mut self, id: i32, decided: Result<Decision, VerifyError>) -> Action {
         match decided {
             Ok(d) if d.accepted() => {
                 self.identity = Identity::User {
