@@ -260,7 +260,7 @@ fn no_two_files_of_src_import_each_other_round_a_loop() {
 #[test]
 fn nothing_below_the_command_line_and_the_page_imports_them() {
     let graph = import_graph();
-    let top = ["cli", "admin", "server", "scenario", "load", "app"];
+    let top = ["cli", "admin", "daemon", "scenario", "load", "app"];
     let is_top = |m: &str| {
         top.iter()
             .any(|t| m == *t || m.starts_with(&format!("{t}::")))

@@ -22,5 +22,5 @@ pub fn run(
     if args.debug {
         config.log_level = "debug".into();
     }
-    crate::server::run(config, config_path).map_err(|e| CliError::Failure(e.to_string()))
+    crate::daemon::run(config, config_path).map_err(|e| CliError::Failure(e.to_string()))
 }

@@ -12,4 +12,4 @@ pub mod search;
 pub mod search_pool;
 pub mod server;
 pub mod session;
-pub mod tls;
+pub mod tls_accept;

@@ -77,7 +77,7 @@ pub struct BoundListener {
 pub async fn bind(cfg: &LdapListenerConfig) -> Result<BoundListener, String> {
     let tls = match (cfg.tls, &cfg.cert, &cfg.key) {
         (TlsMode::None, _, _) => None,
-        (_, Some(c), Some(k)) => Some(super::tls::acceptor(c, k)?),
+        (_, Some(c), Some(k)) => Some(super::tls_accept::acceptor(c, k)?),
         _ => {
             return Err(format!(
                 "LDAP listener {}: TLS needs cert and key",
@@ -216,7 +216,7 @@ impl BoundListener {
                 let (io, active, starttls): (Box<dyn session::Io>, bool, Option<TlsAcceptor>) =
                     match (mode, tls) {
                         (TlsMode::Ldaps, Some(acc)) => {
-                            match super::tls::handshake(&acc, stream).await {
+                            match super::tls_accept::handshake(&acc, stream).await {
                                 Ok(s) => (Box::new(s), true, None),
                                 Err(_) => {
                                     ctx.log_close("LDAPS handshake failed");

@@ -248,7 +248,7 @@ async fn search_while_reading(
 
 /// The TLS handshake after a StartTLS response; `None` when it failed (logged at debug).
 async fn start_tls(io: Box<dyn Io>, acceptor: &TlsAcceptor, ctx: &ConnCtx) -> Option<Box<dyn Io>> {
-    match super::tls::handshake(acceptor, io).await {
+    match super::tls_accept::handshake(acceptor, io).await {
         Ok(tls) => Some(Box::new(tls)),
         Err(e) => {
             tracing::debug!(peer = %ctx.peer, error = %crate::logging::cap(&e, 200), "StartTLS handshake failed");

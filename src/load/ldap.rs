@@ -11,7 +11,7 @@ use ldap3_proto::LdapCodec;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use super::report::{Outcome, Tally};
+use super::report::{RequestEnd, Tally};
 
 #[derive(Clone)]
 pub struct Target {
@@ -55,7 +55,7 @@ pub async fn closed_loop(
                         .map(|s| Framed::new(s, LdapCodec::default()));
                 }
                 let Some(c) = conn.as_mut() else {
-                    tally.record(Outcome::Timeout, first.elapsed());
+                    tally.record(RequestEnd::Timeout, first.elapsed());
                     continue;
                 };
                 msgid = msgid.wrapping_add(1).max(1);
@@ -86,13 +86,13 @@ pub async fn closed_loop(
                 match tokio::time::timeout(t.timeout, answer).await {
                     Ok(Some(kind)) => {
                         let closed = kind.starts_with("disconnected");
-                        tally.record(Outcome::Answer(kind), first.elapsed());
+                        tally.record(RequestEnd::Answer(kind), first.elapsed());
                         if closed {
                             conn = None;
                         }
                     }
                     _ => {
-                        tally.record(Outcome::Timeout, first.elapsed());
+                        tally.record(RequestEnd::Timeout, first.elapsed());
                         conn = None;
                     }
                 }

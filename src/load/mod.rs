@@ -11,4 +11,4 @@ pub mod ldap;
 pub mod radius;
 pub mod report;
 
-pub use report::{Outcome, Report, Tally};
+pub use report::{Report, RequestEnd, Tally};

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use rand::RngCore;
 use tokio::net::UdpSocket;
 
-use super::report::{Outcome, Tally};
+use super::report::{RequestEnd, Tally};
 
 #[derive(Clone)]
 pub struct Target {
@@ -106,7 +106,7 @@ async fn one(t: &Target, socket: &UdpSocket, id: u8, tally: &Tally) {
             match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
                 Ok(Ok(n)) => {
                     if let Some(kind) = answer_kind(&buf[..n], &req, &t.secret) {
-                        tally.record(Outcome::Answer(kind.into()), first.elapsed());
+                        tally.record(RequestEnd::Answer(kind.into()), first.elapsed());
                         return;
                     }
                     // A late answer to an earlier request on this socket: keep waiting.
@@ -116,7 +116,7 @@ async fn one(t: &Target, socket: &UdpSocket, id: u8, tally: &Tally) {
             }
         }
     }
-    tally.record(Outcome::Timeout, first.elapsed());
+    tally.record(RequestEnd::Timeout, first.elapsed());
 }
 
 /// `concurrency` workers, each with its own socket, until `requests` are done.
@@ -160,7 +160,7 @@ pub async fn open_loop(
         tasks.spawn(async move {
             match socket_for(t.server).await {
                 Ok(s) => one(&t, &s, (i % 256) as u8, &tally).await,
-                Err(_) => tally.record(Outcome::Timeout, Duration::ZERO),
+                Err(_) => tally.record(RequestEnd::Timeout, Duration::ZERO),
             }
         });
         // Reap finished tasks as we go so memory stays flat over a long run.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// How one request ended.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub enum RequestEnd {
     /// An answer, named by kind (`Access-Accept`, `invalidCredentials`, ...).
     Answer(String),
     Timeout,
@@ -37,14 +37,14 @@ impl Tally {
         })
     }
 
-    pub fn record(&self, outcome: Outcome, latency: Duration) {
+    pub fn record(&self, outcome: RequestEnd, latency: Duration) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
-            Outcome::Answer(kind) => {
+            RequestEnd::Answer(kind) => {
                 g.0.push(latency);
                 *g.1.entry(kind).or_insert(0) += 1;
             }
-            Outcome::Timeout => g.2 += 1,
+            RequestEnd::Timeout => g.2 += 1,
         }
         self.done.fetch_add(1, Ordering::Relaxed);
     }

@@ -9,7 +9,7 @@ pub mod describe;
 pub mod dictionary;
 pub mod eap;
 pub mod hiding;
-pub mod mschap;
+pub mod mschap_attrs;
 pub mod packet;
 pub mod reject_delay;
 pub mod reply;

@@ -18,11 +18,14 @@ pub fn decision(
     mschap: Option<(&MsChap, u8)>,
 ) -> Arc<Vec<u8>> {
     let attrs = match (mschap, &d.mschap) {
-        (Some((_, ident)), Some(ok)) if d.accepted() => {
-            super::mschap::accept_attributes(ok, ident, &client.secret, &request.authenticator())
-        }
+        (Some((_, ident)), Some(ok)) if d.accepted() => super::mschap_attrs::accept_attributes(
+            ok,
+            ident,
+            &client.secret,
+            &request.authenticator(),
+        ),
         (Some((proof, ident)), _) if !d.accepted() => {
-            super::mschap::reject_attributes(proof, ident, d)
+            super::mschap_attrs::reject_attributes(proof, ident, d)
         }
         _ => Vec::new(),
     };

@@ -43,7 +43,7 @@ pub fn read(raw: &RawPacket<'_>, client: &RadiusClientConfig, from: SocketAddr) 
         mschap: None,
         outer_identity: None,
     };
-    let uses_mschap = super::mschap::present(raw);
+    let uses_mschap = super::mschap_attrs::present(raw);
     let method = raw
         .unsupported_method()
         .map(|m| format!("{m} is not supported, only PAP, MS-CHAP and MS-CHAPv2"))
@@ -57,7 +57,7 @@ pub fn read(raw: &RawPacket<'_>, client: &RadiusClientConfig, from: SocketAddr) 
         return Request::MethodNotAllowed { attempt, why };
     }
     if uses_mschap {
-        return match super::mschap::proof(raw, attempt.login.as_bytes()) {
+        return match super::mschap_attrs::proof(raw, attempt.login.as_bytes()) {
             Ok((proof, ident)) => Request::SignIn {
                 attempt: with_proof(attempt, proof),
                 mschap_ident: Some(ident),

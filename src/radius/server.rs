@@ -510,7 +510,7 @@ impl RadiusServer {
             debug,
         };
         match self.eap.handle(&peer, &self.verifier).await {
-            super::eap::Outcome::Answer {
+            super::eap::EapReply::Answer {
                 code,
                 attrs,
                 decision,
@@ -542,7 +542,7 @@ impl RadiusServer {
                 }
                 Ok(Some(Arc::new(reply)))
             }
-            super::eap::Outcome::Shed => {
+            super::eap::EapReply::Shed => {
                 crate::metrics::global().dropped("radius", DropReason::Overloaded);
                 self.shed.warn(
                     "request dropped",
@@ -551,7 +551,7 @@ impl RadiusServer {
                 );
                 Err(Shed)
             }
-            super::eap::Outcome::Drop(why) => {
+            super::eap::EapReply::Drop(why) => {
                 Ok(self.drop_packet(from, DropReason::Malformed, &why))
             }
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::actual::Actual;
 use super::lab_command::lab_command;
-pub use super::steps::Door;
+pub use super::steps::LabDoor;
 use crate::config::{RawConfig, RawLdapListener, RawRadiusClient};
 use crate::verify::EndpointKind;
 
@@ -167,7 +167,7 @@ impl Server {
     /// One sign-in through `door`; the outcome from the wire, the rest from the sign-in log.
     pub fn decide(
         &self,
-        door: Door,
+        door: LabDoor,
         endpoint: EndpointKind,
         admin_actions: bool,
         login: &str,
@@ -181,8 +181,8 @@ impl Server {
             .map_err(|e| e.to_string())?;
         let accepted = runtime.block_on(async {
             match door {
-                Door::Radius => self.radius(s, login, secret).await,
-                Door::Ldap => ldap_bind(self.ports.ldap[s], login, secret).await,
+                LabDoor::Radius => self.radius(s, login, secret).await,
+                LabDoor::Ldap => ldap_bind(self.ports.ldap[s], login, secret).await,
             }
         })?;
         let [onprem, cloud] = self.new_records(before);

@@ -7,7 +7,7 @@ use crate::verify::EndpointKind;
 
 /// Through which front door an expectation's sign-in goes (`expect … --door radius|ldap`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Door {
+pub enum LabDoor {
     Radius,
     Ldap,
 }
@@ -41,7 +41,7 @@ pub struct Expect {
     pub from: Option<IpAddr>,
     pub admin_actions: bool,
     /// Through a real front door of a private lab server instead of as `check` decides.
-    pub door: Option<Door>,
+    pub door: Option<LabDoor>,
 }
 
 /// A problem with the file itself (exit 2).
@@ -171,8 +171,8 @@ fn parse_expect(words: &[String]) -> Result<Expect, String> {
             "--admin-actions" => e.admin_actions = true,
             "--door" => {
                 e.door = Some(match it.next().map(String::as_str) {
-                    Some("radius") => Door::Radius,
-                    Some("ldap") => Door::Ldap,
+                    Some("radius") => LabDoor::Radius,
+                    Some("ldap") => LabDoor::Ldap,
                     other => return Err(format!("--door takes radius or ldap, got {other:?}")),
                 })
             }

@@ -32,7 +32,7 @@ use crate::verify::{Attempt, Decision, Door, Secret, Verifier, VerifyError};
 pub const ACCESS_CHALLENGE: u8 = 11;
 
 /// What the RADIUS door sends back for an EAP request.
-pub enum Outcome {
+pub enum EapReply {
     Answer {
         code: u8,
         attrs: Vec<(u8, Vec<u8>)>,
@@ -165,17 +165,17 @@ impl Engine {
             .len()
     }
 
-    pub async fn handle(&self, peer: &Peer<'_>, verifier: &Arc<Verifier>) -> Outcome {
+    pub async fn handle(&self, peer: &Peer<'_>, verifier: &Arc<Verifier>) -> EapReply {
         let bytes = packet::join(peer.raw);
         let eap = match Eap::parse(&bytes) {
             Ok(e) if e.code == RESPONSE => e,
-            Ok(e) => return Outcome::Drop(format!("EAP code {} from a client", e.code)),
-            Err(why) => return Outcome::Drop(why),
+            Ok(e) => return EapReply::Drop(format!("EAP code {} from a client", e.code)),
+            Err(why) => return EapReply::Drop(why),
         };
         let state: Option<[u8; 16]> = peer.raw.value(ATTR_STATE).and_then(|v| v.try_into().ok());
         let Some(state) = state else {
             if eap.typ != Some(TYPE_IDENTITY) {
-                return Outcome::Drop(
+                return EapReply::Drop(
                     "an EAP response without State that is not an Identity".into(),
                 );
             }
@@ -206,10 +206,10 @@ impl Engine {
         // with, belongs to it; anything else is discarded without touching it (a replay from
         // another port must not end the real client's conversation).
         if conv.nas != peer.client.name {
-            return Outcome::Drop("an EAP State of a conversation begun by another NAS".into());
+            return EapReply::Drop("an EAP State of a conversation begun by another NAS".into());
         }
         if eap.id != conv.outstanding {
-            return Outcome::Drop(format!(
+            return EapReply::Drop(format!(
                 "EAP response Identifier {} does not match the outstanding request's {} (RFC 3748 §4.1: discarded)",
                 eap.id, conv.outstanding
             ));
@@ -218,20 +218,20 @@ impl Engine {
         match fragment_room(peer.raw) {
             Some(room) => conv.tunnel.limit_fragment(room),
             None => {
-                return Outcome::Drop(
+                return EapReply::Drop(
                     "the request's Proxy-State attributes leave no room for an EAP fragment in the reply (RFC 3579)".into(),
                 )
             }
         }
         let out = self.step(peer, verifier, &eap, &mut conv, state).await;
-        if let Outcome::Answer {
+        if let EapReply::Answer {
             code: ACCESS_CHALLENGE,
             ..
         } = &out
         {
             conv.outstanding = eap.id.wrapping_add(1);
         }
-        if let Outcome::Answer { code, .. } = &out {
+        if let EapReply::Answer { code, .. } = &out {
             if *code != ACCESS_CHALLENGE {
                 let mut table = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
                 table.remove(&state);
@@ -250,14 +250,14 @@ impl Engine {
     }
 
     /// An EAP-Response/Identity: a new conversation, started with the preferred method.
-    fn begin(&self, peer: &Peer<'_>, eap: &Eap<'_>) -> Outcome {
+    fn begin(&self, peer: &Peer<'_>, eap: &Eap<'_>) -> EapReply {
         let Some(tls) = &self.tls else {
-            return Outcome::Drop("EAP is not enabled".into());
+            return EapReply::Drop("EAP is not enabled".into());
         };
         let method = self.config.methods[0];
         let tunnel = match Tunnel::new(Arc::clone(tls), self.config.fragment_size) {
             Ok(t) => t,
-            Err(e) => return Outcome::Drop(e),
+            Err(e) => return EapReply::Drop(e),
         };
         let outer = String::from_utf8_lossy(eap.data).into_owned();
         let mut state = [0u8; 16];
@@ -317,7 +317,7 @@ impl Engine {
         eap: &Eap<'_>,
         conv: &mut Conversation,
         state: [u8; 16],
-    ) -> Outcome {
+    ) -> EapReply {
         let typ = method_type(conv.method);
         // A Nak before the tunnel started: the client wants another method we offer.
         if eap.typ == Some(TYPE_NAK)
@@ -380,7 +380,7 @@ impl Engine {
         conv: &mut Conversation,
         state: [u8; 16],
         plain: Vec<u8>,
-    ) -> Outcome {
+    ) -> EapReply {
         if let Phase::TtlsSuccessSent(_) = &conv.phase {
             let Phase::TtlsSuccessSent(d) = std::mem::replace(&mut conv.phase, Phase::Tunnel)
             else {
@@ -502,10 +502,10 @@ impl Engine {
         conv: &mut Conversation,
         state: [u8; 16],
         plain: Vec<u8>,
-    ) -> Outcome {
+    ) -> EapReply {
         let phase = std::mem::replace(&mut conv.phase, Phase::Tunnel);
         let inner = peap::inner(&plain);
-        let next: Result<(Vec<u8>, Phase), Outcome> = match (phase, inner) {
+        let next: Result<(Vec<u8>, Phase), EapReply> = match (phase, inner) {
             // The client acknowledged the end of the handshake: ask who is inside.
             (Phase::Tunnel, _) => Ok((peap::identity_request(), Phase::PeapIdentitySent)),
             (Phase::PeapIdentitySent, Some((TYPE_IDENTITY, identity))) => {
@@ -635,7 +635,7 @@ impl Engine {
         login: String,
         secret: Secret,
         mschap: Option<MsChap>,
-    ) -> Result<Decision, Outcome> {
+    ) -> Result<Decision, EapReply> {
         if peer.debug {
             tracing::debug!(from = %peer.from, outer_identity = %crate::logging::cap(&conv.outer_identity, 64), inner_identity = %crate::logging::cap(&login, 64), method = conv.method.as_str(), "EAP inner authentication");
         }
@@ -656,13 +656,19 @@ impl Engine {
             .await
         {
             Ok(d) => Ok(d),
-            Err(VerifyError::Overloaded) => Err(Outcome::Shed),
-            Err(e) => Err(Outcome::Drop(format!("verification failed: {e}"))),
+            Err(VerifyError::Overloaded) => Err(EapReply::Shed),
+            Err(e) => Err(EapReply::Drop(format!("verification failed: {e}"))),
         }
     }
 
     /// Access-Accept: EAP-Success, the MSK as MS-MPPE keys, the policies' attributes.
-    fn success(&self, peer: &Peer<'_>, eap: &Eap<'_>, conv: &Conversation, d: Decision) -> Outcome {
+    fn success(
+        &self,
+        peer: &Peer<'_>,
+        eap: &Eap<'_>,
+        conv: &Conversation,
+        d: Decision,
+    ) -> EapReply {
         let label: &[u8] = match conv.method {
             EapMethod::Ttls => b"ttls keying material",
             EapMethod::Peap => b"client EAP encryption",
@@ -672,7 +678,7 @@ impl Engine {
             Err(why) => return self.failure(peer, eap, &why, Some(conv)),
         };
         let mut attrs = packet::split(&packet::encode(packet::SUCCESS, eap.id, None, &[]));
-        attrs.extend(super::mschap::mppe_keys(
+        attrs.extend(super::mschap_attrs::mppe_keys(
             &msk[32..64],
             &msk[..32],
             &peer.client.secret,
@@ -681,7 +687,7 @@ impl Engine {
         if let Some(a) = &d.authorization {
             attrs.extend(a.reply.iter().map(|r| r.wire.clone()));
         }
-        Outcome::Answer {
+        EapReply::Answer {
             code: ACCESS_ACCEPT,
             attrs,
             decision: Some(Box::new(d)),
@@ -689,7 +695,7 @@ impl Engine {
     }
 
     /// Access-Reject for an inner decision.
-    fn rejected(&self, peer: &Peer<'_>, eap: &Eap<'_>, d: Decision) -> Outcome {
+    fn rejected(&self, peer: &Peer<'_>, eap: &Eap<'_>, d: Decision) -> EapReply {
         let mut attrs = packet::split(&packet::encode(packet::FAILURE, eap.id, None, &[]));
         if peer.client.reply_message {
             attrs.push((
@@ -697,7 +703,7 @@ impl Engine {
                 crate::logging::cap(&d.explanation, 240).into_bytes(),
             ));
         }
-        Outcome::Answer {
+        EapReply::Answer {
             code: ACCESS_REJECT,
             attrs,
             decision: Some(Box::new(d)),
@@ -711,7 +717,7 @@ impl Engine {
         eap: &Eap<'_>,
         why: &str,
         conv: Option<&Conversation>,
-    ) -> Outcome {
+    ) -> EapReply {
         let outer = conv
             .map(|c| crate::logging::cap(&c.outer_identity, 64))
             .unwrap_or_default();
@@ -725,7 +731,7 @@ impl Engine {
                 crate::logging::cap(why, 240).into_bytes(),
             ));
         }
-        Outcome::Answer {
+        EapReply::Answer {
             code: ACCESS_REJECT,
             attrs,
             decision: None,
@@ -762,11 +768,11 @@ fn fragment_room(request: &RawPacket<'_>) -> Option<usize> {
 }
 
 /// Access-Challenge carrying the next EAP-Request and the conversation's State.
-fn challenge(eap: &Eap<'_>, typ: u8, data: Vec<u8>, state: [u8; 16]) -> Outcome {
+fn challenge(eap: &Eap<'_>, typ: u8, data: Vec<u8>, state: [u8; 16]) -> EapReply {
     let request = packet::encode(packet::REQUEST, eap.id.wrapping_add(1), Some(typ), &data);
     let mut attrs = packet::split(&request);
     attrs.push((ATTR_STATE, state.to_vec()));
-    Outcome::Answer {
+    EapReply::Answer {
         code: ACCESS_CHALLENGE,
         attrs,
         decision: None,
