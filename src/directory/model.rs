@@ -86,6 +86,37 @@ pub struct SyncedSnapshot {
     pub syncable_hash: Option<String>,
 }
 
+#[cfg(test)]
+impl User {
+    /// An enabled account with no password or hash of interest, for rule tests that need
+    /// facts rather than a store.
+    pub fn fixture(id: i64, sam: &str, at: Time) -> User {
+        User {
+            id,
+            sam: sam.into(),
+            upn: format!("{sam}@contoso.com"),
+            display_name: sam.into(),
+            mail: None,
+            groups: vec![],
+            enabled: true,
+            account_expires: None,
+            password_hash: String::new(),
+            syncable_hash: None,
+            nt_hash: None,
+            password_set_at: at,
+            password_expired: false,
+            must_change: false,
+            admin: false,
+            mfa: MfaState::Disabled,
+            modern_auth_only: false,
+            created_at: at,
+            enabled_changed_at: at,
+            ever_had_app_password: false,
+            deleted_at: None,
+        }
+    }
+}
+
 impl User {
     pub fn snapshot(&self) -> SyncedSnapshot {
         SyncedSnapshot {

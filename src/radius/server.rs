@@ -171,6 +171,19 @@ impl RadiusServer {
         let _ = delay_task.await;
     }
 
+    /// RFC 5080 §2.2.2: a retransmission (the same client port, Identifier and Request
+    /// Authenticator) gets the answer already sent, or none while the first is in flight, and
+    /// is counted; `None` for a new request, now marked in flight.
+    fn retransmission(&self, key: super::dedup::Key) -> Option<Option<Arc<Vec<u8>>>> {
+        let answer = match self.dedup.check(key) {
+            Seen::Answered(reply) => Some(reply),
+            Seen::InFlight => None,
+            Seen::New => return None,
+        };
+        crate::metrics::global().retransmission();
+        Some(answer)
+    }
+
     fn drop_packet(&self, from: SocketAddr, reason: DropReason, why: &str) -> Option<Arc<Vec<u8>>> {
         crate::metrics::global().dropped("radius", reason);
         self.dropped.warn("packet dropped", from, why);
@@ -272,16 +285,8 @@ impl RadiusServer {
         // written absorbs its retransmissions; one that could not be written is forgotten, so
         // the NAS's next retransmission tries again.
         let key = (from, raw.identifier(), raw.authenticator());
-        match self.dedup.check(key) {
-            Seen::Answered(reply) => {
-                crate::metrics::global().retransmission();
-                return Some(reply);
-            }
-            Seen::InFlight => {
-                crate::metrics::global().retransmission();
-                return None;
-            }
-            Seen::New => {}
+        if let Some(answer) = self.retransmission(key) {
+            return answer;
         }
         let reply = self.record_accounting(raw, client, from).await;
         self.dedup.finish(key, reply.clone());
@@ -333,16 +338,8 @@ impl RadiusServer {
             _ => {}
         }
         let key = (from, raw.identifier(), raw.authenticator());
-        match self.dedup.check(key) {
-            Seen::Answered(reply) => {
-                crate::metrics::global().retransmission();
-                return Some(reply);
-            }
-            Seen::InFlight => {
-                crate::metrics::global().retransmission();
-                return None;
-            }
-            Seen::New => {}
+        if let Some(answer) = self.retransmission(key) {
+            return answer;
         }
         let first_sent = self.dedup.first_sent(&key).unwrap_or(ctx.arrived);
         let reply = match self

@@ -802,29 +802,12 @@ mod tests {
     }
 
     fn live(mfa: MfaState) -> User {
-        let t = at("2026-01-05T09:00:00Z");
         User {
-            id: 7,
-            sam: "alice".into(),
-            upn: "alice@contoso.com".into(),
-            display_name: "alice".into(),
-            mail: None,
             groups: vec!["staff".into()],
-            enabled: true,
-            account_expires: None,
             password_hash: "h".into(),
             syncable_hash: Some("h".into()),
-            nt_hash: None,
-            password_set_at: t,
-            password_expired: false,
-            must_change: false,
-            admin: false,
             mfa,
-            modern_auth_only: false,
-            created_at: t,
-            enabled_changed_at: t,
-            ever_had_app_password: false,
-            deleted_at: None,
+            ..User::fixture(7, "alice", at("2026-01-05T09:00:00Z"))
         }
     }
 

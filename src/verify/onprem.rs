@@ -440,37 +440,13 @@ fn stored_nt_hash(user: &User) -> Option<[u8; 16]> {
 mod tests {
     //! The on-prem rules from facts alone: no store, no Argon2.
     use super::*;
-    use crate::directory::MfaState;
 
     fn at(s: &str) -> Time {
         crate::time::parse_time(s).unwrap()
     }
 
     fn alice() -> User {
-        let t = at("2026-01-05T09:00:00Z");
-        User {
-            id: 7,
-            sam: "alice".into(),
-            upn: "alice@contoso.com".into(),
-            display_name: "alice".into(),
-            mail: None,
-            groups: vec![],
-            enabled: true,
-            account_expires: None,
-            password_hash: String::new(),
-            syncable_hash: None,
-            nt_hash: None,
-            password_set_at: t,
-            password_expired: false,
-            must_change: false,
-            admin: false,
-            mfa: MfaState::Disabled,
-            modern_auth_only: false,
-            created_at: t,
-            enabled_changed_at: t,
-            ever_had_app_password: false,
-            deleted_at: None,
-        }
+        User::fixture(7, "alice", at("2026-01-05T09:00:00Z"))
     }
 
     fn right() -> SecretMatch {
