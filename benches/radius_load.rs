@@ -148,7 +148,7 @@ fn main() {
         let clients = Clients::new(ClientTable::new(config.radius.clients.clone()));
         let server = RadiusServer::new(&config.radius, app.verifier.clone(), clients)
             .expect("accounting log");
-        let (trigger, shutdown) = hybridauth::shutdown::channel();
+        let (trigger, shutdown) = hybridauth::runtime::shutdown::channel();
         tokio::spawn(server.serve(socket, Role::Authentication, shutdown));
         (port, trigger)
     });

@@ -9,7 +9,7 @@
 //! hybrid endpoint, the synced cloud copy's for a cloud endpoint.
 
 use crate::endpoint::EndpointKind;
-use crate::radius::dictionary::Value;
+use crate::protocol::radius_dictionary::Value;
 
 /// One reply attribute, validated and encoded when the configuration was loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,7 @@ mod tests {
     use super::*;
 
     fn attr(name: &str, v: Value) -> ReplyAttribute {
-        let (name, wire) = crate::radius::dictionary::encode(name, &v).unwrap();
+        let (name, wire) = crate::protocol::radius_dictionary::encode(name, &v).unwrap();
         ReplyAttribute {
             name,
             value: v,

@@ -884,7 +884,7 @@ fn validate_policies(
     raw: &[RawRadiusPolicy],
     clients: &[RadiusClientConfig],
 ) -> Result<Vec<crate::authorization::Policy>, ConfigError> {
-    use crate::radius::dictionary::{encode, Value};
+    use crate::protocol::radius_dictionary::{encode, Value};
     let mut out: Vec<crate::authorization::Policy> = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let key = |k: &str| format!("radius.policies[{i}].{k}");

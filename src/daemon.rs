@@ -16,8 +16,8 @@ pub enum ServerError {
 }
 
 pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerError> {
-    crate::logging::init(&config.log_level, config.log_json);
-    let nofile = crate::process::raise_nofile_limit();
+    crate::runtime::logging::init(&config.log_level, config.log_json);
+    let nofile = crate::runtime::process::raise_nofile_limit();
     // Opening the store and making the dummy hash are blocking: done before the reactor starts.
     let app = App::open(config)?;
     // The logs are opened now and kept open, so that running out of descriptors later never
@@ -50,7 +50,7 @@ pub fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServerErr
 
 async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError> {
     let cfg = app.config.clone();
-    let (trigger, shutdown) = crate::shutdown::channel();
+    let (trigger, shutdown) = crate::runtime::shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
 
     let health = crate::admin::Listeners::default();
@@ -138,7 +138,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         #[cfg(not(unix))]
         let reload = std::future::pending::<Option<()>>();
         tokio::select! {
-            _ = crate::shutdown::signal() => break,
+            _ = crate::runtime::shutdown::signal() => break,
             _ = reload => {
                 reload_clients(&clients, &app, config_path.as_deref());
                 reopen_logs(&app, &radius);

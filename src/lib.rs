@@ -2,7 +2,6 @@
 //! hybrid Active Directory / Microsoft Entra credentials behave.
 
 pub mod admin;
-pub mod admission;
 pub mod app;
 pub mod authorization;
 pub mod cli;
@@ -16,17 +15,14 @@ pub mod directory;
 pub mod endpoint;
 pub mod ldap;
 pub mod load;
-pub mod logfile;
-pub mod logging;
 pub mod metrics;
-pub mod net;
-pub mod process;
 pub mod progress;
+pub mod protocol;
 pub mod radius;
+pub mod runtime;
 pub mod scenario;
 pub mod secret;
 pub mod service_user;
-pub mod shutdown;
 pub mod signin_log;
 pub mod sync;
 pub mod textfile;

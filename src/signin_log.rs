@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::decision::{Attempt, Codes, Credential, Decision, Door, Outcome, Side};
 use crate::endpoint::EndpointKind;
-use crate::logfile::AppendLog;
-use crate::logging::cap;
+use crate::runtime::logfile::AppendLog;
+use crate::runtime::logging::cap;
 use crate::time::Time;
 
 #[derive(Serialize)]

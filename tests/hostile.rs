@@ -101,7 +101,7 @@ async fn a_client_that_never_reads_its_replies_is_disconnected_and_frees_its_slo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_slow_connections_add_at_most_64_mib() {
-    hybridauth::process::raise_nofile_limit();
+    hybridauth::runtime::process::raise_nofile_limit();
     let d = Daemon::start();
     assert!(served_within(d.ldap, Duration::from_secs(5)).await);
     let before = d.rss_kib();
@@ -507,7 +507,10 @@ async fn large_messages_wait_for_the_shared_buffer_budget() {
     let d = Daemon::start_with_env(&[
         ("HYBRIDAUTH_LDAP__MAX_MESSAGE_BYTES", "65536"),
         ("HYBRIDAUTH_LDAP__MAX_BUFFERED_BYTES", "65536"),
-        ("HYBRIDAUTH_LOG", "info,hybridauth::ldap::framing=trace"),
+        (
+            "HYBRIDAUTH_LOG",
+            "info,hybridauth::protocol::ldap_framing=trace",
+        ),
     ]);
     // A stalls half-way through a 60,000-octet message: it holds 60,000 of the 65,536 octets.
     let mut a = TcpStream::connect(("127.0.0.1", d.ldap)).await.unwrap();

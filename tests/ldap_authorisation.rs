@@ -13,7 +13,7 @@ use hybridauth::config::{Config, LdapConfig, TlsMode};
 use hybridauth::directory::store::*;
 use hybridauth::directory::{AppPassword, Candidates, Store, Tenant, Time, User};
 use hybridauth::ldap::ops::{Action, ConnCtx, Identity, Session};
-use hybridauth::logging::SourceLimiter;
+use hybridauth::runtime::logging::SourceLimiter;
 use hybridauth::signin_log::SigninLog;
 use hybridauth::verify::{Endpoint, EndpointKind, Verifier};
 use ldap3_proto::proto::*;

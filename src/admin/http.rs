@@ -20,7 +20,7 @@ use super::health::{self, Health, Listeners};
 use super::page::{self, Page, Reply};
 use crate::clock::Clock;
 use crate::directory::Store;
-use crate::shutdown::Shutdown;
+use crate::runtime::shutdown::Shutdown;
 use crate::signin_log::SigninLog;
 
 const MAX_CONNECTIONS: usize = 64;
@@ -53,7 +53,7 @@ pub fn bind(
     clock: Clock,
     signin: SigninLog,
 ) -> Result<AdminServer, String> {
-    let listener = crate::net::bind_tcp(address)
+    let listener = crate::runtime::net::bind_tcp(address)
         .map_err(|e| format!("cannot bind the admin listener on {address}: {e}"))?;
     Ok(AdminServer {
         listener,

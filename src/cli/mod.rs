@@ -87,7 +87,7 @@ pub enum Command {
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     // Every file a command creates (store, logs, lab keys) is for the service alone.
-    crate::process::restrict_umask();
+    crate::runtime::process::restrict_umask();
     let out = Out { json: cli.json };
     let result = dispatch(cli, &out);
     match result {

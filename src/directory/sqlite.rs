@@ -182,7 +182,7 @@ impl SqliteStore {
     /// Opens (creating the file and its directory on first start) and migrates the store.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent() {
-            crate::logfile::create_private_dir(dir).map_err(|e| {
+            crate::runtime::logfile::create_private_dir(dir).map_err(|e| {
                 StoreError::Db(format!(
                     "cannot create data directory {}: {e}",
                     dir.display()

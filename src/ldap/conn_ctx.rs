@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{LdapConfig, TlsMode};
 use crate::directory::reader::DirectoryReader;
-use crate::logging::SourceLimiter;
+use crate::runtime::logging::SourceLimiter;
 use crate::verify::{Endpoint, Verifier};
 
 pub struct ConnCtx {

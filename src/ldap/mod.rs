@@ -5,7 +5,6 @@ pub mod ad_errors;
 pub mod conn_ctx;
 pub mod entries;
 pub mod filter_limits;
-pub mod framing;
 pub mod lookup;
 pub mod ops;
 pub mod search;

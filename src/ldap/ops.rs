@@ -172,7 +172,7 @@ impl Session {
         };
         // The bind name as typed, for `serve --debug` only (no copy on the usual path).
         let debug = tracing::enabled!(tracing::Level::DEBUG);
-        let typed = debug.then(|| crate::logging::cap(&dn, 64));
+        let typed = debug.then(|| crate::runtime::logging::cap(&dn, 64));
         let attempt = Attempt {
             endpoint: ctx.endpoint,
             door: Door::Ldap,

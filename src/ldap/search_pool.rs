@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::admission::Admission;
+use crate::runtime::admission::Admission;
 use crate::verify::workers::{Class, Workers};
 
 /// A sign-in has waited this share of `hashing.max_wait`: searches pause.

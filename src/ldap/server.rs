@@ -18,12 +18,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use super::framing::Budget;
 use super::ops::{notice_of_disconnection, ConnCtx};
 use super::session;
 use crate::config::{LdapConfig, LdapListenerConfig, TlsMode};
-use crate::logging::SourceLimiter;
-use crate::shutdown::Shutdown;
+use crate::protocol::ldap_framing::Budget;
+use crate::runtime::logging::SourceLimiter;
+use crate::runtime::shutdown::Shutdown;
 use crate::verify::Verifier;
 
 /// Connections over the limit that may be told "busy" at once.
@@ -85,7 +85,7 @@ pub async fn bind(cfg: &LdapListenerConfig) -> Result<BoundListener, String> {
             ))
         }
     };
-    let listener = crate::net::bind_tcp(cfg.address)
+    let listener = crate::runtime::net::bind_tcp(cfg.address)
         .map_err(|e| format!("cannot bind LDAP on {}: {e}", cfg.address))?;
     Ok(BoundListener {
         listener,
@@ -243,7 +243,8 @@ async fn refuse_busy(mut stream: TcpStream, mode: TlsMode) {
             ldap3_proto::proto::LdapResultCode::Busy,
             "too many connections (ldap.max_connections)",
         );
-        let _ = super::framing::write_all(&mut stream, vec![notice], REFUSAL_WRITE).await;
+        let _ = crate::protocol::ldap_framing::write_all(&mut stream, vec![notice], REFUSAL_WRITE)
+            .await;
     }
     let _ = tokio::time::timeout(
         REFUSAL_WRITE,

@@ -10,9 +10,9 @@ use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
-use super::framing::{self, Budget, ReadError, Reader};
 use super::ops::{notice_of_disconnection, Action, ConnCtx, Identity, Session};
-use crate::shutdown::Shutdown;
+use crate::protocol::ldap_framing::{self as framing, Budget, ReadError, Reader};
+use crate::runtime::shutdown::Shutdown;
 
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -251,7 +251,7 @@ async fn start_tls(io: Box<dyn Io>, acceptor: &TlsAcceptor, ctx: &ConnCtx) -> Op
     match super::tls_accept::handshake(acceptor, io).await {
         Ok(tls) => Some(Box::new(tls)),
         Err(e) => {
-            tracing::debug!(peer = %ctx.peer, error = %crate::logging::cap(&e, 200), "StartTLS handshake failed");
+            tracing::debug!(peer = %ctx.peer, error = %crate::runtime::logging::cap(&e, 200), "StartTLS handshake failed");
             None
         }
     }

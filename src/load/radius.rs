@@ -33,7 +33,7 @@ pub(crate) fn request(t: &Target, id: u8, auth: &[u8; 16]) -> Vec<u8> {
     p.push(user.len() as u8 + 2);
     p.extend_from_slice(user);
     // User-Password (RFC 2865 §5.2), at most 128 octets.
-    let hidden = crate::radius::hiding::hide(
+    let hidden = crate::protocol::radius_hiding::hide(
         &t.password[..t.password.len().min(128)],
         &t.secret,
         auth,
@@ -186,7 +186,7 @@ mod tests {
         };
         let p = request(&t, 7, &[9; 16]);
         assert!(!p.windows(11).any(|w| w == b"Winter2026!"));
-        let raw = crate::radius::packet::RawPacket::parse(&p).unwrap();
+        let raw = crate::protocol::radius_packet::RawPacket::parse(&p).unwrap();
         assert_eq!(raw.message_authenticator_ok(b"s3cret"), Some(true));
         let pkt = radius::core::packet::Packet::decode(&p, b"s3cret").unwrap();
         let pw = radius::core::rfc2865::lookup_user_password(&pkt)

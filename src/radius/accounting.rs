@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::logfile::AppendLog;
+use crate::runtime::logfile::AppendLog;
 
 pub struct AccountingLog {
     file: AppendLog,

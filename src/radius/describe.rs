@@ -2,7 +2,7 @@
 //! 2866, 2869 and 3162, values as text, numbers or addresses — and every secret masked
 //! (User-Password, CHAP-Password, EAP-Message, State, Message-Authenticator, vendor data).
 
-use super::packet::RawPacket;
+use crate::protocol::radius_packet::RawPacket;
 
 enum Kind {
     Text,
@@ -62,7 +62,10 @@ pub fn describe(pkt: &RawPacket<'_>) -> String {
                 name.to_string()
             };
             let shown = match kind {
-                Kind::Text => format!("{:?}", crate::logging::cap(&String::from_utf8_lossy(v), 64)),
+                Kind::Text => format!(
+                    "{:?}",
+                    crate::runtime::logging::cap(&String::from_utf8_lossy(v), 64)
+                ),
                 Kind::Integer if v.len() == 4 => {
                     u32::from_be_bytes([v[0], v[1], v[2], v[3]]).to_string()
                 }

@@ -5,7 +5,7 @@
 
 use rand::RngCore;
 
-use super::packet::{RawPacket, ATTR_VENDOR_SPECIFIC};
+use crate::protocol::radius_packet::{RawPacket, ATTR_VENDOR_SPECIFIC};
 use crate::verify::mschap::{challenge_user_name, MsChap, MsChapSuccess};
 use crate::verify::Decision;
 
@@ -116,7 +116,9 @@ fn encrypt_key(
     plain.extend_from_slice(key);
     let iv = [request_authenticator.as_slice(), &salt].concat();
     let mut out = salt.to_vec();
-    out.extend(super::hiding::hide(&plain, secret, &iv, false));
+    out.extend(crate::protocol::radius_hiding::hide(
+        &plain, secret, &iv, false,
+    ));
     out
 }
 
@@ -126,7 +128,7 @@ fn hide_like_user_password(
     secret: &[u8],
     request_authenticator: &[u8; 16],
 ) -> Vec<u8> {
-    super::hiding::hide(data, secret, request_authenticator, false)
+    crate::protocol::radius_hiding::hide(data, secret, request_authenticator, false)
 }
 
 /// Two different salts with their high bit set.

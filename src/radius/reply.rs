@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use super::packet::{encode_reply, RawPacket, ACCESS_ACCEPT, ACCESS_REJECT, ATTR_REPLY_MESSAGE};
 use crate::config::RadiusClientConfig;
 use crate::decision::Decision;
+use crate::protocol::radius_packet::{
+    encode_reply, RawPacket, ACCESS_ACCEPT, ACCESS_REJECT, ATTR_REPLY_MESSAGE,
+};
 use crate::verify::mschap::MsChap;
 
 /// The octets answering `request` with decision `d` (`mschap`: the request's MS-CHAP proof and

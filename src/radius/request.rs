@@ -4,9 +4,9 @@
 
 use std::net::SocketAddr;
 
-use super::packet::{RawPacket, ATTR_USER_PASSWORD};
 use crate::config::RadiusClientConfig;
 use crate::decision::{Attempt, Door};
+use crate::protocol::radius_packet::{RawPacket, ATTR_USER_PASSWORD};
 use crate::secret::Secret;
 use crate::verify::mschap::MsChap;
 
@@ -69,7 +69,11 @@ pub fn read(raw: &RawPacket<'_>, client: &RadiusClientConfig, from: SocketAddr) 
         };
     }
     let hidden = raw.value(ATTR_USER_PASSWORD).unwrap_or_default();
-    match super::hiding::user_password(hidden, &client.secret, &raw.authenticator()) {
+    match crate::protocol::radius_hiding::user_password(
+        hidden,
+        &client.secret,
+        &raw.authenticator(),
+    ) {
         Some(password) => Request::SignIn {
             attempt: Attempt {
                 secret: Secret::new(password),

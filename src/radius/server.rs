@@ -12,11 +12,11 @@ use tokio_util::task::TaskTracker;
 use super::accounting::AccountingLog;
 use super::clients::Clients;
 use super::dedup::{Dedup, Seen};
-use super::packet::*;
 use crate::config::{RadiusClientConfig, RadiusConfig};
-use crate::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
 use crate::metrics::DropReason;
-use crate::shutdown::Shutdown;
+use crate::protocol::radius_packet::*;
+use crate::runtime::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
+use crate::runtime::shutdown::Shutdown;
 use crate::verify::{Attempt, Verifier, VerifyError};
 
 /// Which port a socket serves.
@@ -378,7 +378,7 @@ impl RadiusServer {
         first_sent: tokio::time::Instant,
         arrived: tokio::time::Instant,
     ) -> Result<Option<Arc<Vec<u8>>>, Shed> {
-        if raw.has(super::eap::packet::ATTR_EAP_MESSAGE) && self.eap.enabled() {
+        if raw.has(crate::protocol::eap_packet::ATTR_EAP_MESSAGE) && self.eap.enabled() {
             return self.eap_request(raw, client, from, arrived).await;
         }
         let (attempt, mschap_ident) = match super::request::read(raw, client, from) {
@@ -399,7 +399,7 @@ impl RadiusServer {
         // as typed for the decision line of an unknown user (escaped and capped: client
         // input). Nothing of this is computed on the request path at the usual levels.
         let debug = tracing::enabled!(tracing::Level::DEBUG);
-        let typed = debug.then(|| crate::logging::cap(&attempt.login, 64));
+        let typed = debug.then(|| crate::runtime::logging::cap(&attempt.login, 64));
         if debug {
             tracing::debug!(client = %client.name, %from, id = raw.identifier(), "Access-Request received: {}", super::describe::describe(raw));
         }
@@ -558,21 +558,22 @@ impl RadiusServer {
 /// Whether the encoded reply carries every EAP-Message octet of `attrs` (the encoder leaves
 /// out what does not fit in 4096 octets).
 fn whole_eap_message(attrs: &[(u8, Vec<u8>)], reply: &[u8]) -> bool {
-    let eap = super::eap::packet::ATTR_EAP_MESSAGE;
+    let eap = crate::protocol::eap_packet::ATTR_EAP_MESSAGE;
     let wanted: usize = attrs
         .iter()
         .filter(|(t, _)| *t == eap)
         .map(|(_, v)| v.len())
         .sum();
     wanted == 0
-        || RawPacket::parse(reply).is_ok_and(|p| super::eap::packet::join(&p).len() == wanted)
+        || RawPacket::parse(reply)
+            .is_ok_and(|p| crate::protocol::eap_packet::join(&p).len() == wanted)
 }
 
 /// Binds every configured address for one role.
 pub async fn bind_all(addrs: &[SocketAddr]) -> std::io::Result<Vec<UdpSocket>> {
     let mut out = Vec::new();
     for a in addrs {
-        let s = crate::net::bind_udp(*a).map_err(|e| {
+        let s = crate::runtime::net::bind_udp(*a).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot bind RADIUS on {a}: {e}"))
         })?;
         out.push(s);

@@ -192,7 +192,7 @@ pub(crate) fn rules(f: &Facts<'_>, trace: &mut Trace) -> Verdict {
     trace.pass("cloud.unknown-user", || {
         format!(
             "{:?} is the cloud account {} (as of the object-sync cycle at {}); {}",
-            crate::logging::cap(f.login, 64),
+            crate::runtime::logging::cap(f.login, 64),
             copy.snapshot.upn,
             last_object_cycle(f.sync, now),
             super::onprem::secret_note(f.secret, "synced")
@@ -658,7 +658,7 @@ fn decide_traced(
     if let Some(upn) = &g.dn_stands_for {
         d.explanation = format!(
             "bind DN {} stands for {upn} on this cloud LDAP listener; {}",
-            crate::logging::cap(attempt.login.trim(), 256),
+            crate::runtime::logging::cap(attempt.login.trim(), 256),
             d.explanation
         );
         d.dn_stands_for = Some(upn.clone());
@@ -703,7 +703,7 @@ fn unknown_why(
     resolution: Resolution,
     copies: &[CloudUser],
 ) -> Result<String, VerifyError> {
-    let login = crate::logging::cap(attempt.login.trim(), 128);
+    let login = crate::runtime::logging::cap(attempt.login.trim(), 128);
     if resolution == Resolution::Ambiguous {
         return Ok(format!(
             "{login:?} is the e-mail address of more than one cloud account"

@@ -17,7 +17,7 @@ pub mod workers;
 
 use std::sync::Arc;
 
-use crate::admission::Admission;
+use crate::runtime::admission::Admission;
 
 use crate::clock::Clock;
 use crate::directory::domain::DirectoryConfig;

@@ -92,7 +92,7 @@ pub(crate) fn rules(f: &Facts<'_>, trace: &mut Trace) -> Verdict {
     trace.pass("onprem.unknown-user", || {
         format!(
             "{:?} is the on-prem account {}; {}",
-            crate::logging::cap(f.login, 64),
+            crate::runtime::logging::cap(f.login, 64),
             user.sam,
             secret_note(f.secret, "current")
         )

@@ -49,8 +49,8 @@ impl Workers {
                 .spawn(move || {
                     // Once: the call lowers relative to the thread's current value.
                     if class == Class::Background {
-                        crate::process::lower_thread_priority(BACKGROUND_NICE);
-                        crate::process::idle_thread_class();
+                        crate::runtime::process::lower_thread_priority(BACKGROUND_NICE);
+                        crate::runtime::process::idle_thread_class();
                     }
                     // The job's answer channel reports a panic as a dropped sender.
                     while let Ok(job) = rx.recv() {
@@ -85,15 +85,15 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_below_the_reactor_s_priority() {
-        assert!(!crate::process::thread_is_idle_class());
+        assert!(!crate::runtime::process::thread_is_idle_class());
         let w = Workers::new("hash", 1, Class::Background);
         // The same for every job, and the class is the thread's, not the caller's.
         for _ in 0..3 {
             let (nice, idle) = w
                 .run(|| {
                     (
-                        crate::process::thread_priority(),
-                        crate::process::thread_is_idle_class(),
+                        crate::runtime::process::thread_priority(),
+                        crate::runtime::process::thread_is_idle_class(),
                     )
                 })
                 .await
@@ -101,9 +101,11 @@ mod tests {
             assert_eq!(nice, Some(BACKGROUND_NICE));
             assert!(idle, "SCHED_IDLE");
         }
-        assert!(!crate::process::thread_is_idle_class());
+        assert!(!crate::runtime::process::thread_is_idle_class());
         let probes = Workers::new("probe", 1, Class::Normal);
-        let normal = probes.run(crate::process::thread_is_idle_class).await;
+        let normal = probes
+            .run(crate::runtime::process::thread_is_idle_class)
+            .await;
         assert_eq!(normal, Some(false));
     }
 

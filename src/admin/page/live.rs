@@ -16,7 +16,7 @@ use bytes::Bytes;
 use hyper::body::Frame;
 use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::shutdown::Shutdown;
+use crate::runtime::shutdown::Shutdown;
 use crate::signin_log::SigninLog;
 
 /// Live streams at once (each holds one of the admin listener's connections).

@@ -33,7 +33,7 @@ use hyper::{HeaderMap, StatusCode};
 use crate::clock::Clock;
 use crate::config::{parse_time, ClockMode};
 use crate::directory::Store;
-use crate::shutdown::Shutdown;
+use crate::runtime::shutdown::Shutdown;
 use crate::signin_log::SigninLog;
 use crate::sync::SyncKind;
 

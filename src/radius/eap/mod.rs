@@ -10,7 +10,6 @@
 //! the TLS work runs off the reactor. TLS 1.2 only: RFC 5281 and PEAPv0 derive their keys
 //! (MSK, sent as MS-MPPE keys for the Wi-Fi 4-way handshake) from the TLS 1.2 PRF.
 
-pub mod packet;
 pub mod peap;
 pub mod ttls;
 pub mod tunnel;
@@ -22,10 +21,13 @@ use std::time::Instant;
 
 use rand::RngCore;
 
-use self::packet::{Eap, ATTR_STATE, RESPONSE, TYPE_IDENTITY, TYPE_NAK, TYPE_PEAP, TYPE_TTLS};
 use self::tunnel::{Received, Tunnel};
-use super::packet::{RawPacket, ACCESS_ACCEPT, ACCESS_REJECT};
 use crate::config::{EapConfig, EapMethod, RadiusClientConfig};
+use crate::protocol::eap_packet as packet;
+use crate::protocol::eap_packet::{
+    Eap, ATTR_STATE, RESPONSE, TYPE_IDENTITY, TYPE_NAK, TYPE_PEAP, TYPE_TTLS,
+};
+use crate::protocol::radius_packet::{RawPacket, ACCESS_ACCEPT, ACCESS_REJECT};
 use crate::verify::mschap::{challenge_user_name, MsChap};
 use crate::verify::{Attempt, Decision, Door, Secret, Verifier, VerifyError};
 
@@ -85,7 +87,7 @@ pub struct Engine {
     /// When expired conversations were last swept as new ones arrived.
     swept: Mutex<Instant>,
     /// Failure lines are peer-triggered: rate-limited per source like the server's drop lines.
-    failures: crate::logging::SourceLimiter,
+    failures: crate::runtime::logging::SourceLimiter,
 }
 
 fn method_type(m: EapMethod) -> u8 {
@@ -305,7 +307,7 @@ impl Engine {
             crate::metrics::global().eap_conversations(table.len());
         }
         if peer.debug {
-            tracing::debug!(from = %peer.from, outer_identity = %crate::logging::cap(&outer, 64), method = method.as_str(), "EAP conversation started");
+            tracing::debug!(from = %peer.from, outer_identity = %crate::runtime::logging::cap(&outer, 64), method = method.as_str(), "EAP conversation started");
         }
         challenge(eap, method_type(method), Tunnel::start(), state)
     }
@@ -637,7 +639,7 @@ impl Engine {
         mschap: Option<MsChap>,
     ) -> Result<Decision, EapReply> {
         if peer.debug {
-            tracing::debug!(from = %peer.from, outer_identity = %crate::logging::cap(&conv.outer_identity, 64), inner_identity = %crate::logging::cap(&login, 64), method = conv.method.as_str(), "EAP inner authentication");
+            tracing::debug!(from = %peer.from, outer_identity = %crate::runtime::logging::cap(&conv.outer_identity, 64), inner_identity = %crate::runtime::logging::cap(&login, 64), method = conv.method.as_str(), "EAP inner authentication");
         }
         let attempt = Attempt {
             endpoint: peer.client.endpoint,
@@ -699,8 +701,8 @@ impl Engine {
         let mut attrs = packet::split(&packet::encode(packet::FAILURE, eap.id, None, &[]));
         if peer.client.reply_message {
             attrs.push((
-                super::packet::ATTR_REPLY_MESSAGE,
-                crate::logging::cap(&d.explanation, 240).into_bytes(),
+                crate::protocol::radius_packet::ATTR_REPLY_MESSAGE,
+                crate::runtime::logging::cap(&d.explanation, 240).into_bytes(),
             ));
         }
         EapReply::Answer {
@@ -719,16 +721,16 @@ impl Engine {
         conv: Option<&Conversation>,
     ) -> EapReply {
         let outer = conv
-            .map(|c| crate::logging::cap(&c.outer_identity, 64))
+            .map(|c| crate::runtime::logging::cap(&c.outer_identity, 64))
             .unwrap_or_default();
         if let Some(suppressed) = self.failures.allow(peer.from.ip()) {
-            tracing::info!(from = %peer.from, client = %peer.client.name, outer_identity = %outer, suppressed, "EAP failed: {}", crate::logging::cap(why, 240));
+            tracing::info!(from = %peer.from, client = %peer.client.name, outer_identity = %outer, suppressed, "EAP failed: {}", crate::runtime::logging::cap(why, 240));
         }
         let mut attrs = packet::split(&packet::encode(packet::FAILURE, eap.id, None, &[]));
         if peer.client.reply_message {
             attrs.push((
-                super::packet::ATTR_REPLY_MESSAGE,
-                crate::logging::cap(why, 240).into_bytes(),
+                crate::protocol::radius_packet::ATTR_REPLY_MESSAGE,
+                crate::runtime::logging::cap(why, 240).into_bytes(),
             ));
         }
         EapReply::Answer {
@@ -758,8 +760,8 @@ fn fragment_room(request: &RawPacket<'_>) -> Option<usize> {
         .iter()
         .map(|(_, v)| 2 + v.len())
         .sum();
-    let fixed = super::packet::HEADER_LEN + 18 + 18;
-    let room = super::packet::MAX_LEN.checked_sub(fixed + proxy)?;
+    let fixed = crate::protocol::radius_packet::HEADER_LEN + 18 + 18;
+    let room = crate::protocol::radius_packet::MAX_LEN.checked_sub(fixed + proxy)?;
     // EAP-Message attributes: 253 octets of EAP in every 255 of attribute.
     let eap_octets = room / 255 * 253 + (room % 255).saturating_sub(2);
     // EAP header (4), type (1), flags (1), TLS message length (4).

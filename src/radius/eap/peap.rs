@@ -1,7 +1,9 @@
 //! PEAPv0 phase 2: inner EAP packets without their header (except the Extensions packets that
 //! carry the Result TLV), with EAP-MSCHAPv2 (draft-kamath-pppext-eap-mschapv2) and EAP-GTC.
 
-use super::packet::{self, TYPE_EXTENSIONS, TYPE_GTC, TYPE_IDENTITY, TYPE_MSCHAPV2};
+use crate::protocol::eap_packet::{
+    self as packet, TYPE_EXTENSIONS, TYPE_GTC, TYPE_IDENTITY, TYPE_MSCHAPV2,
+};
 
 pub const OP_CHALLENGE: u8 = 1;
 pub const OP_RESPONSE: u8 = 2;

@@ -71,7 +71,7 @@ pub fn encode(code: u8, id: u8, typ: Option<u8>, data: &[u8]) -> Vec<u8> {
 }
 
 /// The EAP packet a RADIUS request carries: its EAP-Message attributes, joined in order.
-pub fn join(raw: &super::super::packet::RawPacket<'_>) -> Vec<u8> {
+pub fn join(raw: &crate::protocol::radius_packet::RawPacket<'_>) -> Vec<u8> {
     raw.attrs
         .iter()
         .filter(|(t, _)| *t == ATTR_EAP_MESSAGE)

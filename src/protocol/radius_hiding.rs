@@ -73,7 +73,7 @@ mod tests {
             let theirs = radius::core::rfc2865::lookup_user_password(&decoded)
                 .unwrap()
                 .unwrap();
-            let raw = crate::radius::packet::RawPacket::parse(&wire).unwrap();
+            let raw = crate::protocol::radius_packet::RawPacket::parse(&wire).unwrap();
             let hidden = raw.value(2).unwrap();
             let ours = user_password(hidden, secret, &raw.authenticator()).unwrap();
             assert_eq!(ours, theirs);
