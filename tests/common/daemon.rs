@@ -85,13 +85,36 @@ impl Options {
         self
     }
 
+    /// Starts the daemon on free ports. A port found free can be taken by another test's
+    /// process before the daemon binds it; the daemon then exits saying "Address already in
+    /// use", and the start is tried again on other ports (a few times at most).
     pub fn start(self) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
+        let mut dir = tempfile::tempdir().unwrap();
         if let Some(f) = self.before {
             f(dir.path());
         }
-        let (radius, accounting, ldap, ldap_cloud, admin) =
-            (free_udp(), free_udp(), free_tcp(), free_tcp(), free_tcp());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut d = self.spawn(dir);
+            match d.ready_or_exit() {
+                Ok(()) => return d,
+                Err(log) if attempt < 5 && log.contains("Address already in use") => {
+                    dir = std::mem::replace(&mut d.dir, tempfile::tempdir().unwrap());
+                }
+                Err(log) => panic!("server did not start: {log}"),
+            }
+        }
+    }
+
+    fn spawn(&self, dir: tempfile::TempDir) -> Daemon {
+        let Ports {
+            radius,
+            accounting,
+            ldap,
+            ldap_cloud,
+            admin,
+        } = Ports::pick();
         let config = dir.path().join("hybridauth.toml");
         std::fs::write(
             &config,
@@ -169,7 +192,7 @@ endpoint = "cloud"
             }
         }
         let child = cmd.spawn().unwrap();
-        let mut d = Daemon {
+        Daemon {
             child,
             dir,
             config,
@@ -178,9 +201,41 @@ endpoint = "cloud"
             ldap,
             ldap_cloud,
             admin,
+        }
+    }
+}
+
+/// The five ports a test daemon listens on, distinct from each other: every probe socket is
+/// held until all are chosen, and the RADIUS port is free on both 127.0.0.1 and ::1.
+struct Ports {
+    radius: u16,
+    accounting: u16,
+    ldap: u16,
+    ldap_cloud: u16,
+    admin: u16,
+}
+
+impl Ports {
+    fn pick() -> Ports {
+        let radius = loop {
+            let v4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = v4.local_addr().unwrap().port();
+            if UdpSocket::bind(("::1", port)).is_ok() {
+                break (v4, port);
+            }
         };
-        d.wait_ready();
-        d
+        let accounting = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tcp: Vec<std::net::TcpListener> = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let port = |l: &std::net::TcpListener| l.local_addr().unwrap().port();
+        Ports {
+            radius: radius.1,
+            accounting: accounting.local_addr().unwrap().port(),
+            ldap: port(&tcp[0]),
+            ldap_cloud: port(&tcp[1]),
+            admin: port(&tcp[2]),
+        }
     }
 }
 
@@ -189,18 +244,24 @@ impl Daemon {
     /// every LDAP listener is bound. (Probing a port instead would prove that one port only,
     /// and an LDAP probe would hold a connection slot.)
     pub fn wait_ready(&mut self) {
+        if let Err(why) = self.ready_or_exit() {
+            panic!("server did not start: {why}");
+        }
+    }
+
+    /// Ok once the daemon is ready; Err with its log if it exited or took over 20 s.
+    fn ready_or_exit(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.log().contains("hybridauth ready") {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited with {status}: {}", self.log());
+                return Err(format!("server exited with {status}: {}", self.log()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start: {}",
-                self.log()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!("not ready after 20 s: {}", self.log()));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {
