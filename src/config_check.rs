@@ -117,7 +117,7 @@ pub fn problems(cfg: &Config) -> Vec<String> {
             continue;
         }
         if let (Some(cert), Some(key)) = (&l.cert, &l.key) {
-            if let Err(e) = crate::ldap::tls_accept::acceptor(cert, key) {
+            if let Err(e) = crate::tls::server_config(cert, key, crate::tls::Versions::Safe) {
                 problems.push(format!("ldap.listeners[{i}]: {e}"));
             }
         }
