@@ -10,8 +10,11 @@
 //! the TLS work runs off the reactor. TLS 1.2 only: RFC 5281 and PEAPv0 derive their keys
 //! (MSK, sent as MS-MPPE keys for the Wi-Fi 4-way handshake) from the TLS 1.2 PRF.
 
+pub mod inner;
 pub mod peap;
+mod peap_inner;
 pub mod ttls;
+mod ttls_inner;
 pub mod tunnel;
 
 use std::collections::HashMap;
@@ -21,6 +24,7 @@ use std::time::Instant;
 
 use rand::RngCore;
 
+use self::inner::{InnerStep, Next, Phase};
 use self::tunnel::{Received, Tunnel};
 use crate::config::{EapConfig, EapMethod, RadiusClientConfig};
 use crate::protocol::eap_packet as packet;
@@ -28,7 +32,7 @@ use crate::protocol::eap_packet::{
     Eap, ATTR_STATE, RESPONSE, TYPE_IDENTITY, TYPE_NAK, TYPE_PEAP, TYPE_TTLS,
 };
 use crate::protocol::radius_packet::{RawPacket, ACCESS_ACCEPT, ACCESS_REJECT};
-use crate::verify::mschap::{challenge_user_name, MsChap};
+use crate::verify::mschap::MsChap;
 use crate::verify::{Attempt, Decision, Door, Secret, Verifier, VerifyError};
 
 pub const ACCESS_CHALLENGE: u8 = 11;
@@ -45,21 +49,6 @@ pub enum EapReply {
     Shed,
     /// Not an EAP request hybridauth can answer: dropped, with why.
     Drop(String),
-}
-
-#[derive(Debug)]
-enum Phase {
-    /// The TLS handshake (and, for PEAP, the wait for the client's acknowledgement).
-    Tunnel,
-    TtlsSuccessSent(Box<Decision>),
-    PeapIdentitySent,
-    PeapMsChapSent {
-        challenge: [u8; 16],
-        ms_id: u8,
-    },
-    PeapGtcSent,
-    PeapMsChapSuccessSent(Box<Decision>),
-    PeapResultSent(Box<Decision>),
 }
 
 struct Conversation {
@@ -368,262 +357,55 @@ impl Engine {
             // Waiting for the client's next handshake flight.
             return challenge(eap, typ, Tunnel::ack(), state);
         }
-        match conv.method {
-            EapMethod::Ttls => self.ttls(peer, verifier, eap, conv, state, plain).await,
-            EapMethod::Peap => self.peap(peer, verifier, eap, conv, state, plain).await,
-        }
+        self.inner(peer, verifier, eap, conv, state, &plain).await
     }
 
-    async fn ttls(
+    /// The one tunnel driver for both methods: the method's step says what the plaintext
+    /// asks for; the driver runs the verification it names and turns the outcome into the
+    /// next round trip (or the conversation's end).
+    async fn inner(
         &self,
         peer: &Peer<'_>,
         verifier: &Arc<Verifier>,
         eap: &Eap<'_>,
         conv: &mut Conversation,
         state: [u8; 16],
-        plain: Vec<u8>,
-    ) -> EapReply {
-        if let Phase::TtlsSuccessSent(_) = &conv.phase {
-            let Phase::TtlsSuccessSent(d) = std::mem::replace(&mut conv.phase, Phase::Tunnel)
-            else {
-                unreachable!("matched above")
-            };
-            return self.success(peer, eap, conv, *d);
-        }
-        if plain.is_empty() {
-            let data = conv.tunnel.next_fragment();
-            return challenge(eap, TYPE_TTLS, data, state);
-        }
-        let avps = match ttls::parse(&plain) {
-            Ok(a) => a,
-            Err(why) => {
-                return self.failure(peer, eap, &format!("EAP-TTLS phase 2: {why}"), Some(conv))
-            }
-        };
-        if avps.eap {
-            return self.failure(
-                peer,
-                eap,
-                "EAP-TTLS with an inner EAP method is not supported: use inner PAP or MS-CHAPv2",
-                Some(conv),
-            );
-        }
-        let Some(user) = avps.user_name.as_deref() else {
-            return self.failure(
-                peer,
-                eap,
-                "EAP-TTLS phase 2 without a User-Name",
-                Some(conv),
-            );
-        };
-        let login = String::from_utf8_lossy(user).into_owned();
-        conv.inner_identity = Some(login.clone());
-        if let Some(password) = avps.password {
-            let d = match self
-                .decide(peer, verifier, conv, login, Secret::new(password), None)
-                .await
-            {
-                Ok(d) => d,
-                Err(o) => return o,
-            };
-            return if d.accepted() {
-                self.success(peer, eap, conv, d)
-            } else {
-                self.rejected(peer, eap, d)
-            };
-        }
-        let (Some(ch), Some(resp)) = (avps.ms_chap_challenge, avps.ms_chap2_response) else {
-            return self.failure(
-                peer,
-                eap,
-                "EAP-TTLS phase 2 with neither User-Password nor MS-CHAP2-Response",
-                Some(conv),
-            );
-        };
-        // RFC 5281 §11.2.4: the challenge and identifier come from the tunnel's keys, so a
-        // response cannot be replayed from elsewhere.
-        let expected = match conv.tunnel.export(b"ttls challenge", 17) {
-            Ok(e) => e,
-            Err(why) => return self.failure(peer, eap, &why, Some(conv)),
-        };
-        if resp.len() != 50 || ch.len() != 16 || ch[..] != expected[..16] || resp[0] != expected[16]
-        {
-            return self.failure(
-                peer,
-                eap,
-                "EAP-TTLS MS-CHAPv2: the challenge is not the tunnel's",
-                Some(conv),
-            );
-        }
-        let mut authenticator_challenge = [0u8; 16];
-        authenticator_challenge.copy_from_slice(&ch);
-        let mut peer_challenge = [0u8; 16];
-        peer_challenge.copy_from_slice(&resp[2..18]);
-        let mut nt_response = [0u8; 24];
-        nt_response.copy_from_slice(&resp[26..50]);
-        let proof = MsChap::V2 {
-            authenticator_challenge,
-            peer_challenge,
-            nt_response,
-            user_name: challenge_user_name(user).to_vec(),
-        };
-        let d = match self
-            .decide(
-                peer,
-                verifier,
-                conv,
-                login,
-                Secret::new(Vec::new()),
-                Some(proof),
-            )
-            .await
-        {
-            Ok(d) => d,
-            Err(o) => return o,
-        };
-        let Some(ok) = d.mschap.as_ref().filter(|_| d.accepted()) else {
-            return self.rejected(peer, eap, d);
-        };
-        let avp = ttls::ms_chap2_success(
-            resp[0],
-            ok.authenticator_response.as_deref().unwrap_or_default(),
-        );
-        if let Err(why) = conv.tunnel.send(&avp) {
-            return self.failure(peer, eap, &why, Some(conv));
-        }
-        conv.phase = Phase::TtlsSuccessSent(Box::new(d));
-        let data = off_reactor(|| conv.tunnel.next_fragment());
-        challenge(eap, TYPE_TTLS, data, state)
-    }
-
-    async fn peap(
-        &self,
-        peer: &Peer<'_>,
-        verifier: &Arc<Verifier>,
-        eap: &Eap<'_>,
-        conv: &mut Conversation,
-        state: [u8; 16],
-        plain: Vec<u8>,
+        plain: &[u8],
     ) -> EapReply {
         let phase = std::mem::replace(&mut conv.phase, Phase::Tunnel);
-        let inner = peap::inner(&plain);
-        let next: Result<(Vec<u8>, Phase), EapReply> = match (phase, inner) {
-            // The client acknowledged the end of the handshake: ask who is inside.
-            (Phase::Tunnel, _) => Ok((peap::identity_request(), Phase::PeapIdentitySent)),
-            (Phase::PeapIdentitySent, Some((TYPE_IDENTITY, identity))) => {
-                conv.inner_identity = Some(String::from_utf8_lossy(identity).into_owned());
-                let mut challenge = [0u8; 16];
-                rand::thread_rng().fill_bytes(&mut challenge);
-                let ms_id = eap.id;
-                Ok((
-                    peap::mschapv2_challenge(ms_id, &challenge),
-                    Phase::PeapMsChapSent { challenge, ms_id },
-                ))
+        let step = match conv.method {
+            EapMethod::Ttls => {
+                ttls_inner::step(phase, plain, &conv.tunnel, &mut conv.inner_identity)
             }
-            (Phase::PeapMsChapSent { .. }, Some((TYPE_NAK, wanted)))
-                if wanted.contains(&packet::TYPE_GTC) =>
+            EapMethod::Peap => peap_inner::step(phase, plain, eap.id, &mut conv.inner_identity),
+        };
+        let next = match step {
+            InnerStep::Now(next) => next,
+            InnerStep::Verify {
+                login,
+                secret,
+                mschap,
+                then,
+            } => match self
+                .decide(peer, verifier, conv, login, secret, mschap)
+                .await
             {
-                Ok((peap::gtc_request(), Phase::PeapGtcSent))
-            }
-            (Phase::PeapMsChapSent { challenge, ms_id }, Some((packet::TYPE_MSCHAPV2, data))) => {
-                match peap::mschapv2_response(data) {
-                    Err(why) => Err(self.failure(peer, eap, &format!("PEAP: {why}"), Some(conv))),
-                    Ok(peap::MsChapV2Response {
-                        peer_challenge,
-                        nt_response,
-                        name,
-                    }) => {
-                        let login = conv
-                            .inner_identity
-                            .clone()
-                            .unwrap_or_else(|| String::from_utf8_lossy(&name).into_owned());
-                        let proof = MsChap::V2 {
-                            authenticator_challenge: challenge,
-                            peer_challenge,
-                            nt_response,
-                            user_name: challenge_user_name(&name).to_vec(),
-                        };
-                        match self
-                            .decide(
-                                peer,
-                                verifier,
-                                conv,
-                                login,
-                                Secret::new(Vec::new()),
-                                Some(proof),
-                            )
-                            .await
-                        {
-                            Err(o) => Err(o),
-                            Ok(d) => match d.mschap.as_ref().filter(|_| d.accepted()) {
-                                Some(ok) => Ok((
-                                    peap::mschapv2_success(
-                                        ms_id,
-                                        ok.authenticator_response.as_deref().unwrap_or_default(),
-                                    ),
-                                    Phase::PeapMsChapSuccessSent(Box::new(d)),
-                                )),
-                                None => Err(self.rejected(peer, eap, d)),
-                            },
-                        }
-                    }
-                }
-            }
-            (Phase::PeapGtcSent, Some((packet::TYPE_GTC, password))) => {
-                let login = conv.inner_identity.clone().unwrap_or_default();
-                match self
-                    .decide(
-                        peer,
-                        verifier,
-                        conv,
-                        login,
-                        Secret::new(password.to_vec()),
-                        None,
-                    )
-                    .await
-                {
-                    Err(o) => Err(o),
-                    Ok(d) if d.accepted() => Ok((
-                        peap::result_tlv(eap.id.wrapping_add(1), true),
-                        Phase::PeapResultSent(Box::new(d)),
-                    )),
-                    Ok(d) => Err(self.rejected(peer, eap, d)),
-                }
-            }
-            (
-                Phase::PeapMsChapSuccessSent(d),
-                Some((packet::TYPE_MSCHAPV2, [peap::OP_SUCCESS, ..])),
-            ) => Ok((
-                peap::result_tlv(eap.id.wrapping_add(1), true),
-                Phase::PeapResultSent(d),
-            )),
-            (Phase::PeapResultSent(d), Some((packet::TYPE_EXTENSIONS, tlv))) => {
-                if peap::result_is_success(tlv) {
-                    return self.success(peer, eap, conv, *d);
-                }
-                Err(self.failure(
-                    peer,
-                    eap,
-                    "PEAP: the client reported failure in its Result TLV",
-                    Some(conv),
-                ))
-            }
-            (_, _) => Err(self.failure(
-                peer,
-                eap,
-                "PEAP: an inner response out of order",
-                Some(conv),
-            )),
+                Err(reply) => return reply,
+                Ok(d) if d.accepted() => then(d),
+                Ok(d) => Next::Reject(Box::new(d)),
+            },
         };
         match next {
-            Err(o) => o,
-            Ok((inner_request, phase)) => {
+            Next::Succeed(d) => self.success(peer, eap, conv, *d),
+            Next::Reject(d) => self.rejected(peer, eap, *d),
+            Next::Fail(why) => self.failure(peer, eap, &why, Some(conv)),
+            Next::Send { message, phase } => {
                 conv.phase = phase;
-                if let Err(why) = conv.tunnel.send(&inner_request) {
+                if let Err(why) = message.map_or(Ok(()), |m| conv.tunnel.send(&m)) {
                     return self.failure(peer, eap, &why, Some(conv));
                 }
                 let data = off_reactor(|| conv.tunnel.next_fragment());
-                challenge(eap, TYPE_PEAP, data, state)
+                challenge(eap, method_type(conv.method), data, state)
             }
         }
     }
