@@ -240,13 +240,22 @@ impl Verifier {
             Some(t) => t,
             None => self.clock.now()?,
         };
-        if let Some(why) = crate::directory::invalid_login(&attempt.login) {
-            let mut d = invalid_name_decision(attempt.endpoint.kind, why);
-            Trace::new(attempt.trace).finish(&mut d);
-            self.signin.record(d.side, now, attempt, &d);
-            count(attempt, &d);
-            return Ok(d);
-        }
+        let decision = match crate::directory::invalid_login(&attempt.login) {
+            Some(why) => {
+                let mut d = invalid_name_decision(attempt.endpoint.kind, why);
+                Trace::new(attempt.trace).finish(&mut d);
+                self.signin.record(d.side, now, attempt, &d);
+                d
+            }
+            None => self.decide_by_endpoint(attempt, now)?,
+        };
+        count(attempt, &decision);
+        Ok(decision)
+    }
+
+    /// The endpoint's path (on-prem, cloud, or both for a hybrid endpoint), its policies,
+    /// and the sign-in records of the side or sides that saw the attempt.
+    fn decide_by_endpoint(&self, attempt: &Attempt, now: Time) -> Result<Decision, VerifyError> {
         let tenant = self.store.tenant()?;
         // Policies apply to RADIUS accepts only (an LDAP bind has no reply attributes).
         let policies = (attempt.door == Door::Radius)
@@ -261,68 +270,63 @@ impl Verifier {
             recent_bad: &self.recent_bad,
             wants_groups: policies.is_some(),
         };
-        let authorize = |d: &mut Decision| {
-            if let (Some(p), true) = (&policies, d.accepted()) {
-                d.authorization =
-                    p.authorize(&d.groups, attempt.nas.as_deref(), attempt.endpoint.kind);
-                if let Some(a) = &d.authorization {
-                    d.explanation = format!("{}; {}", d.explanation, a.describe());
-                }
-            }
-        };
-        let decision = match attempt.endpoint.kind {
+        let policies = policies.as_deref();
+        match attempt.endpoint.kind {
             EndpointKind::OnPrem => {
                 let mut d = onprem::decide(&ctx, attempt)?;
-                authorize(&mut d);
+                authorize(policies, attempt, &mut d);
                 self.signin.record(Side::OnPrem, now, attempt, &d);
-                d
+                Ok(d)
             }
             EndpointKind::Cloud => {
                 let mut d = cloud::decide(&ctx, attempt)?;
-                authorize(&mut d);
+                authorize(policies, attempt, &mut d);
                 self.log_cloud(&tenant, now, attempt, &d);
-                d
+                Ok(d)
             }
-            EndpointKind::Hybrid => {
-                let mut on = onprem::decide(&ctx, attempt)?;
-                // MS-CHAP on a hybrid endpoint: the response is verified on-prem (the cloud
-                // cannot); only once it proves the password are the cloud's rules that need
-                // no secret applied. A failed proof is on-prem's answer alone.
-                if attempt.mschap.is_some() && !on.accepted() {
-                    self.signin.record(Side::OnPrem, now, attempt, &on);
-                    count(attempt, &on);
-                    return Ok(on);
-                }
-                let mut cl = cloud::decide(&ctx, attempt)?;
-                // A hybrid accept is authorised by the on-prem groups (the live directory);
-                // both sides' records and the combined explanation name the policy once.
-                let auth = match &policies {
-                    Some(p) if on.accepted() && cl.accepted() => {
-                        p.authorize(&on.groups, attempt.nas.as_deref(), attempt.endpoint.kind)
-                    }
-                    _ => None,
-                };
-                let note = auth.as_ref().map(|a| format!("; {}", a.describe()));
-                if let Some(n) = &note {
-                    on.explanation.push_str(n);
-                    cl.explanation.push_str(n);
-                }
-                self.signin.record(Side::OnPrem, now, attempt, &on);
-                self.log_cloud(&tenant, now, attempt, &cl);
-                if let Some(n) = &note {
-                    on.explanation.truncate(on.explanation.len() - n.len());
-                    cl.explanation.truncate(cl.explanation.len() - n.len());
-                }
-                let mut d = combine_hybrid(on, cl);
-                if let Some(n) = &note {
-                    d.explanation.push_str(n);
-                }
-                d.authorization = auth;
-                d
+            EndpointKind::Hybrid => self.decide_hybrid(&ctx, attempt, policies),
+        }
+    }
+
+    /// A hybrid endpoint accepts what both sides accept. Each side's record carries its own
+    /// explanation; the combined decision explains both; the policy (authorised by the
+    /// on-prem groups, the live directory) is named once in each.
+    fn decide_hybrid(
+        &self,
+        ctx: &Ctx<'_>,
+        attempt: &Attempt,
+        policies: Option<&crate::authorization::Policies>,
+    ) -> Result<Decision, VerifyError> {
+        let on = onprem::decide(ctx, attempt)?;
+        // MS-CHAP on a hybrid endpoint: the response is verified on-prem (the cloud cannot);
+        // only once it proves the password are the cloud's rules that need no secret applied.
+        // A failed proof is on-prem's answer alone.
+        if attempt.mschap.is_some() && !on.accepted() {
+            self.signin.record(Side::OnPrem, ctx.now, attempt, &on);
+            return Ok(on);
+        }
+        let cl = cloud::decide(ctx, attempt)?;
+        let auth = match policies {
+            Some(p) if on.accepted() && cl.accepted() => {
+                p.authorize(&on.groups, attempt.nas.as_deref(), attempt.endpoint.kind)
             }
+            _ => None,
         };
-        count(attempt, &decision);
-        Ok(decision)
+        let note = auth
+            .as_ref()
+            .map(|a| format!("; {}", a.describe()))
+            .unwrap_or_default();
+        let noted = |d: &Decision| Decision {
+            explanation: format!("{}{note}", d.explanation),
+            ..d.clone()
+        };
+        self.signin
+            .record(Side::OnPrem, ctx.now, attempt, &noted(&on));
+        self.log_cloud(ctx.tenant, ctx.now, attempt, &noted(&cl));
+        let mut d = combine_hybrid(on, cl);
+        d.explanation.push_str(&note);
+        d.authorization = auth;
+        Ok(d)
     }
 
     /// Records a reject a front door decided on protocol grounds (e.g. an unsupported RADIUS
@@ -360,6 +364,21 @@ impl Verifier {
         self.signin.record(Side::Cloud, now, attempt, d);
         if tenant.federation && d.credential != Credential::AppPassword {
             self.signin.record(Side::OnPrem, now, attempt, d);
+        }
+    }
+}
+
+/// An accept on a RADIUS endpoint with policies: the first policy that matches the user's
+/// groups, the NAS and the endpoint, named in the explanation.
+fn authorize(
+    policies: Option<&crate::authorization::Policies>,
+    attempt: &Attempt,
+    d: &mut Decision,
+) {
+    if let (Some(p), true) = (policies, d.accepted()) {
+        d.authorization = p.authorize(&d.groups, attempt.nas.as_deref(), attempt.endpoint.kind);
+        if let Some(a) = &d.authorization {
+            d.explanation = format!("{}; {}", d.explanation, a.describe());
         }
     }
 }
