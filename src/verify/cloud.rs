@@ -142,23 +142,32 @@ pub(crate) enum Verdict {
     Disabled,
     /// Rule 3.
     SmartLocked(Time),
+    /// Rules 4 to 6 when a policy refuses, whatever the secret is worth.
+    Blocked(Blocked),
+    /// Rule 5 (4a).
+    AppPasswordAccept(String),
+    /// Rule 6 (4b and 4c).
+    PasswordAccept(MfaState),
+    PasswordTrustedIp,
+    /// Rule 7.
+    BadPassword,
+}
+
+/// Rules 4 to 6 refusing legacy authentication as a policy says, whatever the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Blocked {
     /// Rule 4: Security Defaults, a modern-auth-only user, or a CA policy blocking legacy auth.
     SecurityDefaults,
     ModernAuthOnly,
     CaBlockLegacy(String),
-    /// Rule 5 (4a).
+    /// Rule 5 (4a): an app password where app passwords may not serve.
     AppPasswordAdminAction(String),
     AppPasswordAdminUser(String),
-    AppPasswordAccept(String),
-    /// Rule 6 (4b and 4c).
+    /// Rule 6 (4b and 4c): MFA that a legacy protocol cannot answer.
     CaRequireMfa(String),
-    PasswordAccept(MfaState),
-    PasswordTrustedIp,
     MfaRequired {
         trusted: bool,
     },
-    /// Rule 7.
-    BadPassword,
 }
 
 impl Verdict {
@@ -167,10 +176,10 @@ impl Verdict {
         matches!(
             self,
             Verdict::AppPasswordAccept(_)
-                | Verdict::CaRequireMfa(_)
+                | Verdict::Blocked(Blocked::CaRequireMfa(_))
                 | Verdict::PasswordAccept(_)
                 | Verdict::PasswordTrustedIp
-                | Verdict::MfaRequired { .. }
+                | Verdict::Blocked(Blocked::MfaRequired { .. })
         )
     }
 }
@@ -212,10 +221,10 @@ pub(crate) fn rules(f: &Facts<'_>, trace: &mut Trace) -> Verdict {
         )
     });
     if f.tenant.security_defaults {
-        return Verdict::SecurityDefaults;
+        return Verdict::Blocked(Blocked::SecurityDefaults);
     }
     if live.modern_auth_only {
-        return Verdict::ModernAuthOnly;
+        return Verdict::Blocked(Blocked::ModernAuthOnly);
     }
     trace.pass("cloud.legacy-auth-blocked", || {
         "Security Defaults are off and the user is not required to use modern authentication".into()
@@ -227,7 +236,7 @@ pub(crate) fn rules(f: &Facts<'_>, trace: &mut Trace) -> Verdict {
         .ca_block_legacy
         .covers(groups, f.client, &f.tenant.named_locations)
     {
-        return Verdict::CaBlockLegacy(cov.scope);
+        return Verdict::Blocked(Blocked::CaBlockLegacy(cov.scope));
     }
     trace.pass("cloud.ca.block-legacy", || {
         "no Conditional Access policy blocking legacy authentication covers this sign-in".into()
@@ -247,13 +256,13 @@ pub(crate) fn rules(f: &Facts<'_>, trace: &mut Trace) -> Verdict {
 /// Rule 5 (4a): an app password, refused on administrative endpoints and to administrators.
 fn app_password_rules(f: &Facts<'_>, live: &User, name: &str, trace: &mut Trace) -> Verdict {
     if f.admin_actions {
-        return Verdict::AppPasswordAdminAction(name.to_string());
+        return Verdict::Blocked(Blocked::AppPasswordAdminAction(name.to_string()));
     }
     trace.pass("cloud.app-password.admin-action", || {
         "the endpoint performs no administrative actions".into()
     });
     if live.admin {
-        return Verdict::AppPasswordAdminUser(name.to_string());
+        return Verdict::Blocked(Blocked::AppPasswordAdminUser(name.to_string()));
     }
     trace.pass("cloud.app-password.admin-user", || {
         "the user is not an administrator".into()
@@ -278,7 +287,7 @@ fn domain_password_rules(
         // Per-user enforcement overrides Conditional Access (then §4b as ever); without it,
         // the policy's MFA cannot be satisfied by a legacy client. Trusted IPs are a per-user
         // MFA feature and do not exempt; an excluded named location does (in `covers`).
-        return Verdict::CaRequireMfa(cov.scope.clone());
+        return Verdict::Blocked(Blocked::CaRequireMfa(cov.scope.clone()));
     }
     trace.pass("cloud.ca.require-mfa", || {
         if ca_mfa.is_none() {
@@ -294,7 +303,7 @@ fn domain_password_rules(
     if trusted && !live.ever_had_app_password {
         return Verdict::PasswordTrustedIp;
     }
-    Verdict::MfaRequired { trusted }
+    Verdict::Blocked(Blocked::MfaRequired { trusted })
 }
 
 /// "the object-sync cycle at 10:30", or an earlier one the state does not name.
@@ -445,8 +454,6 @@ fn apply(
 /// The decision a verdict stands for: codes and the explanation (with what `apply` counted).
 fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<lockout::SmartCount>) -> Decision {
     let now = f.now;
-    let from = || f.client.map(|c| format!(" from {c}")).unwrap_or_default();
-    let upn = f.copy.map_or("", |c| c.snapshot.upn.as_str());
     let (Some(live), Some(_)) = (f.live, f.copy) else {
         return reject("cloud.unknown-user", "AADSTS50034", String::new());
     };
@@ -477,44 +484,7 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<lockout::SmartCount>
             "AADSTS50053",
             format!("Entra smart lockout is active until {}", when(until, now)),
         ),
-        Verdict::SecurityDefaults => reject(
-            "cloud.legacy-auth-blocked",
-            "AADSTS53003",
-            "Security Defaults are on: legacy authentication is blocked for every user, app passwords included".into(),
-        ),
-        Verdict::ModernAuthOnly => reject(
-            "cloud.legacy-auth-blocked",
-            "AADSTS53003",
-            "the user is required to use modern authentication; legacy protocols and app passwords do not work for them".into(),
-        ),
-        Verdict::CaBlockLegacy(scope) => reject(
-            "cloud.ca.block-legacy",
-            "AADSTS53003",
-            format!(
-                "Conditional Access 'block legacy authentication' covers {upn} ({scope}){}: legacy protocols are blocked, app passwords included",
-                from()
-            ),
-        ),
-        Verdict::AppPasswordAdminAction(name) => reject(
-            "cloud.app-password.admin-action",
-            "AADSTS50126",
-            format!("app password {name:?} presented to an administrative endpoint; administrative actions can't be performed with app passwords"),
-        ),
-        Verdict::AppPasswordAdminUser(name) => reject(
-            "cloud.app-password.admin-user",
-            "AADSTS50126",
-            format!("app password {name:?} belongs to an administrator; for security reasons app passwords are not available to admins"),
-        ),
         Verdict::AppPasswordAccept(name) => app_password_accepted(f, live, &name),
-        Verdict::CaRequireMfa(scope) => reject(
-            "cloud.ca.require-mfa",
-            "AADSTS50076",
-            format!(
-                "Conditional Access 'require MFA' covers {upn} ({scope}){}; a legacy client cannot satisfy MFA: use an app password{}",
-                from(),
-                phs_lag()
-            ),
-        ),
         Verdict::PasswordAccept(MfaState::Enabled) => accept(
             "cloud.password.accept",
             format!("domain password accepted: per-user MFA is enabled but not yet enforced, so legacy authentication still works until registration completes{}", phs_lag()),
@@ -531,17 +501,65 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<lockout::SmartCount>
                 phs_lag()
             ),
         ),
-        Verdict::MfaRequired { trusted: true } => reject(
+        Verdict::BadPassword => bad_password(f, live, counted),
+        Verdict::Blocked(blocked) => legacy_blocked(f, blocked, phs_lag()),
+    }
+}
+
+/// The verdicts where a policy, not the secret, refuses legacy authentication: Security
+/// Defaults, modern-auth-only users, Conditional Access, app passwords where they may not
+/// serve, and per-user MFA.
+fn legacy_blocked(f: &Facts<'_>, blocked: Blocked, phs_lag: String) -> Decision {
+    let from = || f.client.map(|c| format!(" from {c}")).unwrap_or_default();
+    let upn = f.copy.map_or("", |c| c.snapshot.upn.as_str());
+    match blocked {
+        Blocked::SecurityDefaults => reject(
+            "cloud.legacy-auth-blocked",
+            "AADSTS53003",
+            "Security Defaults are on: legacy authentication is blocked for every user, app passwords included".into(),
+        ),
+        Blocked::ModernAuthOnly => reject(
+            "cloud.legacy-auth-blocked",
+            "AADSTS53003",
+            "the user is required to use modern authentication; legacy protocols and app passwords do not work for them".into(),
+        ),
+        Blocked::CaBlockLegacy(scope) => reject(
+            "cloud.ca.block-legacy",
+            "AADSTS53003",
+            format!(
+                "Conditional Access 'block legacy authentication' covers {upn} ({scope}){}: legacy protocols are blocked, app passwords included",
+                from()
+            ),
+        ),
+        Blocked::AppPasswordAdminAction(name) => reject(
+            "cloud.app-password.admin-action",
+            "AADSTS50126",
+            format!("app password {name:?} presented to an administrative endpoint; administrative actions can't be performed with app passwords"),
+        ),
+        Blocked::AppPasswordAdminUser(name) => reject(
+            "cloud.app-password.admin-user",
+            "AADSTS50126",
+            format!("app password {name:?} belongs to an administrator; for security reasons app passwords are not available to admins"),
+        ),
+        Blocked::CaRequireMfa(scope) => reject(
+            "cloud.ca.require-mfa",
+            "AADSTS50076",
+            format!(
+                "Conditional Access 'require MFA' covers {upn} ({scope}){}; a legacy client cannot satisfy MFA: use an app password{}",
+                from(),
+                phs_lag
+            ),
+        ),
+        Blocked::MfaRequired { trusted: true } => reject(
             "cloud.password.mfa-required",
             "AADSTS50076",
             "per-user MFA is enforced and the user has created app passwords, so an app password is required even from a trusted IP".into(),
         ),
-        Verdict::MfaRequired { trusted: false } => reject(
+        Blocked::MfaRequired { trusted: false } => reject(
             "cloud.password.mfa-required",
             "AADSTS50076",
             "per-user MFA is enforced and a legacy protocol cannot answer the MFA prompt: use an app password".into(),
         ),
-        Verdict::BadPassword => bad_password(f, live, counted),
     }
 }
 
@@ -899,7 +917,7 @@ mod tests {
         );
         assert_eq!(
             verdict(&case(MfaState::Enforced, pw())),
-            Verdict::MfaRequired { trusted: false }
+            Verdict::Blocked(Blocked::MfaRequired { trusted: false })
         );
         assert_eq!(
             verdict(&case(MfaState::Enabled, pw())),
@@ -913,20 +931,23 @@ mod tests {
         admin.user.as_mut().unwrap().admin = true;
         assert_eq!(
             verdict(&admin),
-            Verdict::AppPasswordAdminUser("Laptop".into())
+            Verdict::Blocked(Blocked::AppPasswordAdminUser("Laptop".into()))
         );
         let mut endpoint = case(MfaState::Enforced, app());
         endpoint.admin_actions = true;
         assert_eq!(
             verdict(&endpoint),
-            Verdict::AppPasswordAdminAction("Laptop".into())
+            Verdict::Blocked(Blocked::AppPasswordAdminAction("Laptop".into()))
         );
         // Trusted IPs exempt only a user who never created an app password.
         let mut trusted = case(MfaState::Enforced, pw());
         trusted.tenant.trusted_ips = vec!["203.0.113.0/24".parse().unwrap()];
         assert_eq!(verdict(&trusted), Verdict::PasswordTrustedIp);
         trusted.user.as_mut().unwrap().ever_had_app_password = true;
-        assert_eq!(verdict(&trusted), Verdict::MfaRequired { trusted: true });
+        assert_eq!(
+            verdict(&trusted),
+            Verdict::Blocked(Blocked::MfaRequired { trusted: true })
+        );
     }
 
     #[test]
@@ -950,15 +971,24 @@ mod tests {
         );
         let mut sd = case(MfaState::Enforced, app());
         sd.tenant.security_defaults = true;
-        assert_eq!(verdict(&sd), Verdict::SecurityDefaults);
+        assert_eq!(verdict(&sd), Verdict::Blocked(Blocked::SecurityDefaults));
         let mut block = case(MfaState::Enforced, app());
         block.tenant.ca_block_legacy.on = true;
-        assert!(matches!(verdict(&block), Verdict::CaBlockLegacy(_)));
+        assert!(matches!(
+            verdict(&block),
+            Verdict::Blocked(Blocked::CaBlockLegacy(_))
+        ));
         // Require-MFA policies refuse a domain password unless per-user MFA is enforced.
         let mut ca = case(MfaState::Disabled, secret(true, None));
         ca.tenant.ca_require_mfa.on = true;
-        assert!(matches!(verdict(&ca), Verdict::CaRequireMfa(_)));
+        assert!(matches!(
+            verdict(&ca),
+            Verdict::Blocked(Blocked::CaRequireMfa(_))
+        ));
         ca.user.as_mut().unwrap().mfa = MfaState::Enforced;
-        assert_eq!(verdict(&ca), Verdict::MfaRequired { trusted: false });
+        assert_eq!(
+            verdict(&ca),
+            Verdict::Blocked(Blocked::MfaRequired { trusted: false })
+        );
     }
 }
