@@ -328,23 +328,32 @@ struct Gathered {
     unknown_why: Option<String>,
 }
 
-/// The reads and the secret match. An unknown user costs the same reads (a stand-in's smart
-/// lockout state, app passwords of nobody) as a known one.
-fn gather(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Gathered, VerifyError> {
-    let sync = sync::state_at(ctx.store, ctx.tenant, ctx.now)?;
-    // §4d: on a cloud LDAP listener, a bind DN naming an entry of the listener's own (cloud)
-    // view stands for that entry's UPN: search-then-bind applications bind with the DN the
-    // search gave them. Anywhere else a DN is an AD form, unknown to the cloud.
-    let dn_stands_for = if attempt.door == Door::Ldap
+/// §4d: on a cloud LDAP listener, a bind DN naming an entry of the listener's own (cloud)
+/// view stands for that entry's UPN: search-then-bind applications bind with the DN the
+/// search gave them. Anywhere else a DN is an AD form, unknown to the cloud.
+fn dn_stands_for(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    sync: &SyncState,
+) -> Result<Option<String>, VerifyError> {
+    if attempt.door == Door::Ldap
         && attempt.endpoint.kind == EndpointKind::Cloud
         && attempt.login.contains('=')
     {
-        upn_of_cloud_entry(ctx, &attempt.login, &sync)?
+        upn_of_cloud_entry(ctx, &attempt.login, sync)
     } else {
-        None
-    };
-    let login = dn_stands_for.as_deref().unwrap_or(&attempt.login);
-    // The cloud signs users in by UPN (or mail, with email-sign-in), never by AD's forms.
+        Ok(None)
+    }
+}
+
+/// The cloud copies (as of the last object-sync cycle) answering to `login`, and which one
+/// it names. The cloud signs users in by UPN (or mail, with email-sign-in), never by AD's
+/// forms.
+fn cloud_copies_named(
+    ctx: &Ctx<'_>,
+    login: &str,
+    sync: &SyncState,
+) -> Result<(Vec<CloudUser>, Resolution), VerifyError> {
     let email = ctx.tenant.email_sign_in;
     let copies: Vec<CloudUser> = ctx
         .store
@@ -361,6 +370,16 @@ fn gather(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Gathered, VerifyError> {
             mail: c.snapshot.mail.as_deref(),
         }),
     );
+    Ok((copies, resolution))
+}
+
+/// The reads and the secret match. An unknown user costs the same reads (a stand-in's smart
+/// lockout state, app passwords of nobody) as a known one.
+fn gather(ctx: &Ctx<'_>, attempt: &Attempt) -> Result<Gathered, VerifyError> {
+    let sync = sync::state_at(ctx.store, ctx.tenant, ctx.now)?;
+    let dn_stands_for = dn_stands_for(ctx, attempt, &sync)?;
+    let login = dn_stands_for.as_deref().unwrap_or(&attempt.login);
+    let (copies, resolution) = cloud_copies_named(ctx, login, &sync)?;
     let copy = match resolution {
         Resolution::Found(id) => copies.iter().find(|c| c.user_id == id),
         _ => None,
@@ -735,7 +754,20 @@ fn unknown_why(
             c.snapshot.upn
         ));
     }
-    // An e-mail address while e-mail sign-in is off.
+    if let Some(why) = mail_while_email_sign_in_is_off(ctx, attempt, sync, &login)? {
+        return Ok(why);
+    }
+    // Which account Active Directory would have found, to say what the cloud expects instead.
+    name_active_directory_knows(ctx, attempt, sync, &login)
+}
+
+/// An account's e-mail address typed while e-mail sign-in is off: whose it is.
+fn mail_while_email_sign_in_is_off(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    sync: &SyncState,
+    login: &str,
+) -> Result<Option<String>, VerifyError> {
     let lc = attempt.login.trim().to_lowercase();
     if !ctx.tenant.email_sign_in && lc.contains('@') {
         let by_mail = crate::directory::Candidates {
@@ -752,13 +784,23 @@ fn unknown_why(
                         == Some(lc.as_str())
             });
         if let Some(c) = owner {
-            return Ok(format!(
+            return Ok(Some(format!(
                 "{login:?} is an account's e-mail address, and e-mail sign-in is off (tenant email-sign-in); the cloud signs users in by UPN: {}",
                 c.snapshot.upn
-            ));
+            )));
         }
     }
-    // Which account Active Directory would have found, to say what the cloud expects instead.
+    Ok(None)
+}
+
+/// A name the cloud does not know: which account Active Directory would have found by it,
+/// and what the cloud expects instead (or when the account reaches the cloud).
+fn name_active_directory_knows(
+    ctx: &Ctx<'_>,
+    attempt: &Attempt,
+    sync: &SyncState,
+    login: &str,
+) -> Result<String, VerifyError> {
     let (users, on_prem) = find_by_login(ctx, &attempt.login)?;
     let Resolution::Found(id) = on_prem else {
         let hint = if ad_only_form(&attempt.login).is_some() {
