@@ -251,42 +251,14 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<AdLockout>) -> Decis
             format!("no on-prem account answers to {:?}", f.login),
         ),
         Verdict::LockedOut(locked) => locked_out(f, locked),
-        Verdict::NoNtHash => {
-            let codes = Codes {
-                ad: None,
-                nps: Some(66),
-                aadsts: None,
-            };
-            Decision::new(
-                Side::OnPrem,
-                Outcome::Reject,
-                "onprem.mschap.no-nt-hash",
-                codes,
-                format!(
-                    "{} needs the account's NT hash, which hybridauth keeps only with hashing.store_nt_hash = true, from the next time the password is set; this account has none: use PAP (or EAP-TTLS/PAP)",
-                    f.mschap.map_or("MS-CHAP", |p| p.name())
-                ),
-            )
-        }
+        Verdict::NoNtHash => no_nt_hash(f),
         Verdict::BadPassword => reject(
             "onprem.bad-password",
             "52e",
             16,
             bad_password_why(f, counted),
         ),
-        Verdict::Disabled => {
-            let at = f.user.map_or(now, |u| u.enabled_changed_at);
-            reject(
-                "onprem.disabled",
-                "533",
-                34,
-                format!(
-                    "account disabled on-prem at {} ({})",
-                    when(at, now),
-                    ago(at, now)
-                ),
-            )
-        }
+        Verdict::Disabled => disabled(f),
         Verdict::AccountExpired(exp) => reject(
             "onprem.account-expired",
             "701",
@@ -309,23 +281,61 @@ fn explain(f: &Facts<'_>, verdict: Verdict, counted: Option<AdLockout>) -> Decis
             "the user must change the password at next logon; a legacy protocol cannot do that"
                 .into(),
         ),
-        Verdict::Accept => {
-            let how = match f.mschap {
-                Some(proof) => format!(
-                    "domain password proved by {} against the live on-prem account's NT hash",
-                    proof.name()
-                ),
-                None => "domain password checked against the live on-prem account".into(),
-            };
-            Decision::new(
-                Side::OnPrem,
-                Outcome::Accept,
-                "onprem.accept",
-                Codes::default(),
-                how,
-            )
-        }
+        Verdict::Accept => accepted(f),
     }
+}
+
+/// Rule: MS-CHAP without the NT hash it needs (NPS reason 66).
+fn no_nt_hash(f: &Facts<'_>) -> Decision {
+    let codes = Codes {
+        ad: None,
+        nps: Some(66),
+        aadsts: None,
+    };
+    Decision::new(
+        Side::OnPrem,
+        Outcome::Reject,
+        "onprem.mschap.no-nt-hash",
+        codes,
+        format!(
+            "{} needs the account's NT hash, which hybridauth keeps only with hashing.store_nt_hash = true, from the next time the password is set; this account has none: use PAP (or EAP-TTLS/PAP)",
+            f.mschap.map_or("MS-CHAP", |p| p.name())
+        ),
+    )
+}
+
+/// Rule: the account is disabled on-prem (533), since when.
+fn disabled(f: &Facts<'_>) -> Decision {
+    let now = f.now;
+    let at = f.user.map_or(now, |u| u.enabled_changed_at);
+    reject(
+        "onprem.disabled",
+        "533",
+        34,
+        format!(
+            "account disabled on-prem at {} ({})",
+            when(at, now),
+            ago(at, now)
+        ),
+    )
+}
+
+/// The accept, saying how the password was proved.
+fn accepted(f: &Facts<'_>) -> Decision {
+    let how = match f.mschap {
+        Some(proof) => format!(
+            "domain password proved by {} against the live on-prem account's NT hash",
+            proof.name()
+        ),
+        None => "domain password checked against the live on-prem account".into(),
+    };
+    Decision::new(
+        Side::OnPrem,
+        Outcome::Accept,
+        "onprem.accept",
+        Codes::default(),
+        how,
+    )
 }
 
 /// Why the secret is wrong, with the bad attempt `apply` counted (and what an app password or
