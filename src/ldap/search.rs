@@ -15,7 +15,8 @@ use super::conn_ctx::ConnCtx;
 use super::entries::{self, Entry};
 use super::lookup;
 use super::search_pool::{Cancel, Stopped};
-use crate::directory::reader::{Lookup, View};
+use crate::directory::reader::{Lookup, Scan, View};
+use crate::directory::StoreError;
 use crate::verify::EndpointKind;
 
 /// The simple paged results control (RFC 2696), as AD names it in supportedControl.
@@ -366,41 +367,7 @@ impl<'a> Search<'a> {
         let (sent_before, client_limit, want) = self.room();
         // One more than the room, to tell "exactly this many" from "more than this".
         let take = want.saturating_sub(out.len()).saturating_add(1);
-        let after = self
-            .cursor
-            .as_ref()
-            .filter(|c| c.phase == CursorPhase::Users)
-            .map(|c| c.after.clone());
-        let (reader, dir) = (self.ctx.reader.clone(), self.dir.clone());
-        let (base, scope, filter) = (
-            self.req.base.clone(),
-            self.req.scope.clone(),
-            self.req.filter.clone(),
-        );
-        let (attrs, typesonly) = (self.req.attrs.clone(), self.req.typesonly);
-        let scanned = self
-            .ctx
-            .searches
-            .run(self.cancel.flag(), self.deadline, move |pace| {
-                let why = std::cell::Cell::new(None);
-                let scan = reader.scan(
-                    &wanted,
-                    &view,
-                    after.as_deref(),
-                    take,
-                    || {
-                        why.set(pace.stop());
-                        why.get().is_some()
-                    },
-                    |k, u| {
-                        let e = entries::user_entry(&dir, u);
-                        (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter))
-                            .then(|| (k.to_string(), entries::to_result(&e, &attrs, typesonly)))
-                    },
-                );
-                scan.map(|s| (s, why.get()))
-            })
-            .await;
+        let scanned = self.scan_users(view, wanted, take).await;
         let Some(Ok((mut scan, stopped))) = scanned else {
             return self.unavailable();
         };
@@ -457,6 +424,51 @@ impl<'a> Search<'a> {
         };
         out.push(self.done_with(LdapResultCode::Success, "", Some(cookie)));
         out
+    }
+
+    /// Up to `take` users of the view after the cursor that are in scope and match the
+    /// filter, read on a search thread that the pacer may pause and that stops when the
+    /// search is abandoned or out of time (and says which). `None` if the thread pool failed.
+    async fn scan_users(
+        &self,
+        view: View,
+        wanted: Lookup,
+        take: usize,
+    ) -> Option<Result<(Scan<(String, LdapSearchResultEntry)>, Option<Stopped>), StoreError>> {
+        let after = self
+            .cursor
+            .as_ref()
+            .filter(|c| c.phase == CursorPhase::Users)
+            .map(|c| c.after.clone());
+        let (reader, dir) = (self.ctx.reader.clone(), self.dir.clone());
+        let (base, scope, filter) = (
+            self.req.base.clone(),
+            self.req.scope.clone(),
+            self.req.filter.clone(),
+        );
+        let (attrs, typesonly) = (self.req.attrs.clone(), self.req.typesonly);
+        self.ctx
+            .searches
+            .run(self.cancel.flag(), self.deadline, move |pace| {
+                let why = std::cell::Cell::new(None);
+                let scan = reader.scan(
+                    &wanted,
+                    &view,
+                    after.as_deref(),
+                    take,
+                    || {
+                        why.set(pace.stop());
+                        why.get().is_some()
+                    },
+                    |k, u| {
+                        let e = entries::user_entry(&dir, u);
+                        (in_scope(&e.dn, &base, &scope) && entries::matches(&e, &filter))
+                            .then(|| (k.to_string(), entries::to_result(&e, &attrs, typesonly)))
+                    },
+                );
+                scan.map(|s| (s, why.get()))
+            })
+            .await
     }
 }
 
