@@ -93,10 +93,9 @@ pub async fn run(
     budget: Budget,
     mut shutdown: Shutdown,
 ) {
-    let max = ctx.config.max_message_bytes;
     let mut conn = Conn {
         io,
-        reader: Reader::new(max, budget.clone()),
+        reader: Reader::new(ctx.config.max_message_bytes, budget.clone()),
     };
     let mut session = Session {
         identity: Identity::Anonymous,
@@ -132,11 +131,20 @@ pub async fn run(
         } else {
             session.handle(message, &ctx).await
         };
-        match action {
+        conn = match action {
+            Action::StartTls(response) => {
+                let queued = !queued.is_empty();
+                let tls = starttls.as_ref();
+                match upgrade(conn, &mut session, tls, response, queued, &ctx, &budget).await {
+                    Some(tls) => tls,
+                    None => return,
+                }
+            }
             Action::Reply(msgs) => {
                 if !conn.send(msgs, &ctx).await {
                     return;
                 }
+                conn
             }
             Action::Close => return,
             Action::Disconnect(code, why) => {
@@ -144,30 +152,38 @@ pub async fn run(
                 conn.goodbye(code, &why, &ctx).await;
                 return;
             }
-            Action::StartTls(response) => {
-                let Some(acceptor) = starttls.clone() else {
-                    return;
-                };
-                if !conn.send(vec![response], &ctx).await {
-                    return;
-                }
-                if conn.reader.has_pending() || !queued.is_empty() {
-                    // The client spoke before the handshake: nothing safe to do but hang up.
-                    return;
-                }
-                let Some(tls) = start_tls(conn.io, &acceptor, &ctx).await else {
-                    return;
-                };
-                conn = Conn {
-                    io: tls,
-                    reader: Reader::new(max, budget.clone()),
-                };
-                session.tls_active = true;
-                // Whatever was bound before TLS does not carry over.
-                session.identity = Identity::Anonymous;
-            }
-        }
+        };
     }
+}
+
+/// StartTLS (RFC 4511 §4.14): the success response in the clear, then the handshake; the
+/// connection goes on over TLS with a fresh reader and an anonymous session. `None` ends the connection: StartTLS not
+/// offered here, the client spoke before the handshake, or the handshake failed.
+async fn upgrade(
+    mut conn: Conn,
+    session: &mut Session,
+    starttls: Option<&TlsAcceptor>,
+    response: LdapMsg,
+    queued: bool,
+    ctx: &ConnCtx,
+    budget: &Budget,
+) -> Option<Conn> {
+    let acceptor = starttls?;
+    if !conn.send(vec![response], ctx).await {
+        return None;
+    }
+    if conn.reader.has_pending() || queued {
+        // The client spoke before the handshake: nothing safe to do but hang up.
+        return None;
+    }
+    let tls = start_tls(conn.io, acceptor, ctx).await?;
+    session.tls_active = true;
+    // Whatever was bound before TLS does not carry over.
+    session.identity = Identity::Anonymous;
+    Some(Conn {
+        io: tls,
+        reader: Reader::new(ctx.config.max_message_bytes, budget.clone()),
+    })
 }
 
 /// The next request, within the idle timeout; `None` when the connection is over (shutdown,
