@@ -195,43 +195,56 @@ impl BoundListener {
                     continue;
                 }
             };
-            let ctx = ConnCtx {
-                verifier: shared.verifier.clone(),
-                reader: shared.reader.clone(),
-                endpoint: self.config.endpoint,
-                tls: self.config.tls,
-                require_tls: self.config.require_tls,
-                config: shared.config.clone(),
-                peer,
-                log_limit: shared.log_limit.clone(),
-                searches: shared.searches.clone(),
-            };
-            let tls = self.tls.clone();
-            let mode = self.config.tls;
-            let shutdown = shutdown.clone();
-            let budget = shared.budget.clone();
-            tracker.spawn(async move {
-                let _permit = permit;
-                let _open = crate::metrics::global().ldap_connection();
-                let (io, active, starttls): (Box<dyn session::Io>, bool, Option<TlsAcceptor>) =
-                    match (mode, tls) {
-                        (TlsMode::Ldaps, Some(acc)) => {
-                            match super::tls_accept::handshake(&acc, stream).await {
-                                Ok(s) => (Box::new(s), true, None),
-                                Err(_) => {
-                                    ctx.log_close("LDAPS handshake failed");
-                                    return;
-                                }
-                            }
-                        }
-                        (TlsMode::StartTls, acc) => (Box::new(stream), false, acc),
-                        _ => (Box::new(stream), false, None),
-                    };
-                session::run(io, active, starttls, ctx, budget, shutdown).await;
-            });
+            self.serve_connection(&shared, &tracker, stream, peer, permit, shutdown.clone());
         }
         tracker.close();
         tracker.wait().await;
+    }
+
+    /// A connection admitted to be served: its context, the LDAPS handshake if the listener
+    /// speaks it, then the session, on a task the listener's tracker waits for at shutdown.
+    fn serve_connection(
+        &self,
+        shared: &Shared,
+        tracker: &TaskTracker,
+        stream: TcpStream,
+        peer: std::net::SocketAddr,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        shutdown: Shutdown,
+    ) {
+        let ctx = ConnCtx {
+            verifier: shared.verifier.clone(),
+            reader: shared.reader.clone(),
+            endpoint: self.config.endpoint,
+            tls: self.config.tls,
+            require_tls: self.config.require_tls,
+            config: shared.config.clone(),
+            peer,
+            log_limit: shared.log_limit.clone(),
+            searches: shared.searches.clone(),
+        };
+        let tls = self.tls.clone();
+        let mode = self.config.tls;
+        let budget = shared.budget.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            let _open = crate::metrics::global().ldap_connection();
+            let (io, active, starttls): (Box<dyn session::Io>, bool, Option<TlsAcceptor>) =
+                match (mode, tls) {
+                    (TlsMode::Ldaps, Some(acc)) => {
+                        match super::tls_accept::handshake(&acc, stream).await {
+                            Ok(s) => (Box::new(s), true, None),
+                            Err(_) => {
+                                ctx.log_close("LDAPS handshake failed");
+                                return;
+                            }
+                        }
+                    }
+                    (TlsMode::StartTls, acc) => (Box::new(stream), false, acc),
+                    _ => (Box::new(stream), false, None),
+                };
+            session::run(io, active, starttls, ctx, budget, shutdown).await;
+        });
     }
 }
 
