@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::directory::service::Directory;
-use crate::directory::sqlite::SqliteStore;
 use crate::directory::{Store, StoreError};
 use crate::signin_log::SigninLog;
 use crate::verify::hashing::HashError;
@@ -31,7 +30,7 @@ pub struct App {
 
 impl App {
     pub fn open(config: Config) -> Result<App, AppError> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.store_path)?);
+        let store: Arc<dyn Store> = config.store.open()?;
         let clock = Clock::new(config.clock_mode, config.clock_start, store.clone());
         let hasher = Arc::new(Hasher::new(&config.hashing, store.secret_key()?)?);
         let signin = SigninLog::new(&config.signin_onprem, &config.signin_cloud);

@@ -12,6 +12,10 @@ use chrono::{SubsecRound, Utc};
 use crate::directory::{Store, StoreError};
 use crate::time::{horizon, Time};
 
+/// How many times `advance` retries when another command moved the clock between its read and
+/// its write (each retry re-reads; only a clock moved without pause by others runs out).
+const ADVANCE_TRIES: usize = 100;
+
 /// Where the time comes from (`clock.mode`): the system clock, or a simulated one kept in the
 /// store that the CLI moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +58,14 @@ impl Clock {
             ClockMode::Simulated => match self.store.simulated_time()? {
                 Some(t) => Ok(t),
                 None => {
+                    // First use: one start time for every node and command, whoever is first.
                     let t = self.start.unwrap_or_else(|| Utc::now().trunc_subsecs(0));
-                    self.store.set_simulated_time(t)?;
-                    Ok(t)
+                    if self.store.compare_and_set_simulated_time(None, t)? {
+                        return Ok(t);
+                    }
+                    self.store
+                        .simulated_time()?
+                        .ok_or_else(|| StoreError::Db("the simulated clock vanished".into()))
                 }
             },
         }
@@ -66,14 +75,21 @@ impl Clock {
         if self.mode != ClockMode::Simulated {
             return Err(ClockError::NotSimulated);
         }
-        let now = self.now()?;
-        let to = chrono::Duration::from_std(by)
-            .ok()
-            .and_then(|by| now.checked_add_signed(by))
-            .filter(|t| *t <= horizon())
-            .ok_or(ClockError::OutOfRange)?;
-        self.store.set_simulated_time(to)?;
-        Ok(to)
+        // Compare-and-set, so that two commands (or nodes) advancing at once add both steps.
+        for _ in 0..ADVANCE_TRIES {
+            let now = self.now()?;
+            let to = chrono::Duration::from_std(by)
+                .ok()
+                .and_then(|by| now.checked_add_signed(by))
+                .filter(|t| *t <= horizon())
+                .ok_or(ClockError::OutOfRange)?;
+            if self.store.compare_and_set_simulated_time(Some(now), to)? {
+                return Ok(to);
+            }
+        }
+        Err(ClockError::Store(StoreError::Db(
+            "the simulated clock kept moving while this command tried to advance it".into(),
+        )))
     }
 
     pub fn set(&self, to: Time) -> Result<Time, ClockError> {

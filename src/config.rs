@@ -13,6 +13,7 @@ use figment::Figment;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::directory::backend::{PostgresTarget, StoreBackend};
 use crate::endpoint::{Endpoint, EndpointKind};
 
 pub use crate::clock::ClockMode;
@@ -72,11 +73,18 @@ impl Default for RawAdmin {
 #[serde(deny_unknown_fields, default)]
 pub struct RawStore {
     pub path: String,
+    /// A PostgreSQL database shared by several nodes; empty = the SQLite file at `path`.
+    pub url: String,
+    pub pool_size: usize,
+    pub timeout: String,
 }
 impl Default for RawStore {
     fn default() -> Self {
         RawStore {
             path: "hybridauth-data/hybridauth.sqlite3".into(),
+            url: String::new(),
+            pool_size: 16,
+            timeout: "2s".into(),
         }
     }
 }
@@ -460,7 +468,10 @@ pub struct LdapConfig {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The SQLite file, and the data directory the logs default to (with `store.url` too).
     pub store_path: PathBuf,
+    /// The store the daemon and the CLI open: the SQLite file, or a shared PostgreSQL.
+    pub store: StoreBackend,
     pub clock_mode: ClockMode,
     pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     pub directory: DirectoryConfig,
@@ -524,7 +535,7 @@ impl Config {
                 let from = source_of(&err);
                 if key.is_empty() {
                     msgs.push(format!("{}{from}", plain_backquotes(&err.kind.to_string())));
-                } else if key.ends_with("secret") {
+                } else if key.ends_with("secret") || key == "store.url" {
                     // The error would quote the value: a shared secret never reaches a message.
                     msgs.push(format!(
                         "key `{key}`{from}: expected a string (value not shown)"
@@ -546,6 +557,7 @@ impl Config {
             return Err(invalid("store.path", "must not be empty"));
         }
         let store_path = PathBuf::from(&raw.store.path);
+        let store = validate_store(&raw.store, &store_path)?;
         let clock_mode = match raw.clock.mode.as_str() {
             "system" => ClockMode::System,
             "simulated" => ClockMode::Simulated,
@@ -661,6 +673,7 @@ impl Config {
         };
         Ok(Config {
             store_path,
+            store,
             clock_mode,
             clock_start,
             directory,
@@ -674,6 +687,22 @@ impl Config {
             admin_listen,
         })
     }
+}
+
+fn validate_store(s: &RawStore, path: &Path) -> Result<StoreBackend, ConfigError> {
+    if s.url.trim().is_empty() {
+        return Ok(StoreBackend::Sqlite(path.to_path_buf()));
+    }
+    if !(1..=1000).contains(&s.pool_size) {
+        return Err(invalid("store.pool_size", "expected 1 to 1000"));
+    }
+    let timeout = parse_duration(&s.timeout).map_err(|e| invalid("store.timeout", e))?;
+    if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
+        return Err(invalid("store.timeout", "expected 100ms to 60s"));
+    }
+    PostgresTarget::parse(&s.url, s.pool_size, timeout)
+        .map(|t| StoreBackend::Postgres(Box::new(t)))
+        .map_err(|e| invalid("store.url", e))
 }
 
 fn validate_directory(d: &RawDirectory) -> Result<DirectoryConfig, ConfigError> {

@@ -79,7 +79,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, Vec<String>> {
                         s if s.is_empty() => source_of_key(&fig, &key),
                         s => s,
                     };
-                    problems.push(if key.ends_with("secret") {
+                    problems.push(if key.ends_with("secret") || key == "store.url" {
                         format!("key `{key}`{from}: expected a string (value not shown)")
                     } else if key.is_empty() {
                         plain_backquotes(&err.kind.to_string())

@@ -123,7 +123,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
         });
     }
     tracing::info!(
-        store = %cfg.store_path.display(),
+        store = %cfg.store.describe(),
         clock = ?cfg.clock_mode,
         radius_clients = clients.current().len(),
         "hybridauth ready"

@@ -137,6 +137,13 @@ impl Store for Counting {
     fn set_simulated_time(&self, t: Time) -> StoreResult<()> {
         self.inner.set_simulated_time(t)
     }
+    fn compare_and_set_simulated_time(
+        &self,
+        expected: Option<Time>,
+        new: Time,
+    ) -> StoreResult<bool> {
+        self.inner.compare_and_set_simulated_time(expected, new)
+    }
     fn flush_durable(&self) -> StoreResult<()> {
         self.inner.flush_durable()
     }

@@ -1,10 +1,18 @@
 //! The store contract (`directory::store::Store`), checked through `dyn Store` against every
 //! backend. Each check gets two handles on one store — two nodes sharing it — so nothing here
 //! passes by assuming one process. A new backend adds one line to `backends()`.
+//!
+//! PostgreSQL runs from a private cluster this binary starts (`common/postgres.rs`); each check
+//! gets a fresh database on it.
+
+#[path = "common/postgres.rs"]
+#[allow(dead_code)]
+mod pg_cluster;
 
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use hybridauth::directory::backend::{PostgresTarget, StoreBackend};
 use hybridauth::directory::model::{AppPassword, MfaState, Time, User, MAX_APP_PASSWORDS};
 use hybridauth::directory::sqlite::SqliteStore;
 use hybridauth::directory::store::{Cutoff, Store, StoreError};
@@ -22,12 +30,26 @@ fn backends() -> Vec<Backend> {
     let path = dir.path().join("contract.sqlite3");
     let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
     let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    vec![Backend {
-        name: "sqlite",
-        _dir: dir,
-        a,
-        b,
-    }]
+    let url = pg_cluster::cluster().database();
+    let pg = || -> Arc<dyn Store> {
+        let target = PostgresTarget::parse(&url, 8, std::time::Duration::from_secs(5)).unwrap();
+        StoreBackend::Postgres(Box::new(target)).open().unwrap()
+    };
+    let (pa, pb) = (pg(), pg());
+    vec![
+        Backend {
+            name: "sqlite",
+            _dir: dir,
+            a,
+            b,
+        },
+        Backend {
+            name: "postgresql",
+            _dir: tempfile::tempdir().unwrap(),
+            a: pa,
+            b: pb,
+        },
+    ]
 }
 
 fn t(min: i64) -> Time {
@@ -374,5 +396,132 @@ fn deleted_users_are_listed_from_a_time_newest_first_and_bounded() {
         assert_eq!(sams(None, 1), ["d3"]);
         // Live users never appear.
         assert!(!sams(None, 10).contains(&"d1".to_string()));
+    });
+}
+
+#[test]
+fn an_import_commits_every_user_or_none() {
+    each(|a, b| {
+        a.insert_user(&user("Taken"), t(0)).unwrap();
+        let batch: Vec<User> = ["New1", "New2", "TAKEN", "New3"]
+            .iter()
+            .map(|s| user(s))
+            .collect();
+        let e = a.insert_users(&batch, t(1)).unwrap_err();
+        assert!(matches!(e, StoreError::Refused(_)), "{e}");
+        for sam in ["new1", "new2", "new3"] {
+            assert!(b.user_by_sam(sam).unwrap().is_none(), "{sam} was kept");
+        }
+        let batch: Vec<User> = ["New1", "New2", "New3"].iter().map(|s| user(s)).collect();
+        assert_eq!(a.insert_users(&batch, t(2)).unwrap(), 3);
+        assert_eq!(b.users().unwrap().len(), 4);
+    });
+}
+
+#[test]
+fn the_history_records_each_synced_change_once_in_order() {
+    each(|a, b| {
+        let u = a.insert_user(&user("Hal"), t(0)).unwrap();
+        let mut changed = u.clone();
+        changed.upn = "hal9000@contoso.com".into();
+        b.update_user(&changed, t(1)).unwrap();
+        // Only an unsynced field changed: no new entry.
+        changed.display_name = "Hal 9000".into();
+        // Nothing synced changed: no new entry.
+        b.update_user(&changed, t(2)).unwrap();
+        a.record_manual_sync(t(3)).unwrap();
+        a.delete_user(u.id, t(4)).unwrap();
+        let h = b.user_history(u.id).unwrap();
+        let seen: Vec<(Time, bool, String)> = h
+            .iter()
+            .map(|(_, at, s)| (*at, s.exists, s.upn.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (t(0), true, "hal@contoso.com".to_string()),
+                (t(1), true, "hal9000@contoso.com".to_string()),
+                (t(4), false, "hal9000@contoso.com".to_string())
+            ]
+        );
+        assert!(h.windows(2).all(|w| w[0].0 < w[1].0), "sequence grows");
+        let sync = a.manual_syncs().unwrap();
+        assert_eq!(sync.len(), 1);
+        assert!(h[1].0 < sync[0].seq && sync[0].seq < h[2].0);
+    });
+}
+
+#[test]
+fn the_health_probe_writes_and_changes_nothing_a_decision_reads() {
+    each(|a, b| {
+        a.insert_user(&user("Probe"), t(0)).unwrap();
+        let before = (b.users().unwrap().len(), b.latest_event_time().unwrap());
+        a.probe_writable(t(5)).unwrap();
+        b.probe_writable(t(6)).unwrap();
+        assert_eq!(
+            (b.users().unwrap().len(), b.latest_event_time().unwrap()),
+            before
+        );
+    });
+}
+
+#[test]
+fn the_simulated_clock_moves_by_compare_and_set_from_every_handle() {
+    each(|a, b| {
+        assert!(a.compare_and_set_simulated_time(None, t(0)).unwrap());
+        // A second first start finds the clock already set: one start time for all.
+        assert!(!b.compare_and_set_simulated_time(None, t(9)).unwrap());
+        assert_eq!(b.simulated_time().unwrap(), Some(t(0)));
+        // Two handles advancing from what they read: each step lands once.
+        std::thread::scope(|s| {
+            for store in [a, b] {
+                s.spawn(move || {
+                    for _ in 0..25 {
+                        loop {
+                            let now = store.simulated_time().unwrap().unwrap();
+                            let to = now + chrono::Duration::minutes(1);
+                            if store.compare_and_set_simulated_time(Some(now), to).unwrap() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(a.simulated_time().unwrap(), Some(t(50)));
+    });
+}
+
+#[test]
+fn a_change_through_one_handle_is_seen_by_the_next_read_scope_of_the_other() {
+    each(|a, b| {
+        let u = a.insert_user(&user("Nova"), t(0)).unwrap();
+        let scoped = |store: &dyn Store| {
+            let mut seen = None;
+            store
+                .read_scope(&mut || {
+                    let found = store.users_named(&names(&["nova"], &[], &[])).unwrap();
+                    let lock = store.ad_lockout(u.id).unwrap();
+                    seen = Some((found.first().map(|u| u.enabled), lock.bad_count));
+                })
+                .unwrap();
+            seen.unwrap()
+        };
+        // Warm the other handle's memo, change through the first (one write, so that nothing
+        // else gives the change time to travel), read at once through the other.
+        let (mut enabled, mut bad) = (true, 0);
+        for round in 0..200u32 {
+            assert_eq!(scoped(b), (Some(enabled), bad), "round {round}");
+            if round % 2 == 0 {
+                let mut next = a.user_by_sam("nova").unwrap().unwrap();
+                enabled = !enabled;
+                next.enabled = enabled;
+                a.update_user(&next, t(1)).unwrap();
+            } else {
+                a.modify_ad_lockout(u.id, &mut |l| l.bad_count += 1)
+                    .unwrap();
+                bad += 1;
+            }
+        }
     });
 }

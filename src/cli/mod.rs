@@ -151,7 +151,7 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
     }
     // A command that only reads never creates a store: a missing one is most often the wrong
     // directory or configuration, and an empty answer would hide that.
-    if reads_only(&cli.command) && !config.store_path.exists() {
+    if reads_only(&cli.command) && !config.store.is_shared() && !config.store_path.exists() {
         return Err(CliError::Failure(format!(
             "no store at {} ({}); a command that only reads never creates one: point --config or HYBRIDAUTH_STORE__PATH at the store, or create it with a command that writes (user add, user import, clock set)",
             config.store_path.display(),

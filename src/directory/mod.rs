@@ -1,17 +1,22 @@
 //! The directory: model, tenant settings, the store, and how a typed login name finds a user
 //! (`names`). This file only declares and re-exports; its children import each other.
 
+pub mod backend;
 pub mod cloud_names;
 pub mod conditional_access;
 pub mod domain;
 pub mod ids;
 pub mod import;
+pub mod migrations;
 pub mod model;
 pub mod names;
+pub mod postgres;
+mod postgres_bridge;
+mod postgres_scope;
+mod read_memo;
 pub mod reader;
 pub mod service;
 pub mod sqlite;
-mod sqlite_memo;
 mod sqlite_readers;
 pub mod store;
 pub mod tenant;

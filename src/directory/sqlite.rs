@@ -1,6 +1,6 @@
 //! The embedded store: one SQLite file, WAL journal, `synchronous = FULL`, so a change that was
 //! acknowledged survives the process being killed at any moment. Schema changes are numbered
-//! migrations tracked in `PRAGMA user_version`.
+//! migrations (`migrations::SQLITE`) tracked in `PRAGMA user_version`.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -10,115 +10,12 @@ use chrono::{TimeZone, Utc};
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::migrations;
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
 use super::names::Candidates;
 use super::sqlite_readers::Readers;
 use super::store::*;
 use super::tenant::Tenant;
-
-const MIGRATIONS: &[&str] = &[
-    // 1: the initial schema.
-    r#"
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE users (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        sam TEXT NOT NULL, sam_lc TEXT NOT NULL,
-        upn TEXT NOT NULL, upn_lc TEXT NOT NULL,
-        display_name TEXT NOT NULL, mail TEXT, groups TEXT NOT NULL,
-        enabled INTEGER NOT NULL, account_expires INTEGER,
-        password_hash TEXT NOT NULL, syncable_hash TEXT, password_set_at INTEGER NOT NULL,
-        password_expired INTEGER NOT NULL, must_change INTEGER NOT NULL,
-        admin INTEGER NOT NULL, mfa TEXT NOT NULL, modern_auth_only INTEGER NOT NULL,
-        created_at INTEGER NOT NULL, enabled_changed_at INTEGER NOT NULL,
-        ever_had_app_password INTEGER NOT NULL, deleted_at INTEGER
-    );
-    CREATE UNIQUE INDEX users_sam ON users (sam_lc) WHERE deleted_at IS NULL;
-    CREATE UNIQUE INDEX users_upn ON users (upn_lc) WHERE deleted_at IS NULL;
-    CREATE TABLE app_passwords (
-        user_id INTEGER NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL,
-        last_used INTEGER, hash TEXT NOT NULL, tag TEXT NOT NULL,
-        PRIMARY KEY (user_id, name)
-    );
-    CREATE TABLE history (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
-        user_id INTEGER, snapshot TEXT
-    );
-    CREATE INDEX history_user ON history (user_id, seq);
-    CREATE INDEX history_at ON history (at);
-    CREATE TABLE intervals (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
-        object_secs INTEGER NOT NULL, phs_secs INTEGER NOT NULL
-    );
-    CREATE TABLE ad_lockout (
-        user_id INTEGER PRIMARY KEY, bad_count INTEGER NOT NULL,
-        last_bad_at INTEGER, locked_at INTEGER
-    );
-    CREATE TABLE smart_lockout (user_id INTEGER PRIMARY KEY, state TEXT NOT NULL);
-    "#,
-    // 2: the names each snapshot answered to, so the cloud path finds an account by index.
-    r#"
-    ALTER TABLE history ADD COLUMN sam_lc TEXT;
-    ALTER TABLE history ADD COLUMN upn_lc TEXT;
-    UPDATE history SET sam_lc = lower(json_extract(snapshot, '$.sam')),
-                       upn_lc = lower(json_extract(snapshot, '$.upn')) WHERE kind = 'user';
-    CREATE INDEX history_sam ON history (sam_lc);
-    CREATE INDEX history_upn ON history (upn_lc);
-    "#,
-    // 3: smart lockout's fingerprints of recent wrong passwords leave the store (they are kept
-    // in memory now; see verify::recent_bad). secure_delete overwrites the freed bytes.
-    r#"
-    UPDATE smart_lockout SET state = json_remove(state, '$.recent_bad');
-    "#,
-    // 4: the cloud signs in by UPN, or by mail with the tenant's email-sign-in, and Conditional
-    // Access scopes policies by group: snapshots carry the synced mail (indexed) and groups.
-    // Earlier snapshots take the account's current mail and groups (no history of either was
-    // kept before). users.groups is newline-separated.
-    r#"
-    ALTER TABLE history ADD COLUMN mail_lc TEXT;
-    UPDATE history SET snapshot = json_set(snapshot,
-        '$.mail', (SELECT mail FROM users WHERE users.id = history.user_id),
-        '$.groups', COALESCE((SELECT CASE WHEN groups = '' THEN json('[]') ELSE json('["' ||
-            replace(replace(replace(groups, '\', '\\'), '"', '\"'), char(10), '","') || '"]') END
-            FROM users WHERE users.id = history.user_id), json('[]')))
-        WHERE kind = 'user' AND json_extract(snapshot, '$.exists');
-    UPDATE history SET mail_lc = lower(json_extract(snapshot, '$.mail')) WHERE kind = 'user';
-    CREATE INDEX history_mail ON history (mail_lc);
-    "#,
-    // 5: LDAP searches find users by mail through an index, and a cloud decision finds the
-    // last manual sync among a million history rows without scanning them.
-    r#"
-    CREATE INDEX users_mail ON users (lower(mail)) WHERE deleted_at IS NULL;
-    CREATE INDEX history_sync ON history (at, seq) WHERE kind = 'sync';
-    "#,
-    // 6: group memberships as rows, so that a group is found by name through an index and
-    // listing groups reads memberships, not every user. Backfilled from users.groups
-    // (newline-separated) of live users.
-    r#"
-    CREATE TABLE memberships (
-        group_lc TEXT NOT NULL, group_name TEXT NOT NULL, user_id INTEGER NOT NULL,
-        PRIMARY KEY (group_lc, user_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX memberships_user ON memberships (user_id);
-    WITH RECURSIVE split(user_id, g, rest) AS (
-        SELECT id, '', groups || char(10) FROM users WHERE deleted_at IS NULL
-        UNION ALL
-        SELECT user_id, substr(rest, 1, instr(rest, char(10)) - 1),
-               substr(rest, instr(rest, char(10)) + 1)
-        FROM split WHERE rest != ''
-    )
-    INSERT OR IGNORE INTO memberships (group_lc, group_name, user_id)
-        SELECT lower(g), g, user_id FROM split WHERE g != '';
-    "#,
-    // 7: the NT hash MS-CHAP checks (hex), for passwords set with hashing.store_nt_hash.
-    r#"
-    ALTER TABLE users ADD COLUMN nt_hash TEXT;
-    "#,
-    // 8: the admin page lists accounts deleted on-prem that the cloud may still hold, without
-    // reading every user.
-    r#"
-    CREATE INDEX users_deleted ON users (deleted_at) WHERE deleted_at IS NOT NULL;
-    "#,
-];
 
 pub struct SqliteStore {
     /// The writer: every change but the hot path's.
@@ -269,7 +166,7 @@ impl SqliteStore {
         Ok(self.conn.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Answers the read connections gave from their memos (see `sqlite_memo`).
+    /// Answers the read connections gave from their memos (see `read_memo`).
     #[cfg(test)]
     pub(crate) fn memo_hits(&self) -> u64 {
         self.readers.memo_hits()
@@ -300,13 +197,8 @@ impl SqliteStore {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: usize = row(&tx, "PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-        if version > MIGRATIONS.len() {
-            return Err(StoreError::Db(format!(
-                "store schema version {version} is newer than this hybridauth ({}); upgrade hybridauth",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        migrations::check_version(version, migrations::SQLITE.len()).map_err(StoreError::Db)?;
+        for (i, sql) in migrations::SQLITE.iter().enumerate().skip(version) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         }
@@ -1130,6 +1022,27 @@ impl Store for SqliteStore {
             params![micros(t).to_string()],
         )?;
         Ok(())
+    }
+
+    fn compare_and_set_simulated_time(
+        &self,
+        expected: Option<Time>,
+        new: Time,
+    ) -> StoreResult<bool> {
+        let conn = self.lock()?;
+        let new = micros(new).to_string();
+        let n = match expected {
+            None => conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('simulated_time', ?1) \
+                 ON CONFLICT (key) DO NOTHING",
+                params![new],
+            )?,
+            Some(old) => conn.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'simulated_time' AND value = ?2",
+                params![new, micros(old).to_string()],
+            )?,
+        };
+        Ok(n == 1)
     }
 
     fn probe_writable(&self, now: Time) -> StoreResult<()> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::sqlite_memo::Memo;
+use super::read_memo::Memo;
 use super::store::{StoreError, StoreResult};
 
 /// How many read connections a store keeps. Reads are short (indexed lookups), so a few serve
@@ -27,7 +27,7 @@ thread_local! {
     static SCOPE: RefCell<Option<(u64, Reader)>> = const { RefCell::new(None) };
 }
 
-/// A read connection and what it has read in scopes (see `sqlite_memo`).
+/// A read connection and what it has read in scopes (see `read_memo`).
 struct Reader {
     conn: Connection,
     /// Borrowed for one read at a time; a read nested in another's closure goes without.
@@ -151,7 +151,7 @@ impl Readers {
         let mut reader = self.take()?;
         // Prepared once per connection: parsing BEGIN and COMMIT showed in warm-path profiles.
         // The data version is read inside the transaction, so it is the version of the
-        // snapshot every read of the scope sees (see `sqlite_memo`).
+        // snapshot every read of the scope sees (see `read_memo`).
         let begun = reader
             .conn
             .prepare_cached("BEGIN DEFERRED")

@@ -181,6 +181,15 @@ pub trait Store: Send + Sync {
     /// The simulated clock's time, when it was ever set.
     fn simulated_time(&self) -> StoreResult<Option<Time>>;
     fn set_simulated_time(&self, t: Time) -> StoreResult<()>;
+    /// Sets the simulated clock to `new` only if it still reads `expected` (`None`: never
+    /// set), atomically across every handle and node; whether it did. Moving the clock
+    /// relative to itself (`clock advance`, the first start) goes through this, so two nodes
+    /// or commands moving it at once never lose a step or pick two start times.
+    fn compare_and_set_simulated_time(
+        &self,
+        expected: Option<Time>,
+        new: Time,
+    ) -> StoreResult<bool>;
     /// Health check (`/healthz`): commits one small write that no decision reads (a heartbeat
     /// at `now`), so a read-only file, a full disk or a lock held too long shows as an error.
     /// It takes the administrative writer, never the hot path's.
@@ -191,7 +200,7 @@ pub trait Store: Send + Sync {
     /// reads inside `f` do not see them. Keep `f` short and free of slow work (no hashing): an
     /// open read holds back the reclaiming of old versions. Reads inside a scope may be
     /// answered from memory when the implementation can prove the store has not changed since
-    /// they were made (the SQLite store does, by `PRAGMA data_version`: see `sqlite_memo`).
+    /// they were made (the SQLite store does, by `PRAGMA data_version`: see `read_memo`).
     fn read_scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
         f();
         Ok(())

@@ -154,5 +154,6 @@ pub fn assert_decision(d: &Decision, accept: bool, rule: &str) {
 pub mod admin;
 pub mod daemon;
 pub mod ldap;
+pub mod postgres;
 pub mod radius;
 pub mod tls;

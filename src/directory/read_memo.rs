@@ -1,4 +1,6 @@
-//! What a read connection has already read, kept for as long as nothing in the store changed.
+//! What a store has already read in read scopes, kept for as long as nothing in the store
+//! changed. Both backends use it, each with its own proof that nothing changed: SQLite's
+//! `data_version` (below), PostgreSQL's change notifications (see `postgres_scope`).
 //!
 //! A warm decision (the verified-secret cache answered, no Argon2) used to spend about a fifth
 //! of its CPU time in SQLite, reading the same tenant, user and lockout rows as the request
