@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and wire tests (cargo test), then the interop suite against
-# clients nobody here wrote. Installs what the interop suite needs when it is missing.
+# The whole test suite: unit and wire tests (cargo test, on SQLite and again on PostgreSQL),
+# then the interop suite against clients nobody here wrote. Installs what they need when it is
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,11 +16,18 @@ command -v eapol_test >/dev/null 2>&1 || need_apt+=(eapoltest)
 # The admin page is tested in headless Chromium, driven by chromedriver.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
+# The shared store's tests start PostgreSQL clusters of their own (initdb on a private port).
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "== installing ${need_apt[*]}"
+  echo "== installing ${need_apt[*]} (their system services are kept from starting)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  had_policy=0; [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  [ $had_policy = 1 ] || printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  [ $had_policy = 1 ] || $SUDO rm -f /usr/sbin/policy-rc.d
 fi
 if ! python3 -c 'import pyrad, ldap3, prometheus_client, selenium' >/dev/null 2>&1; then
   echo "== installing pyrad, ldap3, prometheus-client and selenium"
@@ -45,6 +53,15 @@ if grep -qE '^test result: FAILED|^error' "$LOGS/cargo-test.log" || ! grep -q '^
 fi
 passed=$(grep -E '^test result: ok' "$LOGS/cargo-test.log" | awk '{for(i=1;i<=NF;i++) if($i=="passed;") s+=$(i-1)} END {print s+0}')
 
+# The same wire, CLI and page tests again with every test daemon on PostgreSQL (a private
+# cluster per test binary; the store contract and the pair test run on it in both passes).
+echo "== cargo test, every daemon on PostgreSQL"
+HYBRIDAUTH_TEST_BACKEND=postgresql cargo test --tests 2>&1 | tee "$LOGS/cargo-test-postgresql.log" | grep -E '^(test result|error)|FAILED|panicked' || true
+if grep -qE '^test result: FAILED|^error' "$LOGS/cargo-test-postgresql.log" || ! grep -q '^test result: ok' "$LOGS/cargo-test-postgresql.log"; then
+  echo "cargo test on PostgreSQL failed (full log: $LOGS/cargo-test-postgresql.log)"; exit 1
+fi
+pgpassed=$(grep -E '^test result: ok' "$LOGS/cargo-test-postgresql.log" | awk '{for(i=1;i<=NF;i++) if($i=="passed;") s+=$(i-1)} END {print s+0}')
+
 echo "== interop suite"
 HYBRIDAUTH_BIN="$TARGET_DIR/debug/hybridauth" python3 tests/interop/run.py > "$LOGS/interop.log" 2>&1 || { cat "$LOGS/interop.log"; exit 1; }
 grep -E '^(ok|FAIL)' "$LOGS/interop.log"
@@ -56,5 +73,5 @@ tests/package/run.sh "$DEB" > "$LOGS/package.log" 2>&1 || { cat "$LOGS/package.l
 grep -E '^(ok|FAIL)' "$LOGS/package.log"
 ppassed=$(sed -nE 's/^package: ([0-9]+) passed.*/\1/p' "$LOGS/package.log")
 
-echo "cargo test: ${passed} passed; interop: ${ipassed} passed; package: ${ppassed} passed"
-echo "$((passed + ipassed + ppassed)) passed, 0 failed"
+echo "cargo test: ${passed} passed; on PostgreSQL: ${pgpassed} passed; interop: ${ipassed} passed; package: ${ppassed} passed"
+echo "$((passed + pgpassed + ipassed + ppassed)) passed, 0 failed"

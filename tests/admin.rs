@@ -238,6 +238,57 @@ fn healthz_reports_every_listener_and_the_store() {
 
 #[test]
 fn health_command_exits_0_healthy_1_unhealthy_3_unreachable() {
+    /// Another session holding the lock every write of the health probe needs: SQLite's write
+    /// lock, or, on PostgreSQL, the heartbeat table locked inside an open transaction of psql.
+    enum WriteLock {
+        Sqlite(rusqlite::Connection),
+        Postgres(std::process::Child),
+    }
+    impl WriteLock {
+        fn hold(d: &Daemon) -> WriteLock {
+            match &d.store_url {
+                None => {
+                    let c = rusqlite::Connection::open(d.dir.path().join("store.sqlite3")).unwrap();
+                    c.execute_batch("BEGIN IMMEDIATE").unwrap();
+                    WriteLock::Sqlite(c)
+                }
+                Some(url) => {
+                    use std::io::Write;
+                    let mut psql = std::process::Command::new(common::postgres::psql_path())
+                        .args([url.as_str(), "-X", "-q", "-v", "ON_ERROR_STOP=1"])
+                        .stdin(std::process::Stdio::piped())
+                        .stdout(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    let stdin = psql.stdin.as_mut().unwrap();
+                    stdin
+                        .write_all(b"BEGIN; LOCK TABLE health IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
+                        .unwrap();
+                    stdin.flush().unwrap();
+                    // The lock is held once psql printed the answer of the SELECT after it.
+                    let mut out = psql.stdout.take().unwrap();
+                    let mut seen = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !String::from_utf8_lossy(&seen).contains("locked") {
+                        assert_eq!(std::io::Read::read(&mut out, &mut byte).unwrap(), 1);
+                        seen.push(byte[0]);
+                    }
+                    WriteLock::Postgres(psql)
+                }
+            }
+        }
+    }
+    impl Drop for WriteLock {
+        fn drop(&mut self) {
+            match self {
+                WriteLock::Sqlite(c) => c.execute_batch("ROLLBACK").unwrap(),
+                WriteLock::Postgres(psql) => {
+                    drop(psql.stdin.take());
+                    let _ = psql.wait();
+                }
+            }
+        }
+    }
     let d = Daemon::start();
     let bin = env!("CARGO_BIN_EXE_hybridauth");
     let run = |args: &[&str]| {
@@ -261,8 +312,7 @@ fn health_command_exits_0_healthy_1_unhealthy_3_unreachable() {
     assert_eq!(v["healthy"], true);
 
     // The store cannot be written: a writer holds its lock (as another process would).
-    let store = rusqlite::Connection::open(d.dir.path().join("store.sqlite3")).unwrap();
-    store.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let lock = WriteLock::hold(&d);
     // The result of a check is reused for up to 1 s: ask until a fresh check has run.
     let deadline = Instant::now() + Duration::from_secs(20);
     let sick = loop {
@@ -282,7 +332,7 @@ fn health_command_exits_0_healthy_1_unhealthy_3_unreachable() {
     assert!(String::from_utf8_lossy(&sick.stderr).contains("unhealthy"));
     let (status, _) = get(d.admin, "/healthz");
     assert_eq!(status, 503);
-    store.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
     // Healthy again once the lock is gone (each check is reused for at most 1 s).
     let deadline = Instant::now() + Duration::from_secs(20);
     while get(d.admin, "/healthz").0 != 200 {

@@ -228,15 +228,12 @@ async fn more_users_than_max_page_size_are_read_by_paging_and_cut_at_1000_withou
     let d = Daemon::start();
     d.cli(&["user", "add", "reader", "--password", "Reader-pass-1"]);
     // 1200 users from one pre-hashed CSV import (no Argon2 per user).
-    let hash = {
-        let store =
-            hybridauth::directory::sqlite::SqliteStore::open(&d.dir.path().join("store.sqlite3"))
-                .unwrap();
-        hybridauth::directory::Store::user_by_sam(&store, "reader")
-            .unwrap()
-            .unwrap()
-            .password_hash
-    };
+    let hash = d
+        .store()
+        .user_by_sam("reader")
+        .unwrap()
+        .unwrap()
+        .password_hash;
     let mut csv = String::from("sam,password_hash,groups\n");
     for i in 0..1200 {
         csv.push_str(&format!(

@@ -461,6 +461,8 @@ fn peap_without_nt_hashes_is_warned_about_at_start() {
     let on = Options {
         extra_toml: eap_toml(""),
         before: Some(before),
+        // The user is added to the SQLite file before the daemon starts.
+        sqlite_only: true,
         ..Default::default()
     }
     .env("HYBRIDAUTH_HASHING__STORE_NT_HASH", "true")

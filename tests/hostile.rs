@@ -364,9 +364,11 @@ async fn no_secret_reaches_any_log_at_trace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_files_are_private_whatever_the_umask_and_hold_no_wrong_password_fingerprints() {
+    // The SQLite file's own modes (a PostgreSQL store has none here).
     let d = Options {
         store: Some("data/store.sqlite3".into()),
         umask: Some(0),
+        sqlite_only: true,
         ..Options::default()
     }
     .start();

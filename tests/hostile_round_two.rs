@@ -19,15 +19,12 @@ const HOSTILE_PHC: &str = "$argon2id$v=19$m=2097152,t=100000,p=1$c2FsdHNhbHRzYWx
 /// Writes `hash` as the user's password hash straight into the store, as a store written
 /// before imports were checked may hold it.
 fn plant_hash(d: &Daemon, sam: &str, hash: &str) {
-    let db = rusqlite::Connection::open(d.dir.path().join("store.sqlite3")).unwrap();
-    db.busy_timeout(Duration::from_secs(10)).unwrap();
-    let n = db
-        .execute(
-            "UPDATE users SET password_hash = ?1, syncable_hash = ?1 WHERE sam = ?2",
-            rusqlite::params![hash, sam],
-        )
-        .unwrap();
-    assert_eq!(n, 1);
+    let store = d.store();
+    let mut user = store.user_by_sam(sam).unwrap().unwrap();
+    user.password_hash = hash.into();
+    user.syncable_hash = Some(hash.into());
+    // The store's own write: it takes any hash (the checks are the import's).
+    store.update_user(&user, user.password_set_at).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

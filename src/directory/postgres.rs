@@ -32,7 +32,7 @@ use tokio_postgres::Row;
 use super::migrations;
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
 use super::names::Candidates;
-use super::postgres_bridge::{db, pg, pg_params, unique_violation, Bridge};
+use super::postgres_bridge::{db, pg, pg_params, pool_err, unique_violation, Bridge};
 use super::postgres_scope::{spawn_listener, Db, Scopes};
 use super::store::*;
 use super::tenant::Tenant;
@@ -40,6 +40,12 @@ use super::tenant::Tenant;
 /// Advisory lock keys (any two numbers no other application on the database uses).
 const MIGRATION_LOCK: i64 = 0x6879_6272_0001;
 const HISTORY_LOCK: i64 = 0x6879_6272_0002;
+
+/// An import is one transaction, however many users it holds: it is bounded by this rather
+/// than by `store.timeout`, which is for requests.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Users of an import inserted at once on the import's connection.
+const IMPORT_IN_FLIGHT: usize = 64;
 
 pub struct PostgresStore {
     bridge: Bridge,
@@ -178,8 +184,9 @@ async fn exec(
     tx.query(&st, &refs).await.map_err(pg)
 }
 
-/// Inserts one user and its first snapshot inside the caller's transaction (which holds the
-/// history lock).
+/// Inserts one new user, its groups and its first snapshot inside the caller's transaction
+/// (which holds the history lock). A new id has no memberships and no history yet, so nothing
+/// is read first: an import runs many of these at once on one connection (pipelined).
 async fn insert_user_in(tx: &Tx<'_>, u: &User, now: Time) -> StoreResult<User> {
     let sql = format!(
         "INSERT INTO users ({USER_SET}) VALUES ({}) RETURNING id",
@@ -206,9 +213,37 @@ async fn insert_user_in(tx: &Tx<'_>, u: &User, now: Time) -> StoreResult<User> {
     };
     let mut created = u.clone();
     created.id = id;
-    set_memberships(tx, id, &u.groups).await?;
-    append_snapshot(tx, id, &created.snapshot(), now).await?;
+    let memberships = async {
+        for g in u.groups.iter().filter(|g| !g.is_empty()) {
+            exec(
+                tx,
+                "INSERT INTO memberships (group_lc, group_name, user_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+                pg_params![g.to_lowercase(), g.clone(), id],
+            )
+            .await?;
+        }
+        Ok::<(), StoreError>(())
+    };
+    let first = created.snapshot();
+    let snapshot = insert_snapshot(tx, id, &first, now);
+    let (m, h) = futures::join!(memberships, snapshot);
+    m?;
+    h?;
     Ok(created)
+}
+
+/// Among a pipelined batch's results, the error that caused the others: a refusal (a name
+/// clash) before the "transaction is aborted" that every later statement then gets.
+fn first_cause(results: Vec<StoreResult<User>>) -> Option<StoreError> {
+    let mut errors: Vec<StoreError> = results.into_iter().filter_map(Result::err).collect();
+    let refused = errors
+        .iter()
+        .position(|e| matches!(e, StoreError::Refused(_)));
+    match refused {
+        Some(i) => Some(errors.swap_remove(i)),
+        None => errors.into_iter().next(),
+    }
 }
 
 async fn set_memberships(tx: &Tx<'_>, user_id: i64, groups: &[String]) -> StoreResult<()> {
@@ -252,12 +287,21 @@ async fn append_snapshot(
         pg_params![user_id],
     )
     .await?;
-    let json = serde_json::to_string(snap).map_err(db)?;
     if let Some(r) = last.first() {
-        if get::<String>(r, 0)? == json {
+        if get::<String>(r, 0)? == serde_json::to_string(snap).map_err(db)? {
             return Ok(());
         }
     }
+    insert_snapshot(tx, user_id, snap, now).await
+}
+
+async fn insert_snapshot(
+    tx: &Tx<'_>,
+    user_id: i64,
+    snap: &SyncedSnapshot,
+    now: Time,
+) -> StoreResult<()> {
+    let json = serde_json::to_string(snap).map_err(db)?;
     exec(
         tx,
         "INSERT INTO history (at, kind, user_id, snapshot, sam_lc, upn_lc, mail_lc) \
@@ -320,7 +364,7 @@ impl PostgresStore {
     fn migrate(&self) -> StoreResult<()> {
         let pool = self.bridge.pool.clone();
         self.bridge.run(async move {
-            let mut client = pool.get().await.map_err(db)?;
+            let mut client = pool.get().await.map_err(pool_err)?;
             let tx = client.transaction().await.map_err(pg)?;
             exec(
                 &tx,
@@ -386,9 +430,23 @@ impl PostgresStore {
             > + Send
             + 'static,
     {
+        self.change_within(self.bridge.timeout, work)
+    }
+
+    /// As `change`, bounded by `timeout` instead of `store.timeout`.
+    fn change_within<T, F>(&self, timeout: Duration, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut deadpool_postgres::Object,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 'c>,
+            > + Send
+            + 'static,
+    {
         let pool = self.bridge.pool.clone();
-        let out = self.bridge.run(async move {
-            let mut client = pool.get().await.map_err(db)?;
+        let out = self.bridge.run_within(timeout, async move {
+            let mut client = pool.get().await.map_err(pool_err)?;
             work(&mut client).await
         });
         self.scopes.changes.bump();
@@ -642,14 +700,24 @@ impl Store for PostgresStore {
 
     fn insert_users(&self, users: &[User], now: Time) -> StoreResult<usize> {
         let users = users.to_vec();
-        self.change(move |client| {
+        self.change_within(IMPORT_TIMEOUT, move |client| {
             Box::pin(async move {
                 let tx = client.transaction().await.map_err(pg)?;
                 lock_history(&tx).await?;
-                for u in &users {
-                    insert_user_in(&tx, u, now).await?;
+                // Many users in flight at once on the one connection: round trips overlap.
+                for batch in users.chunks(IMPORT_IN_FLIGHT) {
+                    let mut inserts = Vec::with_capacity(batch.len());
+                    for u in batch {
+                        inserts.push(insert_user_in(&tx, u, now));
+                    }
+                    // After the first failure the rest of the batch fails as "transaction
+                    // aborted": the failure that explains it (a name clash) is the one to tell.
+                    // Returning early drops the transaction, which rolls every row back.
+                    let results = futures::future::join_all(inserts).await;
+                    if let Some(e) = first_cause(results) {
+                        return Err(e);
+                    }
                 }
-                // Returning early above drops the transaction, which rolls every row back.
                 tx.commit().await.map_err(pg)?;
                 Ok(users.len())
             })
@@ -1110,7 +1178,7 @@ impl Store for PostgresStore {
         // The heartbeat table has no change trigger: a probe leaves every node's memo alone.
         let pool = self.bridge.pool.clone();
         self.bridge.run(async move {
-            let client = pool.get().await.map_err(db)?;
+            let client = pool.get().await.map_err(pool_err)?;
             let st = client
                 .prepare_cached(
                     "INSERT INTO health (node, at) VALUES ($1, $2) \
@@ -1150,7 +1218,7 @@ impl Store for PostgresStore {
         // two round trips, never across slow work (the caller hashed before).
         let pool = self.bridge.pool.clone();
         let (client, state) = self.bridge.run(async move {
-            let client = pool.get().await.map_err(db)?;
+            let client = pool.get().await.map_err(pool_err)?;
             client.batch_execute("BEGIN").await.map_err(pg)?;
             let ensure =
                 "INSERT INTO ad_lockout (user_id, bad_count) VALUES ($1, 0) ON CONFLICT DO NOTHING";
@@ -1215,7 +1283,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<SmartLockout> {
         let pool = self.bridge.pool.clone();
         let (client, state) = self.bridge.run(async move {
-            let client = pool.get().await.map_err(db)?;
+            let client = pool.get().await.map_err(pool_err)?;
             client.batch_execute("BEGIN").await.map_err(pg)?;
             let fresh = serde_json::to_string(&SmartLockout::default()).map_err(db)?;
             let st = client

@@ -43,6 +43,18 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Why no pooled connection came: the database unreachable, or every connection busy for
+/// longer than `store.timeout`.
+pub(crate) fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Timeout(_) => StoreError::Db(
+            "no database connection within store.timeout (the database is unreachable, or every pooled connection is busy)".into(),
+        ),
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        other => db(other),
+    }
+}
+
 pub(crate) fn unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
@@ -55,7 +67,14 @@ pub(crate) struct Bridge {
     pub(crate) pool: Pool,
     pub(crate) config: tokio_postgres::Config,
     pub(crate) timeout: Duration,
+    /// After a call ran out of time, calls fail at once until this instant: a decision makes
+    /// several calls, and a database that stopped answering must not hold each of them (and a
+    /// blocking thread) for the whole timeout — the request would outlive the NAS's wait.
+    failing_fast_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long calls fail at once after one ran out of time.
+const FAIL_FAST: Duration = Duration::from_secs(1);
 
 impl Bridge {
     pub(crate) fn new(
@@ -73,6 +92,9 @@ impl Bridge {
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(10));
         config.application_name("hybridauth");
+        // The server's notices ("relation already exists, skipping") are not the operator's
+        // business; warnings and errors still arrive.
+        config.options("-c client_min_messages=warning");
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -98,6 +120,7 @@ impl Bridge {
             pool,
             config,
             timeout,
+            failing_fast_until: std::sync::Mutex::new(None),
         })
     }
 
@@ -111,27 +134,62 @@ impl Bridge {
         F: Future<Output = StoreResult<T>> + Send + 'static,
         T: Send + 'static,
     {
+        self.run_within(self.timeout, work)
+    }
+
+    /// As `run`, bounded by `timeout` (an import's, say) instead of `store.timeout`.
+    pub(crate) fn run_within<T, F>(&self, timeout: Duration, work: F) -> StoreResult<T>
+    where
+        F: Future<Output = StoreResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        {
+            let mut until = self
+                .failing_fast_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match *until {
+                Some(t) if std::time::Instant::now() < t => {
+                    return Err(StoreError::Db(
+                        "the database stopped answering (store.timeout); failing fast for a moment"
+                            .into(),
+                    ))
+                }
+                Some(_) => *until = None,
+                None => {}
+            }
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let timeout = self.timeout;
         self.handle.spawn(async move {
             let out = match tokio::time::timeout(timeout, work).await {
-                Ok(out) => out,
-                Err(_) => Err(StoreError::Db(format!(
-                    "the database did not answer within {} (store.timeout)",
-                    crate::time::format_duration(timeout)
-                ))),
+                Ok(out) => out.map_err(Failure::Store),
+                Err(_) => Err(Failure::TimedOut),
             };
             let _ = tx.send(out);
         });
-        rx.recv()
-            .unwrap_or_else(|_| Err(StoreError::Db("the store's runtime has stopped".into())))
+        match rx.recv() {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(Failure::Store(e))) => Err(e),
+            Ok(Err(Failure::TimedOut)) => {
+                *self
+                    .failing_fast_until
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) =
+                    Some(std::time::Instant::now() + FAIL_FAST);
+                Err(StoreError::Db(format!(
+                    "the database did not answer within {} (store.timeout)",
+                    crate::time::format_duration(timeout)
+                )))
+            }
+            Err(_) => Err(StoreError::Db("the store's runtime has stopped".into())),
+        }
     }
 
     /// One statement on a pooled connection, outside any transaction.
     pub(crate) fn query(&self, sql: String, params: Vec<Param>) -> StoreResult<Vec<Row>> {
         let pool = self.pool.clone();
         self.run(async move {
-            let client = pool.get().await.map_err(db)?;
+            let client = pool.get().await.map_err(pool_err)?;
             query_on(&client, &sql, &params).await
         })
     }
@@ -147,6 +205,11 @@ pub(crate) async fn query_on(
     let refs: Vec<&(dyn ToSql + Sync)> =
         params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
     client.query(&st, &refs).await.map_err(pg)
+}
+
+enum Failure {
+    Store(StoreError),
+    TimedOut,
 }
 
 impl Drop for Bridge {

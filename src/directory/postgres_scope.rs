@@ -29,7 +29,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
-use super::postgres_bridge::{db, pg, query_on, Bridge, Param};
+use super::postgres_bridge::{pg, pool_err, query_on, Bridge, Param};
 use super::read_memo::Memo;
 use super::store::StoreResult;
 
@@ -306,7 +306,7 @@ impl Scopes {
         }
         let pool = bridge.pool.clone();
         let client = bridge.run(async move {
-            let client = pool.get().await.map_err(db)?;
+            let client = pool.get().await.map_err(pool_err)?;
             client
                 .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await

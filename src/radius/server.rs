@@ -52,6 +52,9 @@ pub struct RadiusServer {
     unknown: DropLog,
     dropped: DropLog,
     shed: DropLog,
+    /// Verifications that failed (the store unreachable, say): every request fails alike, so
+    /// one line a second, with how many were held back.
+    failed: DropLog,
     reject_delay: Duration,
     /// EAP-TTLS and PEAP conversations (`[radius.eap]`).
     eap: super::eap::Engine,
@@ -94,6 +97,7 @@ impl RadiusServer {
             unknown: DropLog::default(),
             dropped: DropLog::default(),
             shed: DropLog::default(),
+            failed: DropLog::default(),
             reject_delay: cfg.reject_delay,
             eap,
         }))
@@ -431,9 +435,13 @@ impl RadiusServer {
                 Err(Shed)
             }
             Err(e) => {
-                // No answer: the NAS retries or fails over, which beats a wrong reject.
+                // No answer: the NAS retries or fails over to its other server, which beats a
+                // reject that would lock the user out of both.
                 crate::metrics::global().dropped("radius", DropReason::Internal);
-                tracing::error!(error = %e, "verification failed");
+                let everyone = SocketAddr::from(([0, 0, 0, 0], 0));
+                if let Some(held_back) = self.failed.limiter.allow(everyone.ip()) {
+                    tracing::error!(error = %e, held_back, "verification failed; the request is left unanswered");
+                }
                 Ok(None)
             }
         }

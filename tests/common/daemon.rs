@@ -25,6 +25,8 @@ pub struct Daemon {
     pub ldap_cloud: u16,
     /// The admin HTTP listener (`/metrics`, `/healthz`).
     pub admin: u16,
+    /// The PostgreSQL database the store is on, when it is not the SQLite file.
+    pub store_url: Option<String>,
 }
 
 pub fn free_udp() -> u16 {
@@ -77,6 +79,21 @@ pub struct Options {
     pub before: Option<fn(&std::path::Path)>,
     /// Arguments after `serve` (e.g. `--debug`).
     pub serve_args: Vec<String>,
+    /// A PostgreSQL database URL for the store instead of the SQLite file (`shared_store`).
+    pub store_url: Option<String>,
+    /// Keeps the SQLite file even in a PostgreSQL pass (a test of the file itself).
+    pub sqlite_only: bool,
+}
+
+/// Whether this run puts every test daemon on PostgreSQL (`HYBRIDAUTH_TEST_BACKEND=postgresql`,
+/// which `scripts/test.sh` sets for its second pass over the wire and CLI tests).
+pub fn on_postgres() -> bool {
+    std::env::var("HYBRIDAUTH_TEST_BACKEND").is_ok_and(|v| v == "postgresql")
+}
+
+/// A fresh database on the test binary's private PostgreSQL cluster.
+pub fn shared_store() -> String {
+    super::postgres::cluster().database()
 }
 
 impl Options {
@@ -88,7 +105,10 @@ impl Options {
     /// Starts the daemon on free ports. A port found free can be taken by another test's
     /// process before the daemon binds it; the daemon then exits saying "Address already in
     /// use", and the start is tried again on other ports (a few times at most).
-    pub fn start(self) -> Daemon {
+    pub fn start(mut self) -> Daemon {
+        if self.store_url.is_none() && !self.sqlite_only && on_postgres() {
+            self.store_url = Some(shared_store());
+        }
         let mut dir = tempfile::tempdir().unwrap();
         if let Some(f) = self.before {
             f(dir.path());
@@ -122,6 +142,7 @@ impl Options {
                 r#"
 [store]
 path = "{store}"
+url = "{url}"
 [clock]
 mode = "simulated"
 start = "2026-01-05T10:00:00Z"
@@ -154,6 +175,7 @@ endpoint = "on-prem"
 address = "127.0.0.1:{ldap_cloud}"
 endpoint = "cloud"
 "#,
+                url = self.store_url.as_deref().unwrap_or(""),
                 store = dir
                     .path()
                     .join(self.store.as_deref().unwrap_or("store.sqlite3"))
@@ -201,6 +223,7 @@ endpoint = "cloud"
             ldap,
             ldap_cloud,
             admin,
+            store_url: self.store_url.clone(),
         }
     }
 }
@@ -262,6 +285,19 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// Another handle on the daemon's store (SQLite file or PostgreSQL database), as the CLI
+    /// or a second node would have.
+    pub fn store(&self) -> std::sync::Arc<dyn hybridauth::directory::Store> {
+        use hybridauth::directory::backend::{PostgresTarget, StoreBackend};
+        let backend = match &self.store_url {
+            Some(url) => StoreBackend::Postgres(Box::new(
+                PostgresTarget::parse(url, 4, Duration::from_secs(10)).unwrap(),
+            )),
+            None => StoreBackend::Sqlite(self.dir.path().join("store.sqlite3")),
+        };
+        backend.open().unwrap()
     }
 
     pub fn pid(&self) -> u32 {

@@ -54,6 +54,11 @@ fn owner_cmd(program: &Path) -> Command {
     }
 }
 
+/// psql, the PostgreSQL client.
+pub fn psql_path() -> PathBuf {
+    bin_dir().join("psql")
+}
+
 /// The test binary's cluster, started on first use.
 pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(Cluster::start_new)
