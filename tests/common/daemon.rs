@@ -300,6 +300,13 @@ impl Daemon {
         backend.open().unwrap()
     }
 
+    /// Whether the process is still the one the test started (not exited or replaced).
+    pub fn alive_pid(&self) -> bool {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        !stat.is_empty() && stat.split_whitespace().nth(2) != Some("Z")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
