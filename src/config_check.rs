@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::config::{Config, TlsMode};
+use crate::directory::backend::StoreBackend;
 
 /// The listeners the daemon would open, by protocol: (what, address, is TCP).
 fn listeners(cfg: &Config) -> Vec<(String, SocketAddr, bool)> {
@@ -131,7 +132,17 @@ pub fn problems(cfg: &Config) -> Vec<String> {
             problems.push(format!("radius.eap: {e}"));
         }
     }
-    writable_dir("store.path", &cfg.store_path, &mut problems);
+    match &cfg.store {
+        StoreBackend::Sqlite(path) => writable_dir("store.path", path, &mut problems),
+        StoreBackend::Postgres(target) => {
+            if let Err(e) = target.reachable() {
+                problems.push(format!(
+                    "store.url: cannot reach {}: {e}",
+                    target.redacted()
+                ));
+            }
+        }
+    }
     writable_dir("signin_log.onprem", &cfg.signin_onprem, &mut problems);
     writable_dir("signin_log.cloud", &cfg.signin_cloud, &mut problems);
     writable_dir(

@@ -94,6 +94,12 @@ impl PostgresTarget {
         })
     }
 
+    /// Whether the database answers (a connection and `SELECT 1`, within `store.timeout`),
+    /// without creating or changing anything (`config check`).
+    pub fn reachable(&self) -> Result<(), String> {
+        super::postgres::probe(self.config.clone(), self.timeout).map_err(|e| e.to_string())
+    }
+
     /// `postgresql://user@host:port/database`, without the password.
     pub fn redacted(&self) -> String {
         let c = &self.config;

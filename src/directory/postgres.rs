@@ -341,6 +341,13 @@ const AD_LOCKOUT_SQL: &str =
     "SELECT bad_count, last_bad_at, locked_at FROM ad_lockout WHERE user_id = $1";
 const SMART_LOCKOUT_SQL: &str = "SELECT state FROM smart_lockout WHERE user_id = $1";
 
+/// Connects and asks `SELECT 1`: the database is reachable with these settings (nothing is
+/// created or changed).
+pub fn probe(config: tokio_postgres::Config, timeout: Duration) -> StoreResult<()> {
+    let bridge = Bridge::new(config, 1, timeout)?;
+    bridge.query("SELECT 1".into(), vec![]).map(drop)
+}
+
 impl PostgresStore {
     /// Connects (waiting at most `timeout`), migrates the schema under an advisory lock (two
     /// nodes starting at once migrate once), and starts listening for changes.

@@ -39,7 +39,17 @@ pub(crate) fn db<E: std::fmt::Display>(e: E) -> StoreError {
 pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(d) => StoreError::Db(format!("PostgreSQL: {}", d.message())),
-        None => StoreError::Db(format!("PostgreSQL: {e}")),
+        None => {
+            // The driver's text names the step ("error connecting to server"); the cause
+            // ("Connection refused") is in its source.
+            let mut text = format!("PostgreSQL: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            StoreError::Db(text)
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! The store behind the directory: a small trait so that the embedded SQLite file can later be
-//! replaced by a server database without touching the verifier or the CLI.
+//! The store behind the directory: a small trait with two backends — the embedded SQLite file
+//! (`sqlite.rs`) and a PostgreSQL database shared by several nodes (`postgres.rs`) — so that
+//! neither the verifier nor the CLI knows which one it talks to (`backend.rs` opens the one
+//! the configuration names).
 //!
 //! All methods are blocking; async callers reach them through `spawn_blocking` (the verifier
 //! does this for every decision), never from the reactor.
@@ -68,14 +70,23 @@ pub struct SmartLockout {
     pub locked_until: Option<Time>,
 }
 
-/// The store contract. Every backend (the embedded SQLite file today, a server database shared
-/// by several hybridauth nodes next) must keep these rules; `tests/store_contract.rs` checks
-/// them against every backend through `dyn Store`.
+/// The store contract. Every backend (the embedded SQLite file, a PostgreSQL database shared by
+/// several hybridauth nodes) must keep these rules; `tests/store_contract.rs` checks them
+/// against every backend through `dyn Store`, with two handles on one store.
 ///
 /// - **Blocking.** Every method may block on I/O; async callers use a blocking thread.
-/// - **Shared.** Several processes may use one store at once (the daemon and the CLI today,
-///   several nodes later). A method's change is visible to every other handle as soon as it
-///   returns; nothing may be cached across calls on the assumption of one process.
+/// - **Shared.** Several processes may use one store at once (the daemon and the CLI; several
+///   nodes). A method's change is visible to every other handle as soon as it returns —
+///   including to the next read scope of a handle that remembers earlier answers: a backend
+///   may keep answers across calls only with a proof, taken at the start of each scope, that
+///   nothing changed since (SQLite: `data_version`; PostgreSQL: change notifications and one
+///   listener round trip, see `postgres_scope`).
+/// - **Per process by design.** Not in the store, so not shared between nodes: smart lockout's
+///   memory of recent wrong passwords (`verify::recent_bad`: a NAS that fails over may count
+///   one repeated wrong password twice, once per node), EAP conversations and RADIUS
+///   duplicate detection (a NAS that fails over in the middle of a conversation starts it
+///   again with the other node, as with FreeRADIUS), and the verified-secret cache (keyed by
+///   the stored hash, so a change made anywhere is obeyed at the next read).
 /// - **Durable.** A change is durable when the method returns, except the hot-path writes
 ///   (`modify_ad_lockout`, `modify_smart_lockout`, `touch_app_password`), which are durable once
 ///   `flush_durable` returns (see there).
@@ -196,11 +207,14 @@ pub trait Store: Send + Sync {
     fn probe_writable(&self, now: Time) -> StoreResult<()>;
 
     /// Runs `f` with every read this thread makes through the store seeing one state of it
-    /// (one read transaction), as one decision should. Writes inside `f` commit at once but
-    /// reads inside `f` do not see them. Keep `f` short and free of slow work (no hashing): an
-    /// open read holds back the reclaiming of old versions. Reads inside a scope may be
-    /// answered from memory when the implementation can prove the store has not changed since
-    /// they were made (the SQLite store does, by `PRAGMA data_version`: see `read_memo`).
+    /// (one read transaction: SQLite's read lock, PostgreSQL's `REPEATABLE READ` snapshot), as
+    /// one decision should. Writes inside `f` commit at once but reads inside `f` do not see
+    /// them. Keep `f` short and free of slow work (no hashing): an open read holds back the
+    /// reclaiming of old versions. Reads inside a scope may be answered from memory when the
+    /// implementation can prove the store has not changed since they were made (`read_memo`;
+    /// SQLite by `PRAGMA data_version`, PostgreSQL by change notifications). On PostgreSQL,
+    /// reads the memory answers are of the state at the scope's start, and the first read it
+    /// cannot answer begins the snapshot the scope's other reads share.
     fn read_scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
         f();
         Ok(())
@@ -208,8 +222,10 @@ pub trait Store: Send + Sync {
 
     /// The hot path's writes — `modify_ad_lockout`, `modify_smart_lockout` and
     /// `touch_app_password`, one per decision — are committed (visible to every reader at once)
-    /// but reach the disk only by `flush_durable`, which a caller runs before it acknowledges
-    /// them, outside its locks and hashing slot, so that one fsync serves many decisions.
+    /// but may reach the disk only by `flush_durable`, which a caller runs before it
+    /// acknowledges them, outside its locks and hashing slot, so that one fsync serves many
+    /// decisions (SQLite). PostgreSQL's commits are durable when they return: nothing is left
+    /// to flush.
     fn flush_durable(&self) -> StoreResult<()> {
         Ok(())
     }

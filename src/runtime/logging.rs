@@ -9,8 +9,14 @@ use std::time::{Duration, Instant};
 
 /// Targets silenced whatever the configured level: `ldap3_proto` logs undecodable input as a
 /// decimal byte list at ERROR and whole BindRequests (passwords included) at TRACE; `rustls`
-/// and `tokio_rustls` describe a peer's handshake mistakes at WARN once per connection.
-const SILENCED: &[&str] = &["ldap3_proto=off", "rustls=error", "tokio_rustls=error"];
+/// and `tokio_rustls` describe a peer's handshake mistakes at WARN once per connection;
+/// `tokio_postgres` logs every statement's parameters (password hashes among them) at DEBUG.
+const SILENCED: &[&str] = &[
+    "ldap3_proto=off",
+    "rustls=error",
+    "tokio_rustls=error",
+    "tokio_postgres=warn",
+];
 
 /// The filter in force: `HYBRIDAUTH_LOG` (a full tracing filter) or the configured level, with
 /// the silenced targets appended last so that neither can turn them back on.
