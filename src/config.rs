@@ -183,6 +183,29 @@ pub struct RawRadius {
     pub clients: Vec<RawRadiusClient>,
     pub policies: Vec<RawRadiusPolicy>,
     pub eap: RawEap,
+    pub mfa: RawMfa,
+}
+
+/// `[radius.mfa]`: the NPS extension for Microsoft Entra MFA (docs/model.md §10).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMfa {
+    pub extension: String,
+    pub require_user_match: bool,
+    pub override_number_matching_with_otp: bool,
+    pub timeout: String,
+    pub max_pending: usize,
+}
+impl Default for RawMfa {
+    fn default() -> Self {
+        RawMfa {
+            extension: "off".into(),
+            require_user_match: true,
+            override_number_matching_with_otp: true,
+            timeout: "3m".into(),
+            max_pending: 10_000,
+        }
+    }
 }
 
 /// `[radius.eap]`: EAP-TTLS and PEAP for Wi-Fi (802.1X) and VPNs.
@@ -241,6 +264,7 @@ impl Default for RawRadius {
             accounting_log: String::new(),
             policies: vec![],
             eap: RawEap::default(),
+            mfa: RawMfa::default(),
             clients: vec![RawRadiusClient {
                 name: "localhost".into(),
                 network: "127.0.0.1/32".into(),
@@ -249,6 +273,7 @@ impl Default for RawRadius {
                 admin_actions: false,
                 require_message_authenticator: true,
                 reply_message: false,
+                mfa: mfa_on(),
             }],
         }
     }
@@ -268,6 +293,13 @@ pub struct RawRadiusClient {
     pub require_message_authenticator: bool,
     #[serde(default)]
     pub reply_message: bool,
+    /// `"off"`: this NAS stands for a second NPS without the MFA extension.
+    #[serde(default = "mfa_on")]
+    pub mfa: String,
+}
+
+fn mfa_on() -> String {
+    "on".into()
 }
 
 impl std::fmt::Debug for RawRadiusClient {
@@ -370,6 +402,8 @@ pub struct RadiusClientConfig {
     pub endpoint: Endpoint,
     pub require_message_authenticator: bool,
     pub reply_message: bool,
+    /// Whether the MFA extension (when `[radius.mfa] extension = "nps"`) applies to this NAS.
+    pub mfa: bool,
 }
 
 impl std::fmt::Debug for RadiusClientConfig {
@@ -394,6 +428,7 @@ pub struct RadiusConfig {
     pub clients: Vec<RadiusClientConfig>,
     pub policies: Vec<crate::authorization::Policy>,
     pub eap: EapConfig,
+    pub mfa: crate::verify::mfa::MfaConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -832,6 +867,16 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
             return Err(invalid(&key("secret"), "at most 128 octets"));
         }
         let endpoint = parse_endpoint(&key("endpoint"), &c.endpoint, c.admin_actions)?;
+        let mfa = match c.mfa.as_str() {
+            "on" => true,
+            "off" => false,
+            other => {
+                return Err(invalid(
+                    &key("mfa"),
+                    format!("expected \"on\" or \"off\", got {other:?}"),
+                ))
+            }
+        };
         clients.push(RadiusClientConfig {
             name: c.name.clone(),
             network: network.trunc(),
@@ -839,10 +884,12 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
             endpoint,
             require_message_authenticator: c.require_message_authenticator,
             reply_message: c.reply_message,
+            mfa,
         });
     }
     let policies = validate_policies(&r.policies, &clients)?;
     let eap = validate_eap(&r.eap)?;
+    let mfa = validate_mfa(&r.mfa)?;
     Ok(RadiusConfig {
         listen,
         accounting_listen,
@@ -852,6 +899,34 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
         clients,
         policies,
         eap,
+        mfa,
+    })
+}
+
+fn validate_mfa(m: &RawMfa) -> Result<crate::verify::mfa::MfaConfig, ConfigError> {
+    let enabled = match m.extension.as_str() {
+        "off" => false,
+        "nps" => true,
+        other => {
+            return Err(invalid(
+                "radius.mfa.extension",
+                format!("expected \"off\" or \"nps\", got {other:?}"),
+            ))
+        }
+    };
+    let timeout = parse_duration(&m.timeout).map_err(|e| invalid("radius.mfa.timeout", e))?;
+    if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
+        return Err(invalid("radius.mfa.timeout", "expected 1s to 10m"));
+    }
+    if !(1..=1_000_000).contains(&m.max_pending) {
+        return Err(invalid("radius.mfa.max_pending", "expected 1 to 1000000"));
+    }
+    Ok(crate::verify::mfa::MfaConfig {
+        enabled,
+        require_user_match: m.require_user_match,
+        override_number_matching_with_otp: m.override_number_matching_with_otp,
+        timeout,
+        max_pending: m.max_pending,
     })
 }
 

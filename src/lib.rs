@@ -29,4 +29,5 @@ pub mod textfile;
 pub mod time;
 pub mod timeline;
 pub mod tls;
+pub mod totp;
 pub mod verify;

@@ -97,6 +97,8 @@ pub struct Metrics {
     ldap_open: Gauge,
     ldap_accepted: Counter,
     eap_conversations: Gauge,
+    mfa: Family<ReasonLabel, Counter>,
+    mfa_pushes_pending: Gauge,
     sync_cycles: Family<KindLabel, Counter>,
     sync_last: Family<KindLabel, Gauge<f64, AtomicU64>>,
     sync_next: Family<KindLabel, Gauge<f64, AtomicU64>>,
@@ -191,6 +193,18 @@ impl Metrics {
             "EAP conversations in progress (bounded by radius.eap.max_sessions)",
             eap_conversations.clone(),
         );
+        let mfa = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "mfa",
+            "MFA over RADIUS (radius.mfa): code challenges issued, and second-factor outcomes by rule (mfa.code-accepted, mfa.push-denied, mfa.timeout, ...)",
+            mfa.clone(),
+        );
+        let mfa_pushes_pending = Gauge::default();
+        registry.register(
+            "mfa_pushes_pending",
+            "RADIUS requests held while a push waits for the phone",
+            mfa_pushes_pending.clone(),
+        );
         let sync_cycles = Family::<KindLabel, Counter>::default();
         registry.register(
             "sync_cycles",
@@ -229,6 +243,8 @@ impl Metrics {
             ldap_open,
             ldap_accepted,
             eap_conversations,
+            mfa,
+            mfa_pushes_pending,
             sync_cycles,
             sync_last,
             sync_next,
@@ -259,6 +275,16 @@ impl Metrics {
     }
 
     /// `reason`: "time" or "abandoned".
+    /// An MFA event: "challenge", "overflow", or the rule of a second factor's outcome.
+    pub fn mfa(&self, reason: &'static str) {
+        self.mfa.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    pub fn mfa_pushes_pending(&self, n: usize) {
+        self.mfa_pushes_pending
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     pub fn search_stopped(&self, reason: &'static str) {
         self.searches_stopped
             .get_or_create(&ReasonLabel { reason })

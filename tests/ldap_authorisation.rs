@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hybridauth::config::{Config, LdapConfig, TlsMode};
+use hybridauth::directory::mfa::{MfaKind, MfaMethod, PendingPush, PushAnswer};
 use hybridauth::directory::store::*;
 use hybridauth::directory::{AppPassword, Candidates, Store, Tenant, Time, User};
 use hybridauth::ldap::ops::{Action, ConnCtx, Identity, Session};
@@ -172,6 +173,33 @@ impl Store for Counting {
     }
     fn secret_key(&self) -> StoreResult<[u8; 32]> {
         self.inner.secret_key()
+    }
+    fn mfa_methods(&self, user_id: i64) -> StoreResult<Vec<MfaMethod>> {
+        self.inner.mfa_methods(user_id)
+    }
+    fn add_mfa_method(&self, m: &MfaMethod) -> StoreResult<()> {
+        self.inner.add_mfa_method(m)
+    }
+    fn remove_mfa_method(&self, user_id: i64, kind: MfaKind) -> StoreResult<bool> {
+        self.inner.remove_mfa_method(user_id, kind)
+    }
+    fn use_totp_step(&self, user_id: i64, step: i64) -> StoreResult<bool> {
+        self.inner.use_totp_step(user_id, step)
+    }
+    fn open_push(&self, user_id: i64, at: Time) -> StoreResult<i64> {
+        self.inner.open_push(user_id, at)
+    }
+    fn push_answer(&self, id: i64) -> StoreResult<Option<PushAnswer>> {
+        self.inner.push_answer(id)
+    }
+    fn answer_push(&self, user_id: i64, a: PushAnswer, at: Time) -> StoreResult<Option<i64>> {
+        self.inner.answer_push(user_id, a, at)
+    }
+    fn expire_push(&self, id: i64, at: Time) -> StoreResult<PushAnswer> {
+        self.inner.expire_push(id, at)
+    }
+    fn pending_pushes(&self, since: Time) -> StoreResult<Vec<PendingPush>> {
+        self.inner.pending_pushes(since)
     }
 }
 

@@ -9,6 +9,7 @@ mod clock;
 mod config;
 mod health;
 mod load;
+mod mfa;
 pub mod output;
 mod scenario;
 mod serve;
@@ -56,6 +57,10 @@ pub enum Command {
     /// App passwords (cloud only).
     #[command(subcommand, name = "app-password")]
     AppPassword(app_password::AppPasswordCmd),
+    /// The simulated authenticator app: approve or deny a push, show a code (MFA over RADIUS,
+    /// `[radius.mfa]`).
+    #[command(subcommand)]
+    Mfa(mfa::MfaCmd),
     /// Object sync and password hash sync.
     #[command(subcommand)]
     Sync(sync::SyncCmd),
@@ -163,6 +168,7 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
         Command::Tenant(c) => tenant::run(c, &app, out),
         Command::User(c) => user::run(c, &app, out),
         Command::AppPassword(c) => app_password::run(c, &app, out),
+        Command::Mfa(c) => mfa::run(c, &app, out),
         Command::Sync(c) => sync::run(c, &app, out),
         Command::Clock(c) => clock::run(c, &app, out),
         Command::Check(a) => check::run(a, &app, out),

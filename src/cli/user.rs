@@ -150,6 +150,10 @@ pub enum UserCmd {
     },
     /// List every on-prem user.
     List,
+    /// A user's MFA methods, registered in the cloud (used by the NPS extension over RADIUS,
+    /// `[radius.mfa]`).
+    #[command(subcommand)]
+    Mfa(super::mfa::UserMfaCmd),
     /// Import users from CSV or an AD LDIF export, all or none.
     ///
     /// CSV: a header naming any of sam (required), upn, password or password_hash (an Argon2id
@@ -225,6 +229,7 @@ fn human(v: &serde_json::Value) -> String {
 pub fn run(cmd: UserCmd, app: &App, out: &Out) -> Result<(), CliError> {
     let d = &app.directory;
     match cmd {
+        UserCmd::Mfa(c) => return super::mfa::run_user(c, app, out),
         UserCmd::Add {
             sam,
             upn,

@@ -4,7 +4,8 @@
 //! and one made by a newer hybridauth is refused rather than misread.
 //!
 //! The two lists describe the same tables, columns and indexes. SQLite's grew one change at a
-//! time; PostgreSQL's starts from the schema SQLite reached at its migration 8. A change to the
+//! time; PostgreSQL's 1 is the schema SQLite reached at its migration 8, and each later one
+//! matches one of SQLite's (PostgreSQL 2 = SQLite 9). A change to the
 //! schema adds one entry to each list, side by side in the same commit.
 
 /// SQLite's migrations.
@@ -110,6 +111,20 @@ pub const SQLITE: &[&str] = &[
     r#"
     CREATE INDEX users_deleted ON users (deleted_at) WHERE deleted_at IS NOT NULL;
     "#,
+    // 9: MFA over RADIUS (the NPS extension): methods registered in the cloud, the last TOTP
+    // step each used (a code is good once), and push notifications waiting on the phone.
+    r#"
+    CREATE TABLE mfa_methods (
+        user_id INTEGER NOT NULL, kind TEXT NOT NULL, secret TEXT,
+        is_default INTEGER NOT NULL, created_at INTEGER NOT NULL, last_step INTEGER,
+        PRIMARY KEY (user_id, kind)
+    );
+    CREATE TABLE mfa_pushes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, user_id INTEGER NOT NULL,
+        opened_at INTEGER NOT NULL, answer TEXT, answered_at INTEGER
+    );
+    CREATE INDEX mfa_pushes_pending ON mfa_pushes (user_id, id) WHERE answer IS NULL;
+    "#,
 ];
 
 /// PostgreSQL's migrations. Times are microseconds since the epoch (BIGINT), as in SQLite, so
@@ -186,6 +201,22 @@ pub const POSTGRES: &[&str] = &[
     CREATE TRIGGER smart_lockout_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON smart_lockout
         FOR EACH STATEMENT EXECUTE FUNCTION hybridauth_changed();
     CREATE TRIGGER memberships_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON memberships
+        FOR EACH STATEMENT EXECUTE FUNCTION hybridauth_changed();
+    "#,
+    // 2: SQLite's 9 (MFA over RADIUS). Pushes are polled by id, not read by decisions: no
+    // trigger.
+    r#"
+    CREATE TABLE mfa_methods (
+        user_id BIGINT NOT NULL, kind TEXT NOT NULL, secret TEXT,
+        is_default BOOLEAN NOT NULL, created_at BIGINT NOT NULL, last_step BIGINT,
+        PRIMARY KEY (user_id, kind)
+    );
+    CREATE TABLE mfa_pushes (
+        id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL,
+        opened_at BIGINT NOT NULL, answer TEXT, answered_at BIGINT
+    );
+    CREATE INDEX mfa_pushes_pending ON mfa_pushes (user_id, id) WHERE answer IS NULL;
+    CREATE TRIGGER mfa_methods_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mfa_methods
         FOR EACH STATEMENT EXECUTE FUNCTION hybridauth_changed();
     "#,
 ];

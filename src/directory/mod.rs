@@ -7,6 +7,8 @@ pub mod conditional_access;
 pub mod domain;
 pub mod ids;
 pub mod import;
+pub mod mfa;
+pub mod mfa_registration;
 pub mod migrations;
 pub mod model;
 pub mod names;

@@ -29,6 +29,7 @@ use chrono::{TimeZone, Utc};
 use rand::RngCore;
 use tokio_postgres::Row;
 
+use super::mfa::{MfaKind, MfaMethod, PendingPush, PushAnswer};
 use super::migrations;
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
 use super::names::Candidates;
@@ -1339,6 +1340,226 @@ impl Store for PostgresStore {
             bytes
                 .try_into()
                 .map_err(|_| StoreError::Db("secret key has the wrong length".into()))
+        })
+    }
+
+    fn mfa_methods(&self, user_id: i64) -> StoreResult<Vec<MfaMethod>> {
+        self.read(|conn| {
+            conn.query(
+                "SELECT user_id, kind, secret, is_default, created_at FROM mfa_methods \
+                 WHERE user_id = $1 ORDER BY created_at, kind"
+                    .into(),
+                pg_params![user_id],
+            )?
+            .iter()
+            .map(|r| {
+                let kind: String = get(r, 1)?;
+                Ok(MfaMethod {
+                    user_id: get(r, 0)?,
+                    kind: MfaKind::parse(&kind)
+                        .ok_or_else(|| db(format!("unknown MFA method {kind:?}")))?,
+                    secret: get::<Option<String>>(r, 2)?
+                        .map(|h| hex::decode(h).map_err(db))
+                        .transpose()?,
+                    default: get(r, 3)?,
+                    created_at: from_micros(get(r, 4)?),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn add_mfa_method(&self, m: &MfaMethod) -> StoreResult<()> {
+        let m = m.clone();
+        self.change(move |client| {
+            Box::pin(async move {
+                let tx = client.transaction().await.map_err(pg)?;
+                // The user's row, locked: two nodes registering at once take turns.
+                exec(
+                    &tx,
+                    "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+                    pg_params![m.user_id],
+                )
+                .await?;
+                let count = exec(
+                    &tx,
+                    "SELECT COUNT(*) FROM mfa_methods WHERE user_id = $1",
+                    pg_params![m.user_id],
+                )
+                .await?;
+                let count: i64 = count.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
+                let default = m.default || count == 0;
+                if default {
+                    exec(
+                        &tx,
+                        "UPDATE mfa_methods SET is_default = FALSE WHERE user_id = $1",
+                        pg_params![m.user_id],
+                    )
+                    .await?;
+                }
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO mfa_methods (user_id, kind, secret, is_default, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .await
+                    .map_err(pg)?;
+                let secret = m.secret.as_ref().map(hex::encode);
+                let res = tx
+                    .execute(
+                        &st,
+                        &[
+                            &m.user_id,
+                            &m.kind.as_str(),
+                            &secret,
+                            &default,
+                            &micros(m.created_at),
+                        ],
+                    )
+                    .await;
+                match res {
+                    Err(e) if unique_violation(&e) => {
+                        return Err(StoreError::Refused(format!(
+                            "the user already has a {} method; remove it first",
+                            m.kind.as_str()
+                        )))
+                    }
+                    r => r.map_err(pg)?,
+                };
+                tx.commit().await.map_err(pg)
+            })
+        })
+    }
+
+    fn remove_mfa_method(&self, user_id: i64, kind: MfaKind) -> StoreResult<bool> {
+        self.change(move |client| {
+            Box::pin(async move {
+                let tx = client.transaction().await.map_err(pg)?;
+                let gone = exec(
+                    &tx,
+                    "DELETE FROM mfa_methods WHERE user_id = $1 AND kind = $2 RETURNING kind",
+                    pg_params![user_id, kind.as_str().to_string()],
+                )
+                .await?;
+                exec(
+                    &tx,
+                    "UPDATE mfa_methods SET is_default = TRUE WHERE user_id = $1 AND kind = \
+                     (SELECT kind FROM mfa_methods WHERE user_id = $1 ORDER BY created_at, kind LIMIT 1) \
+                     AND NOT EXISTS (SELECT 1 FROM mfa_methods WHERE user_id = $1 AND is_default)",
+                    pg_params![user_id],
+                )
+                .await?;
+                tx.commit().await.map_err(pg)?;
+                Ok(!gone.is_empty())
+            })
+        })
+    }
+
+    fn use_totp_step(&self, user_id: i64, step: i64) -> StoreResult<bool> {
+        self.change(move |client| {
+            Box::pin(async move {
+                let st = client
+                    .prepare_cached(
+                        "UPDATE mfa_methods SET last_step = $2 WHERE user_id = $1 AND kind = 'totp' \
+                         AND (last_step IS NULL OR last_step < $2)",
+                    )
+                    .await
+                    .map_err(pg)?;
+                Ok(client.execute(&st, &[&user_id, &step]).await.map_err(pg)? == 1)
+            })
+        })
+    }
+
+    fn open_push(&self, user_id: i64, at: Time) -> StoreResult<i64> {
+        self.change(move |client| {
+            Box::pin(async move {
+                let st = client
+                    .prepare_cached(
+                        "INSERT INTO mfa_pushes (user_id, opened_at) VALUES ($1, $2) RETURNING id",
+                    )
+                    .await
+                    .map_err(pg)?;
+                let row = client
+                    .query_one(&st, &[&user_id, &micros(at)])
+                    .await
+                    .map_err(pg)?;
+                get(&row, 0)
+            })
+        })
+    }
+
+    fn push_answer(&self, id: i64) -> StoreResult<Option<PushAnswer>> {
+        self.read(|conn| {
+            let row = conn.opt(
+                "SELECT answer FROM mfa_pushes WHERE id = $1".into(),
+                pg_params![id],
+            )?;
+            Ok(row
+                .map(|r| get::<Option<String>>(&r, 0))
+                .transpose()?
+                .flatten()
+                .as_deref()
+                .and_then(PushAnswer::parse))
+        })
+    }
+
+    fn answer_push(&self, user_id: i64, answer: PushAnswer, at: Time) -> StoreResult<Option<i64>> {
+        self.change(move |client| {
+            Box::pin(async move {
+                let st = client
+                    .prepare_cached(
+                        "UPDATE mfa_pushes SET answer = $2, answered_at = $3 WHERE id = \
+                         (SELECT id FROM mfa_pushes WHERE user_id = $1 AND answer IS NULL \
+                          ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id",
+                    )
+                    .await
+                    .map_err(pg)?;
+                let rows = client
+                    .query(&st, &[&user_id, &answer.as_str(), &micros(at)])
+                    .await
+                    .map_err(pg)?;
+                rows.first().map(|r| get(r, 0)).transpose()
+            })
+        })
+    }
+
+    fn expire_push(&self, id: i64, at: Time) -> StoreResult<PushAnswer> {
+        self.change(move |client| {
+            Box::pin(async move {
+                let st = client
+                    .prepare_cached(
+                        "UPDATE mfa_pushes SET answer = COALESCE(answer, 'expired'), \
+                         answered_at = COALESCE(answered_at, $2) WHERE id = $1 RETURNING answer",
+                    )
+                    .await
+                    .map_err(pg)?;
+                let rows = client.query(&st, &[&id, &micros(at)]).await.map_err(pg)?;
+                let answer: Option<String> = rows.first().map(|r| get(r, 0)).transpose()?;
+                Ok(answer
+                    .as_deref()
+                    .and_then(PushAnswer::parse)
+                    .unwrap_or(PushAnswer::Expired))
+            })
+        })
+    }
+
+    fn pending_pushes(&self, since: Time) -> StoreResult<Vec<PendingPush>> {
+        self.read(|conn| {
+            conn.query(
+                "SELECT id, user_id, opened_at FROM mfa_pushes WHERE answer IS NULL \
+                 AND opened_at >= $1 ORDER BY id"
+                    .into(),
+                pg_params![micros(since)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(PendingPush {
+                    id: get(r, 0)?,
+                    user_id: get(r, 1)?,
+                    opened_at: from_micros(get(r, 2)?),
+                })
+            })
+            .collect()
         })
     }
 }

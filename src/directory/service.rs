@@ -79,8 +79,8 @@ pub struct UserChanges {
 }
 
 pub struct Directory {
-    store: Arc<dyn Store>,
-    clock: Clock,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Clock,
     dir: DirectoryConfig,
     hasher: Arc<Hasher>,
 }

@@ -10,6 +10,7 @@ use chrono::{TimeZone, Utc};
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::mfa::{MfaKind, MfaMethod, PendingPush, PushAnswer};
 use super::migrations;
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
 use super::names::Candidates;
@@ -1167,6 +1168,185 @@ impl Store for SqliteStore {
             bytes
                 .try_into()
                 .map_err(|_| StoreError::Db("secret key has the wrong length".into()))
+        })
+    }
+
+    fn mfa_methods(&self, user_id: i64) -> StoreResult<Vec<MfaMethod>> {
+        self.readers.read(|conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT user_id, kind, secret, is_default, created_at FROM mfa_methods \
+                 WHERE user_id = ?1 ORDER BY created_at, kind",
+            )?;
+            let rows = st.query_map(params![user_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut out = vec![];
+            for row in rows {
+                let (user_id, kind, secret, default, created_at) = row?;
+                out.push(MfaMethod {
+                    user_id,
+                    kind: MfaKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Db(format!("unknown MFA method {kind:?}")))?,
+                    secret: secret.map(|h| hex::decode(h).map_err(db)).transpose()?,
+                    default,
+                    created_at: from_micros(created_at),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn add_mfa_method(&self, m: &MfaMethod) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let count: i64 = row(
+            &tx,
+            "SELECT COUNT(*) FROM mfa_methods WHERE user_id = ?1",
+            params![m.user_id],
+            |r| r.get(0),
+        )?;
+        let default = m.default || count == 0;
+        if default {
+            tx.execute(
+                "UPDATE mfa_methods SET is_default = 0 WHERE user_id = ?1",
+                params![m.user_id],
+            )?;
+        }
+        let res = tx.execute(
+            "INSERT INTO mfa_methods (user_id, kind, secret, is_default, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                m.user_id,
+                m.kind.as_str(),
+                m.secret.as_ref().map(hex::encode),
+                default,
+                micros(m.created_at)
+            ],
+        );
+        match res {
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Refused(format!(
+                    "the user already has a {} method; remove it first",
+                    m.kind.as_str()
+                )))
+            }
+            r => r?,
+        };
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn remove_mfa_method(&self, user_id: i64, kind: MfaKind) -> StoreResult<bool> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "DELETE FROM mfa_methods WHERE user_id = ?1 AND kind = ?2",
+            params![user_id, kind.as_str()],
+        )?;
+        tx.execute(
+            "UPDATE mfa_methods SET is_default = 1 WHERE user_id = ?1 AND kind = \
+             (SELECT kind FROM mfa_methods WHERE user_id = ?1 ORDER BY created_at, kind LIMIT 1) \
+             AND NOT EXISTS (SELECT 1 FROM mfa_methods WHERE user_id = ?1 AND is_default = 1)",
+            params![user_id],
+        )?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn use_totp_step(&self, user_id: i64, step: i64) -> StoreResult<bool> {
+        let conn = self.lock()?;
+        let n = conn.execute(
+            "UPDATE mfa_methods SET last_step = ?2 WHERE user_id = ?1 AND kind = 'totp' \
+             AND (last_step IS NULL OR last_step < ?2)",
+            params![user_id, step],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn open_push(&self, user_id: i64, at: Time) -> StoreResult<i64> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO mfa_pushes (user_id, opened_at) VALUES (?1, ?2)",
+            params![user_id, micros(at)],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn push_answer(&self, id: i64) -> StoreResult<Option<PushAnswer>> {
+        self.readers.read(|conn| {
+            let v: Option<Option<String>> = row(
+                conn,
+                "SELECT answer FROM mfa_pushes WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+            Ok(v.flatten().as_deref().and_then(PushAnswer::parse))
+        })
+    }
+
+    fn answer_push(&self, user_id: i64, answer: PushAnswer, at: Time) -> StoreResult<Option<i64>> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id: Option<i64> = row(
+            &tx,
+            "SELECT id FROM mfa_pushes WHERE user_id = ?1 AND answer IS NULL ORDER BY id LIMIT 1",
+            params![user_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+        if let Some(id) = id {
+            tx.execute(
+                "UPDATE mfa_pushes SET answer = ?2, answered_at = ?3 WHERE id = ?1",
+                params![id, answer.as_str(), micros(at)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn expire_push(&self, id: i64, at: Time) -> StoreResult<PushAnswer> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE mfa_pushes SET answer = 'expired', answered_at = ?2 WHERE id = ?1 AND answer IS NULL",
+            params![id, micros(at)],
+        )?;
+        let answer: Option<String> = row(
+            &tx,
+            "SELECT answer FROM mfa_pushes WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+        tx.commit()?;
+        Ok(answer
+            .as_deref()
+            .and_then(PushAnswer::parse)
+            .unwrap_or(PushAnswer::Expired))
+    }
+
+    fn pending_pushes(&self, since: Time) -> StoreResult<Vec<PendingPush>> {
+        self.readers.read(|conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT id, user_id, opened_at FROM mfa_pushes WHERE answer IS NULL \
+                 AND opened_at >= ?1 ORDER BY id",
+            )?;
+            let rows = st.query_map(params![micros(since)], |r| {
+                Ok(PendingPush {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    opened_at: from_micros(r.get(2)?),
+                })
+            })?;
+            rows.collect::<Result<_, _>>().map_err(Into::into)
         })
     }
 }

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::mfa::{MfaKind, MfaMethod, PendingPush, PushAnswer};
 use super::model::{AppPassword, SyncedSnapshot, Time, User};
 use super::names::Candidates;
 use super::tenant::Tenant;
@@ -257,4 +258,27 @@ pub trait Store: Send + Sync {
     /// A random key generated with the store, used for keyed tags of secrets; the same for
     /// every handle on the store, for its whole life.
     fn secret_key(&self) -> StoreResult<[u8; 32]>;
+
+    /// A user's MFA methods (the cloud's registration), oldest first.
+    fn mfa_methods(&self, user_id: i64) -> StoreResult<Vec<MfaMethod>>;
+    /// Registers a method; `Refused` when the user has one of that kind. A user's first method
+    /// is the default; `method.default` makes this one the default instead.
+    fn add_mfa_method(&self, method: &MfaMethod) -> StoreResult<()>;
+    /// Removes a method; whether there was one. When the default goes, the oldest left is the
+    /// default.
+    fn remove_mfa_method(&self, user_id: i64, kind: MfaKind) -> StoreResult<bool>;
+    /// Records a TOTP time step as used, atomically across handles: `false` when that step or
+    /// a later one was used already (a code is good once; an older one never after a newer).
+    fn use_totp_step(&self, user_id: i64, step: i64) -> StoreResult<bool>;
+    /// Opens a push notification to the user's phone; its id.
+    fn open_push(&self, user_id: i64, at: Time) -> StoreResult<i64>;
+    /// A push's answer; `None` while it waits.
+    fn push_answer(&self, id: i64) -> StoreResult<Option<PushAnswer>>;
+    /// Answers the user's oldest waiting push, as the phone does (`Expired` closes a push the
+    /// waiting node gave up on, by its id: see `expire_push`); its id, `None` when none waits.
+    fn answer_push(&self, user_id: i64, answer: PushAnswer, at: Time) -> StoreResult<Option<i64>>;
+    /// Closes a push nobody answered in time, unless an answer came first; the answer in force.
+    fn expire_push(&self, id: i64, at: Time) -> StoreResult<PushAnswer>;
+    /// Pushes still waiting, oldest first (opened at or after `since`).
+    fn pending_pushes(&self, since: Time) -> StoreResult<Vec<PendingPush>>;
 }

@@ -20,6 +20,8 @@ pub const STATUS_SERVER: u8 = 12;
 pub const ATTR_USER_PASSWORD: u8 = 2;
 pub const ATTR_CHAP_PASSWORD: u8 = 3;
 pub const ATTR_REPLY_MESSAGE: u8 = 18;
+/// State (RFC 2865 §5.24): ties a challenge to the request that answers it.
+pub const ATTR_STATE: u8 = 24;
 pub const ATTR_VENDOR_SPECIFIC: u8 = 26;
 pub const ATTR_EAP_MESSAGE: u8 = 79;
 pub const ATTR_MESSAGE_AUTHENTICATOR: u8 = 80;

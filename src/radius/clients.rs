@@ -78,6 +78,7 @@ mod tests {
             },
             require_message_authenticator: true,
             reply_message: false,
+            mfa: true,
         }
     }
 

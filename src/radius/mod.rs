@@ -7,6 +7,7 @@ pub mod clients;
 pub mod dedup;
 pub mod describe;
 pub mod eap;
+pub mod mfa_door;
 pub mod mschap_attrs;
 pub mod reject_delay;
 pub mod reply;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::RadiusClientConfig;
 use crate::decision::Decision;
 use crate::protocol::radius_packet::{
-    encode_reply, RawPacket, ACCESS_ACCEPT, ACCESS_REJECT, ATTR_REPLY_MESSAGE,
+    encode_reply, RawPacket, ACCESS_ACCEPT, ACCESS_REJECT, ATTR_REPLY_MESSAGE, ATTR_STATE,
 };
 use crate::verify::mschap::MsChap;
 
@@ -40,6 +40,32 @@ pub fn decision(
         attrs,
     )
 }
+
+/// The MFA extension's code prompt: Access-Challenge with its Reply-Message and the State the
+/// answer must carry (RFC 2865 §4.4).
+pub fn code_prompt(
+    request: &RawPacket<'_>,
+    client: &RadiusClientConfig,
+    state: &[u8; 16],
+) -> Arc<Vec<u8>> {
+    let attrs = vec![
+        (
+            ATTR_REPLY_MESSAGE,
+            b"Enter your Microsoft validation code".to_vec(),
+        ),
+        (ATTR_STATE, state.to_vec()),
+    ];
+    Arc::new(encode_reply(
+        ACCESS_CHALLENGE,
+        request,
+        &attrs,
+        &client.secret,
+        true,
+    ))
+}
+
+/// Access-Challenge (RFC 2865 §4.4).
+pub const ACCESS_CHALLENGE: u8 = 11;
 
 /// Access-Reject for a request refused before any decision (a method not allowed).
 pub fn protocol_reject(

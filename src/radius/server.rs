@@ -58,6 +58,8 @@ pub struct RadiusServer {
     reject_delay: Duration,
     /// EAP-TTLS and PEAP conversations (`[radius.eap]`).
     eap: super::eap::Engine,
+    /// The MFA extension's prompts and held pushes (`[radius.mfa]`).
+    mfa: super::mfa_door::SecondFactor,
 }
 
 /// The request was shed under overload (see `admission`).
@@ -100,6 +102,7 @@ impl RadiusServer {
             failed: DropLog::default(),
             reject_delay: cfg.reject_delay,
             eap,
+            mfa: super::mfa_door::SecondFactor::new(&cfg.mfa),
         }))
     }
 
@@ -128,6 +131,9 @@ impl RadiusServer {
                 }
             })
         });
+        let mfa_poller = (role == Role::Authentication)
+            .then(|| self.spawn_mfa_poller(&shutdown))
+            .flatten();
         let mut buf = vec![0u8; 65536];
         loop {
             let (n, from) = tokio::select! {
@@ -163,6 +169,9 @@ impl RadiusServer {
                     }
                 }
             });
+        }
+        if let Some(poller) = mfa_poller {
+            poller.abort();
         }
         if let Some(sweeper) = sweeper {
             sweeper.abort();
@@ -385,6 +394,9 @@ impl RadiusServer {
         if raw.has(crate::protocol::eap_packet::ATTR_EAP_MESSAGE) && self.eap.enabled() {
             return self.eap_request(raw, client, from, arrived).await;
         }
+        if self.mfa.enabled() && raw.has(crate::protocol::radius_packet::ATTR_STATE) {
+            return Ok(self.code_answer(raw, client, from).await);
+        }
         let (attempt, mschap_ident) = match super::request::read(raw, client, from) {
             super::request::Request::SignIn {
                 attempt,
@@ -408,17 +420,24 @@ impl RadiusServer {
             tracing::debug!(client = %client.name, %from, id = raw.identifier(), "Access-Request received: {}", super::describe::describe(raw));
         }
         let proof = attempt.mschap.clone();
+        let record = self
+            .mfa
+            .enabled()
+            .then(|| super::mfa_door::record_of(&attempt));
         let decided = self
             .verifier
             .decide_ranked(attempt, first_sent, arrived)
             .await;
         match decided {
             Ok(d) => {
+                let mschap = proof.as_ref().zip(mschap_ident);
+                let Some((reply, d)) = self.answer_decided(raw, client, d, record, mschap).await
+                else {
+                    return Ok(None);
+                };
                 // Every decision is in the sign-in log; the daemon log shows each request only
                 // at debug (as LDAP binds, and as FreeRADIUS without `auth = yes`): a line per
                 // request at info cost a tenth of the warm path's CPU.
-                let mschap = proof.as_ref().zip(mschap_ident);
-                let reply = super::reply::decision(raw, client, &d, mschap);
                 if debug {
                     self.debug_answer(client, from, &d, typed.as_deref(), &reply);
                 }
@@ -435,28 +454,111 @@ impl RadiusServer {
                 Err(Shed)
             }
             Err(e) => {
-                // No answer: the NAS retries or fails over to its other server, which beats a
-                // reject that would lock the user out of both.
-                crate::metrics::global().dropped("radius", DropReason::Internal);
-                let everyone = SocketAddr::from(([0, 0, 0, 0], 0));
-                if let Some(held_back) = self.failed.limiter.allow(everyone.ip()) {
-                    tracing::error!(error = %e, held_back, "verification failed; the request is left unanswered");
-                }
+                self.unanswered(&e);
                 Ok(None)
             }
         }
     }
 
+    /// A verification that failed (the store unreachable, say): no answer, so that the NAS
+    /// retries or fails over to its other server, which beats a reject that would lock the
+    /// user out of both. One log line a second, with how many were held back.
+    fn unanswered(&self, e: &VerifyError) {
+        crate::metrics::global().dropped("radius", DropReason::Internal);
+        let everyone = SocketAddr::from(([0, 0, 0, 0], 0));
+        if let Some(held_back) = self.failed.limiter.allow(everyone.ip()) {
+            tracing::error!(error = %e, held_back, "verification failed; the request is left unanswered");
+        }
+    }
+
     /// A request refused before any decision is still a sign-in on record (NPS reason 66).
     async fn record_protocol_reject(&self, attempt: Attempt, why: &str) {
+        self.record_refusal(attempt, "radius.method-not-allowed", 66, why)
+            .await
+    }
+
+    async fn record_refusal(&self, attempt: Attempt, rule: &'static str, nps: u32, why: &str) {
         let (verifier, reason) = (Arc::clone(&self.verifier), why.to_string());
         let recorded = tokio::task::spawn_blocking(move || {
-            verifier.record_protocol_reject(&attempt, "radius.method-not-allowed", 66, &reason)
+            verifier.record_protocol_reject(&attempt, rule, nps, &reason)
         })
         .await;
         if let Ok(Err(e)) = recorded {
             tracing::error!(error = %e, "cannot record the sign-in");
         }
+    }
+
+    /// One poller per server (not per socket) for the MFA extension's held pushes and expired
+    /// prompts; `None` when the extension is off or another socket's task runs it.
+    fn spawn_mfa_poller(
+        self: &Arc<Self>,
+        shutdown: &Shutdown,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.mfa.claim_poller() {
+            return None;
+        }
+        let me = Arc::clone(self);
+        let mut stop = shutdown.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(me.mfa.poll_every());
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.recv() => break,
+                    _ = tick.tick() => {
+                        let me = Arc::clone(&me);
+                        let _ = tokio::task::spawn_blocking(move || me.mfa.poll(&me.verifier)).await;
+                    }
+                }
+            }
+        }))
+    }
+
+    /// The answer to a decided request: as decided, or, after an on-prem accept through a NAS
+    /// the MFA extension serves, after the second factor (a challenge, a held push, or the
+    /// extension's refusal). `None`: the second factor could not be decided (unanswered).
+    async fn answer_decided(
+        &self,
+        raw: &RawPacket<'_>,
+        client: &RadiusClientConfig,
+        d: crate::decision::Decision,
+        record: Option<Attempt>,
+        mschap: Option<(&crate::verify::mschap::MsChap, u8)>,
+    ) -> Option<(Arc<Vec<u8>>, crate::decision::Decision)> {
+        match record.filter(|_| self.mfa.applies(client, &d)) {
+            Some(record) => {
+                let second = self
+                    .mfa
+                    .after_accept(&self.verifier, raw, client, record, d, mschap);
+                second.await.map(|a| (a.reply, a.decision))
+            }
+            None => Some((super::reply::decision(raw, client, &d, mschap), d)),
+        }
+    }
+
+    /// A request carrying a State, the MFA extension on: the code for one of this node's
+    /// prompts, or a State this node never issued (a prompt that expired, or another node's
+    /// after a failover). The latter is refused as such — the code is never tried as a
+    /// password, which would count a wrong one against the user's lockout.
+    async fn code_answer(
+        &self,
+        raw: &RawPacket<'_>,
+        client: &RadiusClientConfig,
+        from: SocketAddr,
+    ) -> Option<Arc<Vec<u8>>> {
+        if self.mfa.answers_prompt(raw) {
+            let answered = self.mfa.answer(&self.verifier, raw, client, from).await;
+            return answered.map(|a| a.reply);
+        }
+        let why = "a State this server did not issue: the MFA code prompt expired or came from another server; sign in again";
+        if let super::request::Request::SignIn { attempt, .. } =
+            super::request::read(raw, client, from)
+        {
+            let record = super::mfa_door::record_of(&attempt);
+            self.record_refusal(record, "mfa.prompt-unknown", 16, why)
+                .await;
+        }
+        Some(super::reply::protocol_reject(raw, client, why))
     }
 
     /// `serve --debug`: the decision, then the answer as radiusd -X shows what it sends.

@@ -74,6 +74,7 @@ pub fn configure(raw: &mut RawConfig) -> Result<Ports, String> {
             admin_actions: s >= 3,
             require_message_authenticator: true,
             reply_message: false,
+            mfa: "on".into(),
         })
         .collect();
     raw.ldap.listeners = (0..6)

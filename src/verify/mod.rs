@@ -10,6 +10,7 @@ mod context;
 mod explain;
 pub mod hashing;
 pub mod lockout;
+pub mod mfa;
 pub mod mschap;
 pub mod onprem;
 pub mod recent_bad;
