@@ -16,6 +16,10 @@ command -v eapol_test >/dev/null 2>&1 || need_apt+=(eapoltest)
 # The admin page is tested in headless Chromium, driven by chromedriver.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
+# MFA over RADIUS: codes computed by oathtool; pam_radius_auth answering the prompt through pamtester.
+command -v oathtool >/dev/null 2>&1 || need_apt+=(oathtool)
+command -v pamtester >/dev/null 2>&1 || need_apt+=(pamtester)
+ls /lib/*/security/pam_radius_auth.so >/dev/null 2>&1 || need_apt+=(libpam-radius-auth)
 # The shared store's tests start PostgreSQL clusters of their own (initdb on a private port).
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)

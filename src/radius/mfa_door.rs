@@ -197,9 +197,27 @@ impl SecondFactor {
         pending: Pending,
         id: i64,
     ) -> Option<Answered> {
+        let d = self
+            .push_decision(verifier, record, primary, pending, id)
+            .await?;
+        Some(Answered {
+            reply: super::reply::decision(raw, client, &d, mschap),
+            decision: d,
+        })
+    }
+
+    /// Waits for the push's answer (or the timeout); the accept as decided, with the MFA step
+    /// in its explanation, or the MFA step's reject.
+    async fn push_decision(
+        &self,
+        verifier: &Arc<Verifier>,
+        record: Attempt,
+        primary: Decision,
+        pending: Pending,
+        id: i64,
+    ) -> Option<Decision> {
         let (tx, rx) = oneshot::channel();
-        let over = self.full();
-        if !over {
+        if !self.full() {
             self.waiting.fetch_add(1, Ordering::SeqCst);
             self.held
                 .lock()
@@ -221,18 +239,44 @@ impl SecondFactor {
             _ => return None,
         };
         crate::metrics::global().mfa(step.rule);
-        let d = if step.accepted() {
+        Some(if step.accepted() {
             Decision {
                 explanation: format!("{}; MFA: {}", primary.explanation, step.explanation),
                 ..primary
             }
         } else {
             step
-        };
-        Some(Answered {
-            reply: super::reply::decision(raw, client, &d, mschap),
-            decision: d,
         })
+    }
+
+    /// After an inner accept in an EAP tunnel (PEAP, EAP-TTLS): no code prompt is possible,
+    /// so a push or the extension's refusal. `None`: not decided (left unanswered).
+    pub async fn after_tunnel_accept(
+        &self,
+        verifier: &Arc<Verifier>,
+        record: Attempt,
+        primary: Decision,
+    ) -> Option<Decision> {
+        let (v, cfg, rec, first) = (
+            Arc::clone(verifier),
+            self.config.clone(),
+            record.clone(),
+            primary.clone(),
+        );
+        let started = tokio::task::spawn_blocking(move || {
+            v.mfa_start(&cfg, &rec, &first, FirstFactor::NoPrompt)
+        })
+        .await;
+        match started {
+            Ok(Ok(Start::Pass)) => Some(primary),
+            Ok(Ok(Start::Reject(d))) => Some(*d),
+            Ok(Ok(Start::Push(pending, id))) => {
+                self.push_decision(verifier, record, primary, pending, id)
+                    .await
+            }
+            // The rules never ask for a code after a first factor with no prompt.
+            Ok(Ok(Start::Code(_))) | Ok(Err(_)) | Err(_) => None,
+        }
     }
 
     /// Whether `raw` answers one of this node's code prompts (its State is a prompt's).

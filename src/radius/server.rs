@@ -615,6 +615,7 @@ impl RadiusServer {
             raw,
             arrived,
             debug,
+            mfa: &self.mfa,
         };
         match self.eap.handle(&peer, &self.verifier).await {
             super::eap::EapReply::Answer {

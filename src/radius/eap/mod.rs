@@ -93,6 +93,8 @@ pub struct Peer<'a> {
     pub raw: &'a RawPacket<'a>,
     pub arrived: tokio::time::Instant,
     pub debug: bool,
+    /// The MFA extension: an inner accept goes on to a push (EAP has no room for a code).
+    pub mfa: &'a super::mfa_door::SecondFactor,
 }
 
 /// TLS work (a handshake's signature, a record's decryption) off the reactor.
@@ -396,7 +398,10 @@ impl Engine {
             },
         };
         match next {
-            Next::Succeed(d) => self.success(peer, eap, conv, *d),
+            Next::Succeed(d) => match self.second_factor(peer, verifier, eap, conv, *d).await {
+                Ok(d) => self.success(peer, eap, conv, d),
+                Err(reply) => reply,
+            },
             Next::Reject(d) => self.rejected(peer, eap, *d),
             Next::Fail(why) => self.failure(peer, eap, &why, Some(conv)),
             Next::Send { message, phase } => {
@@ -407,6 +412,38 @@ impl Engine {
                 let data = off_reactor(|| conv.tunnel.next_fragment());
                 challenge(eap, method_type(conv.method), data, state)
             }
+        }
+    }
+
+    /// An inner accept through a NAS the MFA extension serves goes on to the second factor (a
+    /// push: EAP has no room for a code prompt); anything else is the accept as decided.
+    async fn second_factor(
+        &self,
+        peer: &Peer<'_>,
+        verifier: &Arc<Verifier>,
+        eap: &Eap<'_>,
+        conv: &Conversation,
+        d: Decision,
+    ) -> Result<Decision, EapReply> {
+        if !peer.mfa.applies(peer.client, &d) {
+            return Ok(d);
+        }
+        let record = Attempt {
+            endpoint: peer.client.endpoint,
+            door: Door::Radius,
+            client: Some(peer.from.ip()),
+            login: conv.inner_identity.clone().unwrap_or_default(),
+            secret: Secret::new(Vec::new()),
+            now: None,
+            trace: false,
+            nas: Some(peer.client.name.clone()),
+            mschap: None,
+            outer_identity: Some(conv.outer_identity.clone()),
+        };
+        match peer.mfa.after_tunnel_accept(verifier, record, d).await {
+            Some(d) if d.accepted() => Ok(d),
+            Some(d) => Err(self.rejected(peer, eap, d)),
+            None => Err(EapReply::Drop("the MFA step could not be decided".into())),
         }
     }
 
