@@ -109,12 +109,13 @@ done
 bad() { "$HA" --config "$WORK/pga.toml" --json user show alice | python3 -c 'import json,sys; print(json.load(sys.stdin)["ad_lockout"]["bad_count"])'; }
 answered() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["answered"])' "$1"; }
 B0=$(bad)
-load "$(port pgb)" wrong 2000 8 > "$WORK/k1.json" 2>/dev/null & L=$!
+# Short timeouts, so that the requests a dead node (or database) leaves unanswered end quickly.
+kload() { "$HA" load radius --server "127.0.0.1:$1" --secret $SECRET --user alice --password wrong --requests 1000 --concurrency 8 --retransmit 300ms,0 --json; }
+kload "$(port pgb)" > "$WORK/k1.json" 2>/dev/null & L=$!
 sleep 1; kill -9 "$PID_pgb"; wait $L || true
 B1=$(bad); ACK1=$(answered "$WORK/k1.json")
-load "$(port pga)" wrong 2000 8 > "$WORK/k2.json" 2>/dev/null & L=$!
-sleep 1; kill -9 "$PG"; wait $L || true
-start_pg
+kload "$(port pga)" > "$WORK/k2.json" 2>/dev/null & L=$!
+sleep 1; kill -9 "$PG"; wait "$PG" 2>/dev/null || true; sleep 1; start_pg; wait $L || true
 B2=$(bad); ACK2=$(answered "$WORK/k2.json")
 
 python3 - "$(median "${W_SQ[@]}")" "$(median "${W_PG[@]}")" "$(median "${W_PAIR[@]}")" "$L_SQ" "$L_PG" "$C_SQ" "$C_PG" "$C_PAIR" "${RESUME:-0}" "$B0" "$B1" "$ACK1" "$B2" "$ACK2" "${W_SQ[*]}" "${W_PG[*]}" "${W_PAIR[*]}" <<'EOF'

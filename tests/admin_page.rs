@@ -406,3 +406,44 @@ fn no_secret_reaches_the_page() {
         assert!(!all.contains(secret), "{secret} exposed:\n{all}");
     }
 }
+
+#[test]
+fn a_waiting_push_is_listed_and_answered_from_the_page_only() {
+    let d = common::daemon::Options {
+        extra_toml: "[radius.mfa]\nextension = \"nps\"\ntimeout = \"20s\"\n".into(),
+        ..Default::default()
+    }
+    .start();
+    d.cli(&["user", "add", "pat", "--password", "Pat-pass-1"]);
+    d.cli(&["sync", "now"]);
+    d.cli(&["user", "mfa", "add", "pat", "--push"]);
+    // The NAS's request is held while the push waits.
+    let radius = d.radius;
+    let held = std::thread::spawn(move || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let pkt = access_request(7, [7; 16], "pat", b"Pat-pass-1", SECRET, true, &[]);
+        exchange(&s, radius, "127.0.0.1", &pkt)
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let push = loop {
+        let o = overview(&d);
+        if let Some(p) = o["pushes"].as_array().and_then(|a| a.first()).cloned() {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "no push listed: {o}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(push["sam"], "pat");
+    let path = format!("/api/mfa/answer?push={}&answer=approve", push["id"]);
+    // Not from the page: refused, and the push still waits.
+    let (status, _, body) = http(d.admin, "POST", &path, "Content-Length: 0\r\n");
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = http(d.admin, "POST", &path, ADVANCE);
+    assert_eq!(status, 200, "{body}");
+    let reply = held.join().unwrap().expect("the held request is answered");
+    assert_eq!(reply[0], 2, "Access-Accept once approved");
+    assert!(overview(&d)["pushes"].as_array().unwrap().is_empty());
+    let (status, _, _) = http(d.admin, "POST", &path, ADVANCE);
+    assert_eq!(status, 404, "an answered push cannot be answered again");
+}

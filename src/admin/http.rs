@@ -210,7 +210,7 @@ async fn page_route(
         if req.method() != Method::POST {
             return method_not_allowed("POST");
         }
-        reply(state.page.advance(req.headers(), query).await)
+        reply(state.page.act(path, req.headers(), query).await)
     } else if req.method() == Method::GET {
         reply(state.page.get(path, query, shutdown).await)
     } else if req.method() == Method::HEAD {

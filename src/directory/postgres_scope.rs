@@ -172,10 +172,32 @@ async fn listen(config: &tokio_postgres::Config, changes: &Changes) -> String {
     }
     changes.bump();
     changes.listening.store(true, Ordering::SeqCst);
+    // Rounds are pipelined: a scope that begins while one is in flight does not wait for it
+    // to end before its own is sent (the connection answers them in order).
+    let mut rounds: futures::stream::FuturesOrdered<Round<'_>> =
+        futures::stream::FuturesOrdered::new();
+    let mut oldest_sent: std::collections::VecDeque<std::time::Instant> = Default::default();
     loop {
+        let idle = rounds.is_empty();
         tokio::select! {
-            _ = changes.wanted.notified() => {}
-            _ = tokio::time::sleep(LISTENER_PING) => {}
+            _ = changes.wanted.notified(), if rounds.len() < MAX_ROUNDS_IN_FLIGHT => {}
+            _ = tokio::time::sleep(LISTENER_PING), if idle => {}
+            done = rounds.next(), if !idle => {
+                oldest_sent.pop_front();
+                match done {
+                    Some((round, Ok(()))) => changes.round_finished(round),
+                    Some((_, Err(e))) => return e.to_string(),
+                    None => {}
+                }
+                continue;
+            }
+            _ = tokio::time::sleep(LISTENER_PING), if !idle => {
+                let late = oldest_sent.front().is_some_and(|t| t.elapsed() >= LISTENER_PING);
+                if late {
+                    return "the listening connection stopped answering".into();
+                }
+                continue;
+            }
             m = messages.next() => {
                 match m {
                     Some(Ok(AsyncMessage::Notification(_))) => changes.bump(),
@@ -187,13 +209,20 @@ async fn listen(config: &tokio_postgres::Config, changes: &Changes) -> String {
             }
         }
         let round = changes.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let ping = async { client.simple_query("").await.map(drop) };
-        if let Err(why) = on_listener(ping, &mut messages, changes).await {
-            return why;
-        }
-        changes.round_finished(round);
+        let client = &client;
+        rounds.push_back(Box::pin(async move {
+            (round, client.simple_query("").await.map(drop))
+        }));
+        oldest_sent.push_back(std::time::Instant::now());
     }
 }
+
+/// Rounds in flight at most (each is one empty query on the listening connection).
+const MAX_ROUNDS_IN_FLIGHT: usize = 16;
+
+type Round<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (u64, Result<(), tokio_postgres::Error>)> + Send + 'a>,
+>;
 
 thread_local! {
     /// The scope this thread is in, with its store's id (a thread could use two stores).

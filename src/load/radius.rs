@@ -26,6 +26,12 @@ pub struct Target {
 }
 
 pub(crate) fn request(t: &Target, id: u8, auth: &[u8; 16]) -> Vec<u8> {
+    request_with(t, id, auth, &[])
+}
+
+/// A PAP Access-Request with more attributes before its Message-Authenticator (a State
+/// answering a challenge, say).
+pub(crate) fn request_with(t: &Target, id: u8, auth: &[u8; 16], extra: &[(u8, &[u8])]) -> Vec<u8> {
     let mut p = vec![1u8, id, 0, 0];
     p.extend_from_slice(auth);
     let user = &t.user.as_bytes()[..t.user.len().min(253)];
@@ -42,6 +48,12 @@ pub(crate) fn request(t: &Target, id: u8, auth: &[u8; 16]) -> Vec<u8> {
     p.push(2);
     p.push(hidden.len() as u8 + 2);
     p.extend_from_slice(&hidden);
+    for (t, v) in extra {
+        let v = &v[..v.len().min(253)];
+        p.push(*t);
+        p.push(v.len() as u8 + 2);
+        p.extend_from_slice(v);
+    }
     p.extend_from_slice(&[80, 18]);
     p.extend_from_slice(&[0u8; 16]);
     let len = p.len() as u16;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::actual::Actual;
 use super::lab_command::lab_command;
 pub use super::steps::LabDoor;
+use super::steps::MfaAction;
 use crate::config::{RawConfig, RawLdapListener, RawRadiusClient};
 use crate::verify::EndpointKind;
 
@@ -22,6 +23,12 @@ const KINDS: [EndpointKind; 3] = [
     EndpointKind::Cloud,
     EndpointKind::Hybrid,
 ];
+
+/// The RADIUS client of `expect … --mfa`: on-prem, the MFA extension on (slots 0-5 have it
+/// off, so that the extension changes no other expectation).
+const MFA_SLOT: usize = 6;
+/// The extension's time limit in a lab: `--mfa ignore` waits it out.
+const LAB_MFA_TIMEOUT: &str = "3s";
 
 /// The slot of an endpoint: 0-2 without, 3-5 with administrative actions.
 fn slot(kind: EndpointKind, admin_actions: bool) -> usize {
@@ -53,7 +60,7 @@ pub struct Ports {
 }
 
 /// Adds the lab's listeners and clients to its configuration (done before it is written).
-pub fn configure(raw: &mut RawConfig) -> Result<Ports, String> {
+pub fn configure(raw: &mut RawConfig, mfa: bool) -> Result<Ports, String> {
     let radius = free_udp()?;
     let mut ldap = [0u16; 6];
     for p in &mut ldap {
@@ -74,9 +81,23 @@ pub fn configure(raw: &mut RawConfig) -> Result<Ports, String> {
             admin_actions: s >= 3,
             require_message_authenticator: true,
             reply_message: false,
-            mfa: "on".into(),
+            mfa: "off".into(),
         })
         .collect();
+    if mfa {
+        raw.radius.mfa.extension = "nps".into();
+        raw.radius.mfa.timeout = LAB_MFA_TIMEOUT.into();
+        raw.radius.clients.push(RawRadiusClient {
+            name: "lab-mfa".into(),
+            network: format!("{}/32", source(MFA_SLOT)),
+            secret: SECRET.into(),
+            endpoint: EndpointKind::OnPrem.as_str().into(),
+            admin_actions: false,
+            require_message_authenticator: true,
+            reply_message: false,
+            mfa: "on".into(),
+        });
+    }
     raw.ldap.listeners = (0..6)
         .map(|s| RawLdapListener {
             address: format!("127.0.0.1:{}", ldap[s]),
@@ -95,6 +116,9 @@ pub struct Server {
     child: Child,
     ports: Ports,
     logs: [PathBuf; 2],
+    /// For the simulated phone's commands (`mfa approve|deny|code`) on the lab.
+    exe: PathBuf,
+    config: PathBuf,
 }
 
 impl Drop for Server {
@@ -121,6 +145,8 @@ impl Server {
         let mut server = Server {
             child,
             ports,
+            exe: exe.to_path_buf(),
+            config: config.to_path_buf(),
             logs: [
                 dir.join("signin-onprem.jsonl"),
                 dir.join("signin-cloud.jsonl"),
@@ -173,6 +199,7 @@ impl Server {
         admin_actions: bool,
         login: &str,
         secret: &str,
+        mfa: Option<MfaAction>,
     ) -> Result<Actual, String> {
         let s = slot(endpoint, admin_actions);
         let before = self.records();
@@ -181,15 +208,21 @@ impl Server {
             .build()
             .map_err(|e| e.to_string())?;
         let accepted = runtime.block_on(async {
-            match door {
-                LabDoor::Radius => self.radius(s, login, secret).await,
-                LabDoor::Ldap => ldap_bind(self.ports.ldap[s], login, secret).await,
+            match (door, mfa) {
+                (LabDoor::Radius, Some(action)) => self.radius_mfa(login, secret, action).await,
+                (LabDoor::Radius, None) => self.radius(s, login, secret).await,
+                (LabDoor::Ldap, _) => ldap_bind(self.ports.ldap[s], login, secret).await,
             }
         })?;
         let [onprem, cloud] = self.new_records(before);
         // The record that decided: a hybrid endpoint answers with on-prem's reject, else the
-        // cloud's answer.
+        // cloud's answer; with the MFA extension, its step in the cloud log once on-prem
+        // accepted.
         let record = match endpoint {
+            EndpointKind::OnPrem if mfa.is_some() => match (&onprem, &cloud) {
+                (Some(o), Some(_)) if o["outcome"] == "accept" => cloud,
+                _ => onprem,
+            },
             EndpointKind::OnPrem => onprem,
             EndpointKind::Cloud => cloud,
             EndpointKind::Hybrid => match (&onprem, &cloud) {
@@ -254,6 +287,163 @@ impl Server {
             None => Err("a RADIUS answer that does not match the request".into()),
         }
     }
+}
+
+impl Server {
+    /// A sign-in through the lab's MFA client, the phone doing `action`: approving or denying
+    /// a push while the request is held, typing the code (right or wrong) at a prompt, or
+    /// doing nothing until the extension's time limit.
+    async fn radius_mfa(
+        &self,
+        login: &str,
+        secret: &str,
+        action: MfaAction,
+    ) -> Result<bool, String> {
+        let target = crate::load::radius::Target {
+            server: SocketAddr::from(([127, 0, 0, 1], self.ports.radius)),
+            secret: SECRET.as_bytes().to_vec(),
+            user: login.to_string(),
+            password: secret.as_bytes().to_vec(),
+            timeout: Duration::from_secs(15),
+            retries: 0,
+        };
+        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(source(MFA_SLOT), 0))
+            .await
+            .map_err(|e| format!("cannot bind {}: {e}", source(MFA_SLOT)))?;
+        let sam = sam_of(login);
+        let phone = match action {
+            MfaAction::Approve => Some("approve"),
+            MfaAction::Deny => Some("deny"),
+            _ => None,
+        }
+        .map(|verb| self.phone(verb, &sam));
+        let (kind, reply) = exchange(&socket, &target, 1, &[]).await?;
+        if let Some((stop, thread)) = phone {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = thread.join();
+        }
+        if kind != "Access-Challenge" {
+            return Ok(kind == "Access-Accept");
+        }
+        let code = match action {
+            MfaAction::Code | MfaAction::WrongCode => self.code(&sam)?,
+            // A prompt nobody answers: the extension's time limit passes.
+            _ => {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                return Ok(false);
+            }
+        };
+        let code = match action {
+            MfaAction::WrongCode => {
+                format!("{:06}", (code.parse::<u32>().unwrap_or(0) + 1) % 1_000_000)
+            }
+            _ => code,
+        };
+        let state = crate::protocol::radius_packet::RawPacket::parse(&reply)
+            .ok()
+            .and_then(|p| {
+                p.value(crate::protocol::radius_packet::ATTR_STATE)
+                    .map(<[u8]>::to_vec)
+            })
+            .ok_or("an Access-Challenge without a State")?;
+        let answer = crate::load::radius::Target {
+            password: code.into_bytes(),
+            ..target
+        };
+        let (kind, _) = exchange(
+            &socket,
+            &answer,
+            2,
+            &[(crate::protocol::radius_packet::ATTR_STATE, &state)],
+        )
+        .await?;
+        Ok(kind == "Access-Accept")
+    }
+
+    /// The phone pressing `verb` ("approve" or "deny") as soon as a push waits; stopped by the
+    /// flag.
+    fn phone(
+        &self,
+        verb: &'static str,
+        sam: &str,
+    ) -> (
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (exe, config, sam, flag) = (
+            self.exe.clone(),
+            self.config.clone(),
+            sam.to_string(),
+            stop.clone(),
+        );
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
+                let done = lab_command(&exe)
+                    .arg("--config")
+                    .arg(&config)
+                    .args(["mfa", verb, &sam])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if done {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        (stop, thread)
+    }
+
+    /// The authenticator's current code (`hybridauth mfa code`).
+    fn code(&self, sam: &str) -> Result<String, String> {
+        let out = lab_command(&self.exe)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["mfa", "code", sam])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "no code for {sam}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+/// The sAMAccountName in a login as typed (`CONTOSO\alice`, `alice@contoso.com`, `alice`).
+fn sam_of(login: &str) -> String {
+    let after = login.rsplit('\\').next().unwrap_or(login);
+    after.split('@').next().unwrap_or(after).to_string()
+}
+
+/// One request (with `extra` attributes) and its answer: its kind and octets.
+async fn exchange(
+    socket: &tokio::net::UdpSocket,
+    target: &crate::load::radius::Target,
+    id: u8,
+    extra: &[(u8, &[u8])],
+) -> Result<(&'static str, Vec<u8>), String> {
+    let mut auth = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut auth);
+    let req = crate::load::radius::request_with(target, id, &auth, extra);
+    socket
+        .send_to(&req, target.server)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(target.timeout, socket.recv(&mut buf))
+        .await
+        .map_err(|_| "no RADIUS answer in time".to_string())?
+        .map_err(|e| e.to_string())?;
+    buf.truncate(n);
+    let kind = crate::load::radius::answer_kind(&buf, &req, &target.secret)
+        .ok_or("a RADIUS answer that does not match the request")?;
+    Ok((kind, buf))
 }
 
 async fn ldap_bind(port: u16, login: &str, secret: &str) -> Result<bool, String> {

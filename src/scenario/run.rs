@@ -36,10 +36,12 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(mut raw: RawConfig, doors: bool) -> Result<Lab, String> {
+    fn new(mut raw: RawConfig, doors: bool, mfa: bool) -> Result<Lab, String> {
         let dir = super::labdir::create()?;
         let at = |f: &str| dir.path().join(f).display().to_string();
         raw.store.path = at("store.sqlite3");
+        // The lab's own SQLite file, never the configuration's shared database.
+        raw.store.url = String::new();
         raw.clock.mode = "simulated".into();
         if raw.clock.start.trim().is_empty() {
             raw.clock.start = DEFAULT_START.into();
@@ -49,7 +51,7 @@ impl Lab {
         raw.radius.accounting_log = at("accounting.jsonl");
         raw.admin.listen = String::new();
         let ports = if doors {
-            Some(super::door::configure(&mut raw)?)
+            Some(super::door::configure(&mut raw, mfa)?)
         } else {
             None
         };
@@ -138,7 +140,10 @@ pub fn run(
     let doors = steps
         .iter()
         .any(|s| matches!(&s.kind, StepKind::Expect(e) if e.door.is_some()));
-    let mut lab = Lab::new(raw, doors).map_err(|message| BadFile { line: 0, message })?;
+    let mfa = steps
+        .iter()
+        .any(|s| matches!(&s.kind, StepKind::Expect(e) if e.mfa.is_some()));
+    let mut lab = Lab::new(raw, doors, mfa).map_err(|message| BadFile { line: 0, message })?;
     for (k, v) in sets {
         let o = lab
             .run(&["tenant".into(), "set".into(), k.clone(), v.clone()])
@@ -232,7 +237,14 @@ pub fn run(
                             .as_ref()
                             .ok_or_else(|| bad("no lab server".into()))?;
                         server
-                            .decide(door, e.endpoint, e.admin_actions, &e.login, &secret[0])
+                            .decide(
+                                door,
+                                e.endpoint,
+                                e.admin_actions,
+                                &e.login,
+                                &secret[0],
+                                e.mfa,
+                            )
                             .map_err(bad)?
                     }
                 };

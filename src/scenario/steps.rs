@@ -12,6 +12,35 @@ pub enum LabDoor {
     Ldap,
 }
 
+/// What the simulated phone does when an expectation's RADIUS sign-in reaches the MFA
+/// extension (`expect … --mfa ACTION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaAction {
+    /// Approve the push.
+    Approve,
+    /// Deny the push.
+    Deny,
+    /// Answer nothing: the extension's time limit passes.
+    Ignore,
+    /// Type the authenticator's current code at the prompt.
+    Code,
+    /// Type a wrong code at the prompt.
+    WrongCode,
+}
+
+impl MfaAction {
+    fn parse(s: &str) -> Option<MfaAction> {
+        Some(match s {
+            "approve" => MfaAction::Approve,
+            "deny" => MfaAction::Deny,
+            "ignore" => MfaAction::Ignore,
+            "code" => MfaAction::Code,
+            "wrong-code" => MfaAction::WrongCode,
+            _ => return None,
+        })
+    }
+}
+
 /// Where a step came from, for messages (`FILE:LINE`).
 #[derive(Debug, Clone)]
 pub struct Step {
@@ -42,6 +71,8 @@ pub struct Expect {
     pub admin_actions: bool,
     /// Through a real front door of a private lab server instead of as `check` decides.
     pub door: Option<LabDoor>,
+    /// Through the lab's RADIUS door with the MFA extension on, the phone doing this.
+    pub mfa: Option<MfaAction>,
 }
 
 /// A problem with the file itself (exit 2).
@@ -136,7 +167,7 @@ fn check_command(words: &[String]) -> Result<(), String> {
 }
 
 fn parse_expect(words: &[String]) -> Result<Expect, String> {
-    let usage = "expected `expect ENDPOINT LOGIN SECRET accept|reject [CODE…] [--from IP] [--admin-actions] [--door radius|ldap]`";
+    let usage = "expected `expect ENDPOINT LOGIN SECRET accept|reject [CODE…] [--from IP] [--admin-actions] [--door radius|ldap] [--mfa approve|deny|ignore|code|wrong-code]`";
     let [endpoint, login, secret, outcome, rest @ ..] = words else {
         return Err(usage.into());
     };
@@ -157,6 +188,7 @@ fn parse_expect(words: &[String]) -> Result<Expect, String> {
         from: None,
         admin_actions: false,
         door: None,
+        mfa: None,
     };
     let mut it = rest.iter();
     while let Some(w) = it.next() {
@@ -176,11 +208,24 @@ fn parse_expect(words: &[String]) -> Result<Expect, String> {
                     other => return Err(format!("--door takes radius or ldap, got {other:?}")),
                 })
             }
+            "--mfa" => {
+                let action = it.next().map(String::as_str).unwrap_or("");
+                e.mfa = Some(MfaAction::parse(action).ok_or_else(|| {
+                    format!("--mfa takes approve, deny, ignore, code or wrong-code, got {action:?}")
+                })?)
+            }
             flag if flag.starts_with("--") => {
                 return Err(format!("{usage}: unknown option {flag}"))
             }
             code => e.codes.push(code.to_string()),
         }
+    }
+    if e.mfa.is_some() {
+        // The MFA extension is on RADIUS only, after an on-prem accept.
+        if e.door == Some(LabDoor::Ldap) || e.endpoint != EndpointKind::OnPrem || e.admin_actions {
+            return Err("--mfa is for on-prem RADIUS sign-ins (the NPS extension): no --door ldap, no other endpoint, no --admin-actions".into());
+        }
+        e.door = Some(LabDoor::Radius);
     }
     if e.door.is_some() && e.from.is_some() {
         return Err("--from cannot be used with --door: through a front door the client is the lab's loopback address".into());
@@ -212,6 +257,26 @@ mod tests {
         assert_eq!((e.accept, e.codes.len()), (false, 2));
         assert_eq!(e.from, Some("10.0.0.1".parse().unwrap()));
         assert!(matches!(steps[3].kind, StepKind::ExpectRefused(_)));
+    }
+
+    #[test]
+    fn mfa_expectations_go_through_the_radius_door_on_prem_only() {
+        let steps =
+            parse("expect on-prem alice pw accept mfa.push-approved --mfa approve\n").unwrap();
+        let StepKind::Expect(e) = &steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (e.mfa, e.door),
+            (Some(MfaAction::Approve), Some(LabDoor::Radius))
+        );
+        for bad in [
+            "expect cloud alice pw accept --mfa approve",
+            "expect on-prem alice pw accept --mfa approve --door ldap",
+            "expect on-prem alice pw accept --mfa maybe",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - `/api/overview[?after=SAM]`: the overview as JSON (see `view`);
 //! - `/api/timeline.svg?user=ID[&since=TIME][&until=TIME]`: one user's drawing;
 //! - `/api/events`: server-sent events, one `signin` event per sign-in record;
+//! - `POST /api/mfa/answer?push=ID&answer=approve|deny`: the phone's answer to a push of the
+//!   MFA extension (`[radius.mfa]`), with the same checks as the clock's;
 //! - `POST /api/clock/advance?to=object-sync|password-hash-sync`: moves a simulated clock to
 //!   the next cycle of that kind. A browser sends it only from the page itself: it must carry
 //!   the `X-Hybridauth-Page` header (which no other site can add without a CORS preflight,
@@ -54,6 +56,27 @@ pub enum Reply {
         body: Bytes,
     },
     Stream(Frames),
+}
+
+/// A refusal for an action that did not come from the page itself: it must carry the page's
+/// header (which no other site can add without a CORS preflight, never granted here) and,
+/// when an `Origin` is given, the listener's own.
+fn from_elsewhere(headers: &HeaderMap) -> Option<Reply> {
+    if !headers.contains_key(PAGE_HEADER) {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            format!("changes are made only from the page (the {PAGE_HEADER} header is missing)"),
+        ));
+    }
+    let origin = headers.get(ORIGIN)?;
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    let same = host.is_some_and(|h| origin.to_str().ok() == Some(&format!("http://{h}")));
+    (!same).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "changes are made only from the page served by this listener (foreign Origin)",
+        )
+    })
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
@@ -163,12 +186,60 @@ impl Page {
                 | "/api/timeline.svg"
                 | "/api/events"
                 | "/api/clock/advance"
+                | "/api/mfa/answer"
         )
     }
 
     /// Whether `path` changes something (and so takes POST, not GET).
     pub fn is_action(path: &str) -> bool {
-        path == "/api/clock/advance"
+        path == "/api/clock/advance" || path == "/api/mfa/answer"
+    }
+
+    /// A POST the page sends: checked as coming from the page itself, then done.
+    pub async fn act(&self, path: &str, headers: &HeaderMap, q: Option<&str>) -> Reply {
+        if let Some(refused) = from_elsewhere(headers) {
+            return refused;
+        }
+        match path {
+            "/api/mfa/answer" => self.answer_push(q).await,
+            _ => self.advance(headers, q).await,
+        }
+    }
+
+    /// `POST /api/mfa/answer?push=ID&answer=approve|deny`.
+    async fn answer_push(&self, q: Option<&str>) -> Reply {
+        use crate::directory::mfa::PushAnswer;
+        let id = query(q, "push").and_then(|v| v.parse::<i64>().ok());
+        let answer = match query(q, "answer") {
+            Some("approve") => Some(PushAnswer::Approved),
+            Some("deny") => Some(PushAnswer::Denied),
+            _ => None,
+        };
+        let (Some(id), Some(answer)) = (id, answer) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "expected ?push=ID&answer=approve|deny",
+            );
+        };
+        let (store, clock) = (Arc::clone(&self.store), self.clock.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let now = clock.now()?;
+            let pending = store.pending_pushes(chrono::DateTime::<chrono::Utc>::MIN_UTC)?;
+            let Some(push) = pending.iter().find(|p| p.id == id) else {
+                return Ok(None);
+            };
+            store.answer_push(push.user_id, answer, now)
+        })
+        .await;
+        match done {
+            Ok(Ok(Some(answered))) => json(
+                StatusCode::OK,
+                serde_json::json!({ "push": answered, "answer": answer.as_str() }),
+            ),
+            Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "that push no longer waits"),
+            Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the answer failed"),
+        }
     }
 
     pub async fn get(&self, path: &str, q: Option<&str>, shutdown: Shutdown) -> Reply {
@@ -273,28 +344,12 @@ impl Page {
     }
 
     /// `POST /api/clock/advance?to=…`: only from the page, only with a simulated clock.
-    pub async fn advance(&self, headers: &HeaderMap, q: Option<&str>) -> Reply {
+    async fn advance(&self, _headers: &HeaderMap, q: Option<&str>) -> Reply {
         if self.clock.mode() != ClockMode::Simulated {
             return error(
                 StatusCode::FORBIDDEN,
                 "read-only: the clock is the system's (set [clock] mode = \"simulated\" to move it)",
             );
-        }
-        if !headers.contains_key(PAGE_HEADER) {
-            return error(
-                StatusCode::FORBIDDEN,
-                format!("the clock moves only from the page (the {PAGE_HEADER} header is missing)"),
-            );
-        }
-        if let Some(origin) = headers.get(ORIGIN) {
-            let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-            let same = host.is_some_and(|h| origin.to_str().ok() == Some(&format!("http://{h}")));
-            if !same {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "the clock moves only from the page served by this listener (foreign Origin)",
-                );
-            }
         }
         let kind = match query(q, "to") {
             Some("object-sync") => SyncKind::Object,

@@ -33,6 +33,15 @@ pub struct Overview {
     /// Deleted on-prem since before the cloud's object-sync cutoff: the cloud may still hold
     /// them (and accept their sign-ins) until the next object-sync cycle.
     deleted_on_prem: Vec<UserRow>,
+    /// Pushes of the MFA extension waiting for the phone (answerable from the page).
+    pushes: Vec<PushRow>,
+}
+
+#[derive(Serialize)]
+struct PushRow {
+    id: i64,
+    sam: String,
+    opened_at: String,
 }
 
 #[derive(Serialize)]
@@ -126,7 +135,29 @@ pub fn overview(store: &dyn Store, clock: &Clock, after: Option<&str>) -> StoreR
         users,
         more_after,
         deleted_on_prem,
+        pushes: pending_pushes(store)?,
     })
+}
+
+/// At most this many pushes are listed (the oldest first).
+const MAX_PUSHES: usize = 50;
+
+fn pending_pushes(store: &dyn Store) -> StoreResult<Vec<PushRow>> {
+    let mut out = Vec::new();
+    for p in store
+        .pending_pushes(chrono::DateTime::<chrono::Utc>::MIN_UTC)?
+        .into_iter()
+        .take(MAX_PUSHES)
+    {
+        if let Some(u) = store.user_by_id(p.user_id)? {
+            out.push(PushRow {
+                id: p.id,
+                sam: u.sam,
+                opened_at: time(p.opened_at),
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn row(

@@ -123,6 +123,25 @@ function render(o) {
     return tr;
   }));
   $("deleted-section").hidden = o.deleted_on_prem.length === 0;
+  const pushes = $("pushes").querySelector("tbody");
+  pushes.replaceChildren(...o.pushes.map((p) => {
+    const tr = document.createElement("tr");
+    tr.dataset.push = p.id;
+    cell(tr, p.sam);
+    cell(tr, short(p.opened_at));
+    const td = document.createElement("td");
+    for (const answer of ["approve", "deny"]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = answer;
+      b.className = "push-" + answer;
+      b.addEventListener("click", () => answerPush(p.id, answer));
+      td.append(b, " ");
+    }
+    tr.append(td);
+    return tr;
+  }));
+  $("pushes-section").hidden = o.pushes.length === 0;
   tick();
 }
 
@@ -222,6 +241,19 @@ function listen() {
   });
   // The backlog arrives at once; records after it are new.
   setTimeout(() => { loaded = true; }, 1000);
+}
+
+// The phone's answer to a push of the MFA extension.
+async function answerPush(id, answer) {
+  try {
+    const r = await fetch("/api/mfa/answer?push=" + encodeURIComponent(id) + "&answer=" + answer, { method: "POST", headers: { "X-Hybridauth-Page": "1" } });
+    const o = await r.json();
+    if (!r.ok) throw new Error(o.error || r.statusText);
+    showError("");
+  } catch (e) {
+    showError("cannot answer the push: " + e.message);
+  }
+  await refresh();
 }
 
 async function advance(to) {
