@@ -303,3 +303,9 @@ print(f"  a request 1 s after the flood: {after:.1f} ms (idle server: {idle:.1f}
 print(f"  RSS {rss0 / 1024:.1f} MiB -> {rss1 / 1024:.1f} MiB (+{(rss1 - rss0) / 1024:.1f} MiB); decisions logged in the whole run: {decisions:.0f}")
 print(f"\nreject delay 1 s: legitimate users {legit_alone:.0f}/s alone, {legit_attacked:.0f}/s beside 200 wrong-password senders ({legit_attacked / legit_alone:.2f})")
 EOF
+
+# The RADIUS pair on PostgreSQL (issue 25), side by side with one node on SQLite.
+if [ "${PAIR:-1}" = 1 ]; then
+  echo
+  ./scripts/bench-pair.sh | sed -n '/^the pair/,$p'
+fi
