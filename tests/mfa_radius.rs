@@ -191,6 +191,15 @@ fn a_user_the_cloud_does_not_know_yet_is_rejected_until_the_cycle_carries_them()
     d.cli(&["clock", "advance", "30m"]);
     let r = pap(&d, "newbie", "Newbie-pass-1");
     assert!(r.contains("Received Access-Challenge"), "{r}");
+    // Disabled in the cloud copy while enabled again on-prem (the re-enable not synced yet):
+    // on-prem accepts, the extension refuses.
+    d.cli(&["user", "disable", "newbie"]);
+    d.cli(&["sync", "now"]);
+    d.cli(&["user", "enable", "newbie"]);
+    let r = pap(&d, "newbie", "Newbie-pass-1");
+    assert!(r.contains("Received Access-Reject"), "{r}");
+    assert_eq!(last(&d, "onprem")["rule"], "onprem.accept");
+    assert_eq!(last(&d, "cloud")["rule"], "mfa.user-disabled");
     // Disabled in the cloud copy (disabled on-prem and synced): on-prem refuses first anyway;
     // an app password never reaches MFA (52e on-prem, before the extension is asked).
     let before = d.signin_log("cloud").len();
