@@ -571,6 +571,76 @@ fn sync_status_and_clock_moves() {
     assert_eq!(v["now"], "2026-01-05T10:35:00Z");
 }
 
+#[test]
+fn mfa_methods_are_registered_listed_and_removed_and_the_phone_answers_only_a_waiting_push() {
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice", "--password", "Winter2026!"]);
+    let v = cli.ok(&["user", "mfa", "add", "alice", "--totp", "--json"]);
+    let uri = v["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{v}");
+    assert!(uri.contains("&digits=6&period=30"), "{uri}");
+    assert_eq!(v["default"], true, "a first method is the default");
+    // Without --json, the URI and a QR code drawn in half blocks.
+    let out = cli.run(&["user", "mfa", "add", "alice", "--push", "--default"]);
+    assert!(out.status.success());
+    let v = cli.ok(&["user", "mfa", "list", "alice", "--json"]);
+    let mut listed: Vec<(String, bool)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["method"].as_str().unwrap().to_string(),
+                m["default"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    listed.sort();
+    // --default moved the default to the push method.
+    assert_eq!(
+        listed,
+        [("push".to_string(), true), ("totp".to_string(), false)]
+    );
+    assert!(
+        !v.to_string().contains(
+            uri.split("secret=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap()
+        ),
+        "no secret listed"
+    );
+    // A second method of a kind is refused (exit 1), a missing one too.
+    let err = cli.refused(&["user", "mfa", "add", "alice", "--totp"]);
+    assert!(err.contains("already has a totp method"), "{err}");
+    // The code is the authenticator's: six digits, what oathtool-style TOTP gives.
+    let code = cli.ok(&["mfa", "code", "alice", "--json"]);
+    let code = code["code"].as_str().unwrap();
+    assert!(
+        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{code}"
+    );
+    // No push waits: the phone has nothing to answer.
+    for verb in ["approve", "deny"] {
+        let out = cli.run(&["mfa", verb, "alice"]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no push waits"));
+    }
+    cli.ok(&["user", "mfa", "remove", "alice", "--totp", "--json"]);
+    let err = cli.refused(&["user", "mfa", "remove", "alice", "--totp"]);
+    assert!(err.contains("has no totp method"), "{err}");
+    let err = cli.refused(&["mfa", "code", "alice"]);
+    assert!(err.contains("no totp method"), "{err}");
+    cli.ok(&["user", "mfa", "remove", "alice", "--push", "--json"]);
+    let v = cli.ok(&["user", "mfa", "list", "alice", "--json"]);
+    assert_eq!(v.as_array().unwrap().len(), 0);
+    // Exactly one kind per command.
+    let out = cli.run(&["user", "mfa", "add", "alice", "--totp", "--push"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 /// Every command and the flags this file exercises through the binary (global `--config` and
 /// `--json` once for all). The test below holds it against what `--help` documents, so a flag
 /// added without a test fails here.
@@ -622,6 +692,12 @@ const EXERCISED: &[(&str, &[&str])] = &[
     ("app-password create", &["--name"]),
     ("app-password list", &[]),
     ("app-password delete", &["--name", "--as-admin"]),
+    ("user mfa add", &["--totp", "--push", "--default"]),
+    ("user mfa list", &[]),
+    ("user mfa remove", &["--totp", "--push"]),
+    ("mfa approve", &[]),
+    ("mfa deny", &[]),
+    ("mfa code", &[]),
     ("sync now", &[]),
     ("sync status", &[]),
     ("clock show", &[]),

@@ -23,7 +23,13 @@ impl Directory {
             created_at: self.now()?,
         };
         self.store.add_mfa_method(&method)?;
-        Ok((user, method))
+        // As stored: a user's first method is the default whatever was asked.
+        let default = self
+            .store
+            .mfa_methods(user.id)?
+            .iter()
+            .any(|m| m.kind == kind && m.default);
+        Ok((user, MfaMethod { default, ..method }))
     }
 
     pub fn mfa_methods(&self, sam: &str) -> ServiceResult<(User, Vec<MfaMethod>)> {
