@@ -113,17 +113,18 @@ pub const SQLITE: &[&str] = &[
     "#,
     // 9: MFA over RADIUS (the NPS extension): methods registered in the cloud, the last TOTP
     // step each used (a code is good once), and push notifications waiting on the phone.
+    // (IF NOT EXISTS: new tables only, so a store rewound to an older version re-runs it.)
     r#"
-    CREATE TABLE mfa_methods (
+    CREATE TABLE IF NOT EXISTS mfa_methods (
         user_id INTEGER NOT NULL, kind TEXT NOT NULL, secret TEXT,
         is_default INTEGER NOT NULL, created_at INTEGER NOT NULL, last_step INTEGER,
         PRIMARY KEY (user_id, kind)
     );
-    CREATE TABLE mfa_pushes (
+    CREATE TABLE IF NOT EXISTS mfa_pushes (
         id INTEGER PRIMARY KEY AUTOINCREMENT, user_id INTEGER NOT NULL,
         opened_at INTEGER NOT NULL, answer TEXT, answered_at INTEGER
     );
-    CREATE INDEX mfa_pushes_pending ON mfa_pushes (user_id, id) WHERE answer IS NULL;
+    CREATE INDEX IF NOT EXISTS mfa_pushes_pending ON mfa_pushes (user_id, id) WHERE answer IS NULL;
     "#,
 ];
 
