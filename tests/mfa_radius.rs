@@ -114,6 +114,27 @@ fn add_totp(d: &Daemon, sam: &str) -> String {
     v["otpauth_uri"].as_str().unwrap().to_string()
 }
 
+/// The phone pressing `verb` (approve or deny) for `sam` as soon as a push waits (at most
+/// 10 s); whether it did.
+fn phone(d: &Daemon, verb: &'static str, sam: &'static str) -> std::thread::JoinHandle<bool> {
+    let config = d.config.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
+                .arg("--config")
+                .arg(&config)
+                .args(["mfa", verb, sam])
+                .output()
+                .unwrap();
+            if out.status.success() || Instant::now() > deadline {
+                return out.status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
 fn last(d: &Daemon, log: &str) -> serde_json::Value {
     d.signin_log(log).pop().unwrap()
 }
@@ -269,24 +290,7 @@ fn a_push_holds_the_request_until_approved_denied_or_out_of_time() {
     d.cli(&["user", "mfa", "add", "alice", "--push"]);
     let before = d.signin_log("onprem").len();
     // Approved while the NAS retransmits: one decision, the policy's attributes kept.
-    let approver = {
-        let config = d.config.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let out = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
-                    .arg("--config")
-                    .arg(&config)
-                    .args(["mfa", "approve", "alice"])
-                    .output()
-                    .unwrap();
-                if out.status.success() || Instant::now() > deadline {
-                    return out.status.success();
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let approver = phone(&d, "approve", "alice");
     let (reply, sent) = held(&d, &push_request(1), Duration::from_secs(8));
     assert!(approver.join().unwrap(), "a push was opened to approve");
     let reply = reply.expect("answered once approved");
@@ -302,23 +306,9 @@ fn a_push_holds_the_request_until_approved_denied_or_out_of_time() {
     );
     assert_eq!(last(&d, "cloud")["rule"], "mfa.push-approved");
     // Denied.
-    let denier = {
-        let config = d.config.clone();
-        std::thread::spawn(move || loop {
-            let out = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
-                .arg("--config")
-                .arg(&config)
-                .args(["mfa", "deny", "alice"])
-                .output()
-                .unwrap();
-            if out.status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        })
-    };
+    let denier = phone(&d, "deny", "alice");
     let (reply, _) = held(&d, &push_request(2), Duration::from_secs(8));
-    denier.join().unwrap();
+    assert!(denier.join().unwrap(), "a push was opened to deny");
     assert_eq!(reply.expect("answered once denied")[0], 3, "Access-Reject");
     assert_eq!(last(&d, "cloud")["rule"], "mfa.push-denied");
     // Nobody answers: rejected at radius.mfa.timeout (4 s here), and the push is closed.
@@ -396,21 +386,9 @@ fn ms_chap_v2_can_only_push_and_a_code_only_user_is_refused() {
     assert_eq!(last(&d, "cloud")["rule"], "mfa.code-needs-pap");
     // With a push method as well, MS-CHAPv2 gets the push (held, approved from "the phone").
     d.cli(&["user", "mfa", "add", "bob", "--push"]);
-    let config = d.config.clone();
-    let approver = std::thread::spawn(move || loop {
-        let out = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
-            .arg("--config")
-            .arg(&config)
-            .args(["mfa", "approve", "bob"])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    });
+    let approver = phone(&d, "approve", "bob");
     let r = radtest_mschap(&d, "bob", "Bob-pass-1");
-    approver.join().unwrap();
+    assert!(approver.join().unwrap(), "a push was opened to approve");
     assert!(r.contains("Received Access-Accept"), "{r}");
     assert!(
         r.contains("MS-CHAP2-Success") || r.contains("MS-CHAP-MPPE-Keys"),

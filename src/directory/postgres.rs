@@ -266,6 +266,24 @@ async fn set_memberships(tx: &Tx<'_>, user_id: i64, groups: &[String]) -> StoreR
     Ok(())
 }
 
+/// Locks the user's row (a second transaction counting the same user waits for this one) and
+/// counts the user's rows in `table` (`app_passwords`, `mfa_methods`).
+async fn lock_user_and_count(tx: &Tx<'_>, user_id: i64, table: &'static str) -> StoreResult<i64> {
+    exec(
+        tx,
+        "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+        pg_params![user_id],
+    )
+    .await?;
+    let rows = exec(
+        tx,
+        &format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1"),
+        pg_params![user_id],
+    )
+    .await?;
+    Ok(rows.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0))
+}
+
 async fn lock_history(tx: &Tx<'_>) -> StoreResult<()> {
     exec(
         tx,
@@ -837,20 +855,8 @@ impl Store for PostgresStore {
         self.change(move |client| {
             Box::pin(async move {
                 let tx = client.transaction().await.map_err(pg)?;
-                // The user's row, locked: two nodes adding the 40th at once take turns.
-                exec(
-                    &tx,
-                    "SELECT id FROM users WHERE id = $1 FOR UPDATE",
-                    pg_params![ap.user_id],
-                )
-                .await?;
-                let count = exec(
-                    &tx,
-                    "SELECT COUNT(*) FROM app_passwords WHERE user_id = $1",
-                    pg_params![ap.user_id],
-                )
-                .await?;
-                let count: i64 = count.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
+                // Two nodes adding the 40th at once take turns.
+                let count = lock_user_and_count(&tx, ap.user_id, "app_passwords").await?;
                 if count as usize >= MAX_APP_PASSWORDS {
                     return Err(StoreError::Refused(format!(
                         "this user already has {MAX_APP_PASSWORDS} app passwords, the most Entra allows; delete one first"
@@ -1374,20 +1380,8 @@ impl Store for PostgresStore {
         self.change(move |client| {
             Box::pin(async move {
                 let tx = client.transaction().await.map_err(pg)?;
-                // The user's row, locked: two nodes registering at once take turns.
-                exec(
-                    &tx,
-                    "SELECT id FROM users WHERE id = $1 FOR UPDATE",
-                    pg_params![m.user_id],
-                )
-                .await?;
-                let count = exec(
-                    &tx,
-                    "SELECT COUNT(*) FROM mfa_methods WHERE user_id = $1",
-                    pg_params![m.user_id],
-                )
-                .await?;
-                let count: i64 = count.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
+                // Two nodes registering at once take turns.
+                let count = lock_user_and_count(&tx, m.user_id, "mfa_methods").await?;
                 let default = m.default || count == 0;
                 if default {
                     exec(
