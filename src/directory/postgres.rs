@@ -33,7 +33,7 @@ use super::mfa::{MfaKind, MfaMethod, PendingPush, PushAnswer};
 use super::migrations;
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
 use super::names::Candidates;
-use super::postgres_bridge::{db, pg, pg_params, pool_err, unique_violation, Bridge};
+use super::postgres_bridge::{db, pg, pg_params, pool_err, query_on, unique_violation, Bridge};
 use super::postgres_scope::{spawn_listener, Db, Scopes};
 use super::store::*;
 use super::tenant::Tenant;
@@ -367,7 +367,90 @@ pub fn probe(config: tokio_postgres::Config, timeout: Duration) -> StoreResult<(
     bridge.query("SELECT 1".into(), vec![]).map(drop)
 }
 
+/// One lockout row's statements and codec, for `modify_locked`: `ensure` makes the row exist
+/// (`$1` the user, then `fresh`), `read` reads it `FOR UPDATE`, `write` stores it (`$1` the
+/// user, then `encode`'s values).
+struct Locked<S> {
+    ensure: &'static str,
+    read: &'static str,
+    write: &'static str,
+    fresh: StoreResult<Vec<super::postgres_bridge::Param>>,
+    decode: fn(&[Row]) -> StoreResult<S>,
+    encode: fn(&S) -> StoreResult<Vec<super::postgres_bridge::Param>>,
+}
+
+/// A pooled connection inside a transaction this code began by hand: if it is dropped before
+/// `done` (an error, or a call that ran out of time and was dropped mid-way), a ROLLBACK is
+/// sent before the connection goes back to the pool — never a connection left in a
+/// transaction, holding its row locks, for the next user.
+struct InTransaction(Option<deadpool_postgres::Object>);
+
+impl InTransaction {
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only by done or drop"))
+    }
+
+    async fn done(mut self, commit: bool) -> StoreResult<()> {
+        let client = self.0.take().unwrap_or_else(|| unreachable!("done once"));
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        client.batch_execute(end).await.map_err(pg)
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let (Some(client), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                let _ = client.batch_execute("ROLLBACK").await;
+            });
+        }
+    }
+}
+
 impl PostgresStore {
+    /// Reads, changes with `f` and writes one lockout row atomically across nodes: the row is
+    /// made to exist, read `FOR UPDATE` (another node's change of it waits), changed by the
+    /// caller's rule between two round trips — never across slow work, the caller hashed
+    /// before — written and committed.
+    fn modify_locked<S: Clone + Send + 'static>(
+        &self,
+        user_id: i64,
+        q: Locked<S>,
+        f: &mut dyn FnMut(&mut S),
+    ) -> StoreResult<S> {
+        let pool = self.bridge.pool.clone();
+        let (ensure, read, decode) = (q.ensure, q.read, q.decode);
+        let mut fresh = q.fresh?;
+        let (tx, mut state) = self.bridge.run(async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            client.batch_execute("BEGIN").await.map_err(pg)?;
+            let tx = InTransaction(Some(client));
+            fresh.insert(0, Box::new(user_id));
+            query_on(tx.client(), ensure, &fresh).await?;
+            let key: [super::postgres_bridge::Param; 1] = [Box::new(user_id)];
+            let rows = query_on(tx.client(), read, &key).await?;
+            let state = decode(&rows)?;
+            Ok((tx, state))
+        })?;
+        f(&mut state);
+        let mut values = (q.encode)(&state)?;
+        values.insert(0, Box::new(user_id));
+        let write = q.write;
+        let out = self.bridge.run(async move {
+            match query_on(tx.client(), write, &values).await {
+                Ok(_) => tx.done(true).await,
+                Err(e) => {
+                    let _ = tx.done(false).await;
+                    Err(e)
+                }
+            }
+        });
+        self.scopes.changes.bump();
+        out.map(|()| state)
+    }
+
     /// Connects (waiting at most `timeout`), migrates the schema under an advisory lock (two
     /// nodes starting at once migrate once), and starts listening for changes.
     pub fn open(
@@ -1228,54 +1311,24 @@ impl Store for PostgresStore {
         user_id: i64,
         f: &mut dyn FnMut(&mut AdLockout),
     ) -> StoreResult<AdLockout> {
-        // The rule runs here, between the locked read and the write: the lock is held across
-        // two round trips, never across slow work (the caller hashed before).
-        let pool = self.bridge.pool.clone();
-        let (client, state) = self.bridge.run(async move {
-            let client = pool.get().await.map_err(pool_err)?;
-            client.batch_execute("BEGIN").await.map_err(pg)?;
-            let ensure =
-                "INSERT INTO ad_lockout (user_id, bad_count) VALUES ($1, 0) ON CONFLICT DO NOTHING";
-            let st = client.prepare_cached(ensure).await.map_err(pg)?;
-            client.execute(&st, &[&user_id]).await.map_err(pg)?;
-            let st = client
-                .prepare_cached(&format!("{AD_LOCKOUT_SQL} FOR UPDATE"))
-                .await
-                .map_err(pg)?;
-            let rows = client.query(&st, &[&user_id]).await.map_err(pg)?;
-            Ok((client, read_ad_lockout_row(&rows)?))
-        })?;
-        let mut state = state;
-        f(&mut state);
-        let written = state.clone();
-        let out = self.bridge.run(async move {
-            let st = client
-                .prepare_cached(
-                    "UPDATE ad_lockout SET bad_count = $2, last_bad_at = $3, locked_at = $4 WHERE user_id = $1",
-                )
-                .await
-                .map_err(pg)?;
-            let result = client
-                .execute(
-                    &st,
-                    &[
-                        &user_id,
-                        &(written.bad_count.min(i32::MAX as u32) as i32),
-                        &written.last_bad_at.map(micros),
-                        &written.locked_at.map(micros),
-                    ],
-                )
-                .await;
-            match result {
-                Ok(_) => client.batch_execute("COMMIT").await.map_err(pg),
-                Err(e) => {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                    Err(pg(e))
-                }
-            }
-        });
-        self.scopes.changes.bump();
-        out.map(|()| state)
+        self.modify_locked(
+            user_id,
+            Locked {
+                ensure: "INSERT INTO ad_lockout (user_id, bad_count) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+                read: "SELECT bad_count, last_bad_at, locked_at FROM ad_lockout WHERE user_id = $1 FOR UPDATE",
+                write: "UPDATE ad_lockout SET bad_count = $2, last_bad_at = $3, locked_at = $4 WHERE user_id = $1",
+                fresh: Ok(vec![]),
+                decode: read_ad_lockout_row,
+                encode: |s: &AdLockout| {
+                    Ok(pg_params![
+                        s.bad_count.min(i32::MAX as u32) as i32,
+                        s.last_bad_at.map(micros),
+                        s.locked_at.map(micros)
+                    ])
+                },
+            },
+            f,
+        )
     }
 
     fn smart_lockout(&self, user_id: i64) -> StoreResult<SmartLockout> {
@@ -1295,43 +1348,20 @@ impl Store for PostgresStore {
         user_id: i64,
         f: &mut dyn FnMut(&mut SmartLockout),
     ) -> StoreResult<SmartLockout> {
-        let pool = self.bridge.pool.clone();
-        let (client, state) = self.bridge.run(async move {
-            let client = pool.get().await.map_err(pool_err)?;
-            client.batch_execute("BEGIN").await.map_err(pg)?;
-            let fresh = serde_json::to_string(&SmartLockout::default()).map_err(db)?;
-            let st = client
-                .prepare_cached(
-                    "INSERT INTO smart_lockout (user_id, state) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(pg)?;
-            client.execute(&st, &[&user_id, &fresh]).await.map_err(pg)?;
-            let st = client
-                .prepare_cached(&format!("{SMART_LOCKOUT_SQL} FOR UPDATE"))
-                .await
-                .map_err(pg)?;
-            let rows = client.query(&st, &[&user_id]).await.map_err(pg)?;
-            Ok((client, read_smart_lockout_row(&rows)?))
-        })?;
-        let mut state = state;
-        f(&mut state);
-        let json = serde_json::to_string(&state).map_err(db)?;
-        let out = self.bridge.run(async move {
-            let st = client
-                .prepare_cached("UPDATE smart_lockout SET state = $2 WHERE user_id = $1")
-                .await
-                .map_err(pg)?;
-            match client.execute(&st, &[&user_id, &json]).await {
-                Ok(_) => client.batch_execute("COMMIT").await.map_err(pg),
-                Err(e) => {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                    Err(pg(e))
-                }
-            }
-        });
-        self.scopes.changes.bump();
-        out.map(|()| state)
+        self.modify_locked(
+            user_id,
+            Locked {
+                ensure: "INSERT INTO smart_lockout (user_id, state) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                read: "SELECT state FROM smart_lockout WHERE user_id = $1 FOR UPDATE",
+                write: "UPDATE smart_lockout SET state = $2 WHERE user_id = $1",
+                fresh: serde_json::to_string(&SmartLockout::default())
+                    .map(|j| pg_params![j])
+                    .map_err(db),
+                decode: read_smart_lockout_row,
+                encode: |s: &SmartLockout| Ok(pg_params![serde_json::to_string(s).map_err(db)?]),
+            },
+            f,
+        )
     }
 
     fn secret_key(&self) -> StoreResult<[u8; 32]> {
