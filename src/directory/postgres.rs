@@ -409,7 +409,23 @@ impl Drop for InTransaction {
     }
 }
 
+/// Connections opened at start and kept in the pool: a node that later runs out of file
+/// descriptors (a flood of LDAP connections) still decides with them.
+const WARM_CONNECTIONS: usize = 4;
+
 impl PostgresStore {
+    /// Opens `n` pooled connections now (they stay in the pool).
+    fn warm(&self, n: usize) -> StoreResult<()> {
+        let pool = self.bridge.pool.clone();
+        self.bridge.run(async move {
+            let mut held = Vec::with_capacity(n);
+            for _ in 0..n {
+                held.push(pool.get().await.map_err(pool_err)?);
+            }
+            Ok(())
+        })
+    }
+
     /// Reads, changes with `f` and writes one lockout row atomically across nodes: the row is
     /// made to exist, read `FOR UPDATE` (another node's change of it waits), changed by the
     /// caller's rule between two round trips — never across slow work, the caller hashed
@@ -467,6 +483,7 @@ impl PostgresStore {
         };
         store.migrate()?;
         spawn_listener(&store.bridge, Arc::clone(&store.scopes.changes));
+        store.warm(WARM_CONNECTIONS.min(pool_size.max(1)))?;
         Ok(store)
     }
 
