@@ -184,6 +184,42 @@ pub struct RawRadius {
     pub policies: Vec<RawRadiusPolicy>,
     pub eap: RawEap,
     pub mfa: RawMfa,
+    /// RADIUS over TLS (RFC 6614), port 2083 by convention.
+    pub tls_listeners: Vec<RawStreamListener>,
+    /// RADIUS over plain TCP (RFC 6613), opt-in.
+    pub tcp_listeners: Vec<RawStreamListener>,
+}
+
+/// `[[radius.tls_listeners]]` and `[[radius.tcp_listeners]]`: RADIUS over a stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStreamListener {
+    pub listen: String,
+    /// TLS only: the server's certificate chain and key, and the CA that signs client
+    /// certificates.
+    pub cert: String,
+    pub key: String,
+    pub ca: String,
+    pub max_connections: usize,
+    pub max_in_flight: usize,
+    pub idle_timeout: String,
+    pub handshake_timeout: String,
+    pub write_timeout: String,
+}
+impl Default for RawStreamListener {
+    fn default() -> Self {
+        RawStreamListener {
+            listen: String::new(),
+            cert: String::new(),
+            key: String::new(),
+            ca: String::new(),
+            max_connections: 256,
+            max_in_flight: 256,
+            idle_timeout: "2m".into(),
+            handshake_timeout: "10s".into(),
+            write_timeout: "10s".into(),
+        }
+    }
 }
 
 /// `[radius.mfa]`: the NPS extension for Microsoft Entra MFA (docs/model.md §10).
@@ -265,6 +301,8 @@ impl Default for RawRadius {
             policies: vec![],
             eap: RawEap::default(),
             mfa: RawMfa::default(),
+            tls_listeners: vec![],
+            tcp_listeners: vec![],
             clients: vec![RawRadiusClient {
                 name: "localhost".into(),
                 network: "127.0.0.1/32".into(),
@@ -274,6 +312,7 @@ impl Default for RawRadius {
                 require_message_authenticator: true,
                 reply_message: false,
                 mfa: mfa_on(),
+                tls_identity: String::new(),
             }],
         }
     }
@@ -283,7 +322,11 @@ impl Default for RawRadius {
 #[serde(deny_unknown_fields)]
 pub struct RawRadiusClient {
     pub name: String,
+    /// Required for a client matched by address; for a TLS client, optional (any source).
+    #[serde(default)]
     pub network: String,
+    /// Required for a client matched by address; a TLS client's is "radsec" (RFC 6614 §2.3).
+    #[serde(default)]
     pub secret: String,
     #[serde(default = "default_endpoint")]
     pub endpoint: String,
@@ -296,6 +339,10 @@ pub struct RawRadiusClient {
     /// `"off"`: this NAS stands for a second NPS without the MFA extension.
     #[serde(default = "mfa_on")]
     pub mfa: String,
+    /// Set: a RADIUS over TLS client, matched by this name in its certificate (the subject's
+    /// CN, or a DNS or URI subject alternative name) on the TLS listeners only.
+    #[serde(default)]
+    pub tls_identity: String,
 }
 
 fn mfa_on() -> String {
@@ -397,13 +444,16 @@ fn default_tls() -> String {
 #[derive(Clone)]
 pub struct RadiusClientConfig {
     pub name: String,
-    pub network: IpNet,
+    /// `None`: any source address (a TLS client without `network`).
+    pub network: Option<IpNet>,
     pub secret: Vec<u8>,
     pub endpoint: Endpoint,
     pub require_message_authenticator: bool,
     pub reply_message: bool,
     /// Whether the MFA extension (when `[radius.mfa] extension = "nps"`) applies to this NAS.
     pub mfa: bool,
+    /// `Some`: a RADIUS over TLS client, matched by certificate on the TLS listeners only.
+    pub tls_identity: Option<String>,
 }
 
 impl std::fmt::Debug for RadiusClientConfig {
@@ -429,6 +479,40 @@ pub struct RadiusConfig {
     pub policies: Vec<crate::authorization::Policy>,
     pub eap: EapConfig,
     pub mfa: crate::verify::mfa::MfaConfig,
+    pub stream_listeners: Vec<StreamListenerConfig>,
+}
+
+/// A RADIUS over TCP (RFC 6613) or TLS (RFC 6614) listener.
+#[derive(Debug, Clone)]
+pub struct StreamListenerConfig {
+    pub address: SocketAddr,
+    /// `None`: plain TCP.
+    pub tls: Option<StreamTlsFiles>,
+    pub max_connections: usize,
+    /// Requests read from one connection and not yet answered; beyond it the connection is
+    /// not read until an answer goes out.
+    pub max_in_flight: usize,
+    pub idle_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+impl StreamListenerConfig {
+    pub fn transport(&self) -> &'static str {
+        if self.tls.is_some() {
+            "tls"
+        } else {
+            "tcp"
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamTlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The CA (PEM, one or more certificates) client certificates must chain to.
+    pub ca: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -847,23 +931,25 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
                 format!("duplicate client name {:?}", c.name),
             ));
         }
-        let network: IpNet = c
-            .network
-            .parse()
-            .or_else(|_| c.network.parse::<std::net::IpAddr>().map(IpNet::from))
-            .map_err(|_| {
-                invalid(
+        let tls_identity = Some(c.tls_identity.trim().to_string()).filter(|t| !t.is_empty());
+        let network = match c.network.trim() {
+            // A TLS client is known by its certificate; its network only narrows it.
+            "" if tls_identity.is_some() => None,
+            "" => {
+                return Err(invalid(
                     &key("network"),
-                    format!(
-                        "expected a CIDR network such as 192.0.2.0/24 or ::1/128, got {:?}",
-                        c.network
-                    ),
-                )
-            })?;
-        if c.secret.is_empty() {
-            return Err(invalid(&key("secret"), "must not be empty"));
-        }
-        if c.secret.len() > 128 {
+                    "must be set (a CIDR network such as 192.0.2.0/24), or tls_identity for a RADIUS over TLS client",
+                ))
+            }
+            n => Some(parse_network(&key("network"), n)?),
+        };
+        let secret = match (&tls_identity, c.secret.as_str()) {
+            // RFC 6614 §2.3: over TLS the shared secret is "radsec"; another one may be set.
+            (Some(_), "") => "radsec".to_string(),
+            (None, "") => return Err(invalid(&key("secret"), "must not be empty")),
+            (_, s) => s.to_string(),
+        };
+        if secret.len() > 128 {
             return Err(invalid(&key("secret"), "at most 128 octets"));
         }
         let endpoint = parse_endpoint(&key("endpoint"), &c.endpoint, c.admin_actions)?;
@@ -879,14 +965,16 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
         };
         clients.push(RadiusClientConfig {
             name: c.name.clone(),
-            network: network.trunc(),
-            secret: c.secret.as_bytes().to_vec(),
+            network,
+            secret: secret.into_bytes(),
             endpoint,
             require_message_authenticator: c.require_message_authenticator,
             reply_message: c.reply_message,
             mfa,
+            tls_identity,
         });
     }
+    let stream_listeners = validate_stream_listeners(r)?;
     let policies = validate_policies(&r.policies, &clients)?;
     let eap = validate_eap(&r.eap)?;
     let mfa = validate_mfa(&r.mfa)?;
@@ -900,7 +988,100 @@ fn validate_radius(r: &RawRadius, accounting_log: PathBuf) -> Result<RadiusConfi
         policies,
         eap,
         mfa,
+        stream_listeners,
     })
+}
+
+fn parse_network(key: &str, n: &str) -> Result<IpNet, ConfigError> {
+    n.parse::<IpNet>()
+        .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            invalid(
+                key,
+                format!("expected a CIDR network such as 192.0.2.0/24 or ::1/128, got {n:?}"),
+            )
+        })
+}
+
+/// `[[radius.tls_listeners]]` then `[[radius.tcp_listeners]]`.
+fn validate_stream_listeners(r: &RawRadius) -> Result<Vec<StreamListenerConfig>, ConfigError> {
+    let mut out = Vec::new();
+    for (kind, list) in [
+        ("tls_listeners", &r.tls_listeners),
+        ("tcp_listeners", &r.tcp_listeners),
+    ] {
+        for (i, l) in list.iter().enumerate() {
+            let key = |k: &str| format!("radius.{kind}[{i}].{k}");
+            let address = l.listen.trim().parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    &key("listen"),
+                    format!(
+                        "expected an address and port such as 0.0.0.0:2083, got {:?}",
+                        l.listen
+                    ),
+                )
+            })?;
+            let path = |k: &str, v: &str| -> Result<PathBuf, ConfigError> {
+                match v.trim() {
+                    "" => Err(invalid(
+                        &key(k),
+                        "RADIUS over TLS needs cert, key and ca (`hybridauth cert --radsec` writes a lab set)",
+                    )),
+                    p => Ok(PathBuf::from(p)),
+                }
+            };
+            let tls = if kind == "tls_listeners" {
+                Some(StreamTlsFiles {
+                    cert: path("cert", &l.cert)?,
+                    key: path("key", &l.key)?,
+                    ca: path("ca", &l.ca)?,
+                })
+            } else {
+                for (k, v) in [("cert", &l.cert), ("key", &l.key), ("ca", &l.ca)] {
+                    if !v.trim().is_empty() {
+                        return Err(invalid(
+                            &key(k),
+                            "plain TCP has no certificates (use radius.tls_listeners for TLS)",
+                        ));
+                    }
+                }
+                None
+            };
+            if !(1..=100_000).contains(&l.max_connections) {
+                return Err(invalid(&key("max_connections"), "expected 1 to 100000"));
+            }
+            // RADIUS identifiers are per connection: a client cannot have more than 256 open.
+            if !(1..=256).contains(&l.max_in_flight) {
+                return Err(invalid(&key("max_in_flight"), "expected 1 to 256"));
+            }
+            let duration =
+                |k: &str, v: &str, min: u64, max: u64| -> Result<Duration, ConfigError> {
+                    let d = parse_duration(v).map_err(|e| invalid(&key(k), e))?;
+                    if d < Duration::from_secs(min) || d > Duration::from_secs(max) {
+                        return Err(invalid(
+                            &key(k),
+                            format!(
+                                "expected {} to {}",
+                                crate::time::format_duration(Duration::from_secs(min)),
+                                crate::time::format_duration(Duration::from_secs(max))
+                            ),
+                        ));
+                    }
+                    Ok(d)
+                };
+            out.push(StreamListenerConfig {
+                address,
+                tls,
+                max_connections: l.max_connections,
+                max_in_flight: l.max_in_flight,
+                idle_timeout: duration("idle_timeout", &l.idle_timeout, 1, 86_400)?,
+                handshake_timeout: duration("handshake_timeout", &l.handshake_timeout, 1, 120)?,
+                write_timeout: duration("write_timeout", &l.write_timeout, 1, 300)?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn validate_mfa(m: &RawMfa) -> Result<crate::verify::mfa::MfaConfig, ConfigError> {

@@ -21,8 +21,23 @@ fn listeners(cfg: &Config) -> Vec<(String, SocketAddr, bool)> {
     for (i, l) in cfg.ldap.listeners.iter().enumerate() {
         out.push((format!("ldap.listeners[{i}].address"), l.address, true));
     }
+    for (key, l) in stream_listeners(cfg) {
+        out.push((format!("{key}.listen"), l.address, true));
+    }
     if let Some(a) = cfg.admin_listen {
         out.push(("admin.listen".into(), a, true));
+    }
+    out
+}
+
+/// The RADIUS stream listeners with their keys (`radius.tls_listeners[0]`, ...).
+fn stream_listeners(cfg: &Config) -> Vec<(String, &crate::config::StreamListenerConfig)> {
+    let (mut tls, mut tcp) = (0, 0);
+    let mut out = vec![];
+    for l in &cfg.radius.stream_listeners {
+        let n = if l.tls.is_some() { &mut tls } else { &mut tcp };
+        out.push((format!("radius.{}_listeners[{n}]", l.transport()), l));
+        *n += 1;
     }
     out
 }
@@ -89,6 +104,24 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             "radius.eap.methods offers PEAP, whose inner method is MS-CHAPv2, but hashing.store_nt_hash is off: every PEAP sign-in will fail (EAP-TTLS/PAP works). Turn it on, then set the passwords again (an NT hash is kept from the next time a password is set)".into(),
         );
     }
+    let tls_clients = cfg
+        .radius
+        .clients
+        .iter()
+        .filter(|c| c.tls_identity.is_some())
+        .count();
+    let tls_listeners = cfg
+        .radius
+        .stream_listeners
+        .iter()
+        .filter(|l| l.tls.is_some())
+        .count();
+    if tls_listeners > 0 && tls_clients == 0 {
+        out.push("radius.tls_listeners is set but no [[radius.clients]] has a tls_identity: every RADIUS/TLS handshake will be refused".into());
+    }
+    if tls_clients > 0 && tls_listeners == 0 {
+        out.push(format!("{tls_clients} of [[radius.clients]] have a tls_identity but there is no radius.tls_listeners: they cannot connect"));
+    }
     out
 }
 
@@ -99,7 +132,7 @@ pub fn problems(cfg: &Config) -> Vec<String> {
     // The admin listener serves no requests: a configuration needs a front door besides it.
     if all.iter().all(|(what, _, _)| what == "admin.listen") {
         problems.push(
-            "no listener: radius.listen, radius.accounting_listen and ldap.listeners are all empty"
+            "no listener: radius.listen, radius.accounting_listen, radius.tls_listeners, radius.tcp_listeners and ldap.listeners are all empty"
                 .into(),
         );
     }
@@ -120,6 +153,13 @@ pub fn problems(cfg: &Config) -> Vec<String> {
         if let (Some(cert), Some(key)) = (&l.cert, &l.key) {
             if let Err(e) = crate::tls::server_config(cert, key, crate::tls::Versions::Safe) {
                 problems.push(format!("ldap.listeners[{i}]: {e}"));
+            }
+        }
+    }
+    for (key, l) in stream_listeners(cfg) {
+        if let Some(f) = &l.tls {
+            if let Err(e) = crate::tls::check_mutual(&f.cert, &f.key, &f.ca) {
+                problems.push(format!("{key}: {e}"));
             }
         }
     }

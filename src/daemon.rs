@@ -75,6 +75,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
             let role_name = match role {
                 Role::Authentication => "authentication",
                 Role::Accounting => "accounting",
+                Role::Stream => "stream",
             };
             let serving = health.add("radius", role_name, local);
             let serve = radius.clone().serve(socket, role, shutdown.clone());
@@ -84,13 +85,36 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
             });
         }
     }
-    let ldap = crate::ldap::server::Shared::new(app.verifier.clone(), cfg.ldap.clone());
     // A start-up error names the key and the file it concerns.
     let file = config_path
         .clone()
         .or_else(crate::config::default_config_file)
         .map(|p| format!(" (in {})", p.display()))
         .unwrap_or_default();
+    let mut tls_reloads = Vec::new();
+    let (mut tls_seen, mut tcp_seen) = (0, 0);
+    for listener in &cfg.radius.stream_listeners {
+        let transport = listener.transport();
+        let seen = if listener.tls.is_some() {
+            &mut tls_seen
+        } else {
+            &mut tcp_seen
+        };
+        let key = format!("radius.{transport}_listeners[{seen}]");
+        *seen += 1;
+        let bound = crate::radius::stream::bind(listener, &clients)
+            .map_err(|e| ServerError::Io(format!("{key}{file}: {e}")))?;
+        let local = bound.local_addr().map_err(io)?;
+        tracing::info!(%local, transport, "RADIUS listening");
+        tls_reloads.extend(bound.tls().map(|t| (key, t)));
+        let serving = health.add("radius", transport, local);
+        let serve = bound.serve(radius.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let _serving = serving;
+            serve.await
+        });
+    }
+    let ldap = crate::ldap::server::Shared::new(app.verifier.clone(), cfg.ldap.clone());
     for (i, listener) in cfg.ldap.listeners.iter().enumerate() {
         let bound = crate::ldap::server::bind(listener)
             .await
@@ -141,6 +165,7 @@ async fn serve(app: App, config_path: Option<PathBuf>) -> Result<(), ServerError
             _ = crate::runtime::shutdown::signal() => break,
             _ = reload => {
                 reload_clients(&clients, &app, config_path.as_deref());
+                reload_certificates(&tls_reloads);
                 reopen_logs(&app, &radius);
             }
         }
@@ -205,6 +230,19 @@ fn reopen_logs(app: &App, radius: &RadiusServer) {
         (Ok(()), Ok(())) => tracing::info!("sign-in and accounting logs reopened"),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "cannot reopen a log; it keeps writing to the old file")
+        }
+    }
+}
+
+/// SIGHUP: each RADIUS over TLS listener reads its certificate, key and CA again (renewed
+/// files take effect at the next handshake); a set that does not load keeps the one in use.
+fn reload_certificates(listeners: &[(String, crate::radius::stream::TlsSetup)]) {
+    for (key, tls) in listeners {
+        match tls.reload() {
+            Ok(()) => tracing::info!(listener = %key, "RADIUS/TLS certificates reloaded"),
+            Err(e) => {
+                tracing::error!(listener = %key, error = %e, "RADIUS/TLS certificates not reloaded; keeping those in use")
+            }
         }
     }
 }

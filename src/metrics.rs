@@ -43,6 +43,17 @@ pub struct DropLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabel {
+    pub transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportReasonLabels {
+    pub transport: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     pub kind: &'static str,
 }
@@ -96,6 +107,9 @@ pub struct Metrics {
     cache_hits: Counter,
     ldap_open: Gauge,
     ldap_accepted: Counter,
+    radius_requests: Family<TransportLabel, Counter>,
+    radius_open: Family<TransportLabel, Gauge>,
+    radius_refused: Family<TransportReasonLabels, Counter>,
     eap_conversations: Gauge,
     mfa: Family<ReasonLabel, Counter>,
     mfa_pushes_pending: Gauge,
@@ -187,6 +201,24 @@ impl Metrics {
             "LDAP connections accepted",
             ldap_accepted.clone(),
         );
+        let radius_requests = Family::<TransportLabel, Counter>::default();
+        registry.register(
+            "radius_packets",
+            "RADIUS packets received, by transport (udp, tcp, tls)",
+            radius_requests.clone(),
+        );
+        let radius_open = Family::<TransportLabel, Gauge>::default();
+        registry.register(
+            "radius_connections_open",
+            "RADIUS over TCP and TLS connections open now, by transport",
+            radius_open.clone(),
+        );
+        let radius_refused = Family::<TransportReasonLabels, Counter>::default();
+        registry.register(
+            "radius_connections_refused",
+            "RADIUS over TCP and TLS connections refused, by transport and reason (connection-limit, handshake, handshake-timeout, unknown-client)",
+            radius_refused.clone(),
+        );
         let eap_conversations = Gauge::default();
         registry.register(
             "eap_conversations",
@@ -242,6 +274,9 @@ impl Metrics {
             cache_hits,
             ldap_open,
             ldap_accepted,
+            radius_requests,
+            radius_open,
+            radius_refused,
             eap_conversations,
             mfa,
             mfa_pushes_pending,
@@ -324,6 +359,28 @@ impl Metrics {
         OpenConnection(self)
     }
 
+    /// A RADIUS packet received over `transport`.
+    pub fn radius_request(&self, transport: &'static str) {
+        self.radius_requests
+            .get_or_create(&TransportLabel { transport })
+            .inc();
+    }
+
+    /// A RADIUS connection open; counted until the guard is dropped.
+    pub fn radius_connection(&'static self, transport: &'static str) -> OpenRadiusConnection {
+        let g = self
+            .radius_open
+            .get_or_create(&TransportLabel { transport });
+        g.inc();
+        OpenRadiusConnection(g.clone())
+    }
+
+    pub fn radius_connection_refused(&self, transport: &'static str, reason: &'static str) {
+        self.radius_refused
+            .get_or_create(&TransportReasonLabels { transport, reason })
+            .inc();
+    }
+
     /// One sync kind's figures (`kind`: "object" or "password-hash"): `new_cycles` cycles ran
     /// since the last look, the last one at `last` and the next at `next` (Unix seconds). The
     /// caller works them out from the schedule; this only records numbers.
@@ -352,6 +409,15 @@ pub struct OpenConnection(&'static Metrics);
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.ldap_open.dec();
+    }
+}
+
+/// An open RADIUS stream connection, counted in `radius_connections_open` until dropped.
+pub struct OpenRadiusConnection(Gauge);
+
+impl Drop for OpenRadiusConnection {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

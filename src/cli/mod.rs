@@ -4,6 +4,7 @@
 mod app_password;
 mod args;
 mod cert;
+mod cert_radsec;
 mod check;
 mod clock;
 mod config;
@@ -142,10 +143,11 @@ fn dispatch(cli: Cli, out: &Out) -> Result<(), CliError> {
     if let Command::Serve(args) = &cli.command {
         if config.radius.listen.is_empty()
             && config.radius.accounting_listen.is_empty()
+            && config.radius.stream_listeners.is_empty()
             && config.ldap.listeners.is_empty()
         {
             return Err(CliError::Failure(
-                "no listener: radius.listen, radius.accounting_listen and ldap.listeners are all empty; nothing to serve".into(),
+                "no listener: radius.listen, radius.accounting_listen, radius.tls_listeners, radius.tcp_listeners and ldap.listeners are all empty; nothing to serve".into(),
             ));
         }
         return serve::run(config, args, cli.config.clone());

@@ -13,6 +13,7 @@ pub mod reject_delay;
 pub mod reply;
 pub mod request;
 pub mod server;
+pub mod stream;
 
 pub use clients::{ClientTable, Clients};
 pub use server::{RadiusServer, Role};

@@ -1,13 +1,15 @@
 //! The reject delay (FreeRADIUS's `reject_delay`): every Access-Reject waits `radius.reject_delay`
 //! before it is sent, which slows an online password guesser without slowing anyone else.
 //!
-//! A delayed reject costs one timer entry in one task per socket, nothing more: the request's
+//! A delayed reject costs one timer entry in one task per UDP socket (per connection for RADIUS
+//! over TCP and TLS), nothing more: the request's
 //! own task, its hashing slot and its worker are all released as soon as the decision is made.
 //! Until the reject is sent the request stays "in flight" for duplicate detection, so a
 //! retransmission is absorbed rather than answered twice; once sent, retransmissions get the
 //! same octets back as for any answer.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,17 +54,28 @@ impl Delayer {
     }
 }
 
-/// Sends a held reject, then records it in the duplicate table (retransmissions get it too).
-async fn send(socket: &UdpSocket, dedup: &Dedup, key: Key, reply: Arc<Vec<u8>>) {
-    let to: SocketAddr = key.0;
-    if let Err(e) = socket.send_to(&reply, to).await {
-        tracing::debug!(%to, error = %e, "send_to failed");
+/// Where a held reject goes: a UDP socket (to the request's source) or a stream connection's
+/// writer.
+pub trait ReplySink: Send + Sync + 'static {
+    fn deliver(&self, to: SocketAddr, reply: Arc<Vec<u8>>) -> impl Future<Output = ()> + Send;
+}
+
+impl ReplySink for UdpSocket {
+    async fn deliver(&self, to: SocketAddr, reply: Arc<Vec<u8>>) {
+        if let Err(e) = self.send_to(&reply, to).await {
+            tracing::debug!(%to, error = %e, "send_to failed");
+        }
     }
+}
+
+/// Sends a held reject, then records it in the duplicate table (retransmissions get it too).
+async fn send<S: ReplySink>(sink: &S, dedup: &Dedup, key: Key, reply: Arc<Vec<u8>>) {
+    sink.deliver(key.0, Arc::clone(&reply)).await;
     dedup.finish(key, Some(reply));
 }
 
 /// Runs until every [`Delayer`] is dropped, then sends what it still holds at once.
-pub async fn run(mut r: Receiver, socket: Arc<UdpSocket>, dedup: Arc<Dedup>) {
+pub async fn run<S: ReplySink>(mut r: Receiver, socket: Arc<S>, dedup: Arc<Dedup>) {
     // The timer wheel holds the request keys; the replies wait beside it.
     let mut due: DelayQueue<Key> = DelayQueue::new();
     let mut replies: HashMap<Key, Arc<Vec<u8>>> = HashMap::new();
@@ -78,12 +91,12 @@ pub async fn run(mut r: Receiver, socket: Arc<UdpSocket>, dedup: Arc<Dedup>) {
             Some(expired) = due.next(), if !due.is_empty() => {
                 let key = expired.into_inner();
                 if let Some(reply) = replies.remove(&key) {
-                    send(&socket, &dedup, key, reply).await;
+                    send(socket.as_ref(), &dedup, key, reply).await;
                 }
             }
         }
     }
     for (key, reply) in replies {
-        send(&socket, &dedup, key, reply).await;
+        send(socket.as_ref(), &dedup, key, reply).await;
     }
 }

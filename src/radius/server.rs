@@ -24,6 +24,9 @@ use crate::verify::{Attempt, Verifier, VerifyError};
 pub enum Role {
     Authentication,
     Accounting,
+    /// A RADIUS over TCP or TLS connection: access and accounting requests on one stream
+    /// (RFC 6614 §2.1), Status-Server answered as on the authentication port.
+    Stream,
 }
 
 /// The most requests one socket has in flight; beyond it datagrams are dropped and the NAS
@@ -67,13 +70,26 @@ struct Shed;
 
 /// What a request's handling needs besides the datagram.
 pub(super) struct RequestCtx<'a> {
-    from: SocketAddr,
+    pub(super) from: SocketAddr,
     /// When the datagram was received: the hashing deadline counts from here.
-    arrived: tokio::time::Instant,
-    delayer: &'a super::reject_delay::Delayer,
+    pub(super) arrived: tokio::time::Instant,
+    pub(super) delayer: &'a super::reject_delay::Delayer,
 }
 
 impl RadiusServer {
+    /// The live client table (the stream listeners match certificates against it).
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    pub(super) fn dedup(&self) -> &Arc<Dedup> {
+        &self.dedup
+    }
+
+    pub(super) fn reject_delay(&self) -> Duration {
+        self.reject_delay
+    }
+
     /// Log rotation (SIGHUP): the accounting log continues in a fresh file.
     pub fn reopen_accounting_log(&self) -> std::io::Result<()> {
         self.accounting.reopen()
@@ -116,24 +132,11 @@ impl RadiusServer {
             Arc::clone(&socket),
             Arc::clone(&self.dedup),
         ));
-        // Idle EAP conversations are reclaimed on a timer too, not only as new ones arrive.
-        let sweeper = (role == Role::Authentication && self.eap.enabled()).then(|| {
-            let me = Arc::clone(&self);
-            let mut stop = shutdown.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(me.eap.sweep_every());
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = stop.recv() => break,
-                        _ = tick.tick() => { me.eap.sweep(); }
-                    }
-                }
-            })
-        });
-        let mfa_poller = (role == Role::Authentication)
-            .then(|| self.spawn_mfa_poller(&shutdown))
-            .flatten();
+        let background = if role == Role::Accounting {
+            Vec::new()
+        } else {
+            self.start_background(&shutdown)
+        };
         let mut buf = vec![0u8; 65536];
         loop {
             let (n, from) = tokio::select! {
@@ -146,6 +149,7 @@ impl RadiusServer {
                     }
                 },
             };
+            crate::metrics::global().radius_request("udp");
             if tracker.len() >= MAX_IN_FLIGHT {
                 crate::metrics::global().dropped("radius", DropReason::Overloaded);
                 self.dropped
@@ -170,11 +174,8 @@ impl RadiusServer {
                 }
             });
         }
-        if let Some(poller) = mfa_poller {
-            poller.abort();
-        }
-        if let Some(sweeper) = sweeper {
-            sweeper.abort();
+        for task in background {
+            task.abort();
         }
         tracker.close();
         tracker.wait().await;
@@ -182,6 +183,32 @@ impl RadiusServer {
         // still holds at once (an answer in flight at shutdown is still an answer), then end.
         drop(delayer);
         let _ = delay_task.await;
+    }
+
+    /// The timers an authentication listener needs: idle EAP conversations reclaimed on a
+    /// timer too, not only as new ones arrive (a second sweeper is harmless), and the MFA
+    /// extension's poller (one per server). Aborted by the caller when it stops.
+    pub(super) fn start_background(
+        self: &Arc<Self>,
+        shutdown: &Shutdown,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if self.eap.enabled() {
+            let me = Arc::clone(self);
+            let mut stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(me.eap.sweep_every());
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.recv() => break,
+                        _ = tick.tick() => { me.eap.sweep(); }
+                    }
+                }
+            }));
+        }
+        tasks.extend(self.spawn_mfa_poller(shutdown));
+        tasks
     }
 
     /// RFC 5080 §2.2.2: a retransmission (the same client port, Identifier and Request
@@ -220,6 +247,19 @@ impl RadiusServer {
             );
             return None;
         };
+        self.handle_for(datagram, role, client, ctx).await
+    }
+
+    /// A packet from a client already known (by its address, or by the certificate of its
+    /// TLS connection).
+    pub(super) async fn handle_for(
+        &self,
+        datagram: &[u8],
+        role: Role,
+        client: Arc<RadiusClientConfig>,
+        ctx: &RequestCtx<'_>,
+    ) -> Option<Arc<Vec<u8>>> {
+        let from = ctx.from;
         let raw = match RawPacket::parse(datagram) {
             Ok(r) => r,
             Err(e) => {
@@ -232,8 +272,10 @@ impl RadiusServer {
         };
         match (role, raw.code()) {
             (_, STATUS_SERVER) => self.status_server(&raw, &client, role, from),
-            (Role::Authentication, ACCESS_REQUEST) => self.access_request(&raw, client, ctx).await,
-            (Role::Accounting, ACCOUNTING_REQUEST) => {
+            (Role::Authentication | Role::Stream, ACCESS_REQUEST) => {
+                self.access_request(&raw, client, ctx).await
+            }
+            (Role::Accounting | Role::Stream, ACCOUNTING_REQUEST) => {
                 self.accounting_request(&raw, &client, from).await
             }
             (_, code) => self.drop_packet(
@@ -260,7 +302,7 @@ impl RadiusServer {
             );
         }
         let code = match role {
-            Role::Authentication => ACCESS_ACCEPT,
+            Role::Authentication | Role::Stream => ACCESS_ACCEPT,
             Role::Accounting => ACCOUNTING_RESPONSE,
         };
         let reply = vec![(ATTR_REPLY_MESSAGE, b"hybridauth is alive".to_vec())];

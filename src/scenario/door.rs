@@ -68,6 +68,9 @@ pub fn configure(raw: &mut RawConfig, mfa: bool) -> Result<Ports, String> {
     }
     raw.radius.listen = vec![format!("127.0.0.1:{radius}")];
     raw.radius.accounting_listen = vec![];
+    // The lab listens where it says and nowhere else: not on the configured stream ports.
+    raw.radius.tls_listeners = vec![];
+    raw.radius.tcp_listeners = vec![];
     // Answers at once: a reject delay changes no decision, only the wait.
     raw.radius.reject_delay = "0s".into();
     raw.ldap.reject_delay = "0s".into();
@@ -82,6 +85,7 @@ pub fn configure(raw: &mut RawConfig, mfa: bool) -> Result<Ports, String> {
             require_message_authenticator: true,
             reply_message: false,
             mfa: "off".into(),
+            tls_identity: String::new(),
         })
         .collect();
     if mfa {
@@ -96,6 +100,7 @@ pub fn configure(raw: &mut RawConfig, mfa: bool) -> Result<Ports, String> {
             require_message_authenticator: true,
             reply_message: false,
             mfa: "on".into(),
+            tls_identity: String::new(),
         });
     }
     raw.ldap.listeners = (0..6)

@@ -1,0 +1,221 @@
+//! One RADIUS over TCP or TLS connection, once its client is known: packets read one after the
+//! other and served concurrently (answers go out in the order they are ready, as RFC 6613 §2.6
+//! allows: the Identifier pairs them), at most `max_in_flight` at a time — beyond it the
+//! connection is not read, so a fast peer slows down instead of growing memory.
+//!
+//! A writer task owns the sending half: a peer that stops reading meets `write_timeout` and the
+//! connection ends. A connection with nothing received and nothing outstanding for
+//! `idle_timeout` is closed (the Status-Server watchdog of RFC 6614 §2.6 keeps a live one busy).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::framing::{must_close, read_packet, FrameError};
+use crate::config::{RadiusClientConfig, StreamListenerConfig};
+use crate::metrics::DropReason;
+use crate::radius::reject_delay::{self, ReplySink};
+use crate::radius::server::{RadiusServer, RequestCtx, Role};
+use crate::runtime::shutdown::Shutdown;
+
+/// What one connection needs besides its stream.
+pub struct Peer {
+    pub server: Arc<RadiusServer>,
+    pub from: SocketAddr,
+    pub client: Arc<RadiusClientConfig>,
+    pub transport: &'static str,
+}
+
+/// The writer's queue, as a sink for the reject delay.
+struct Outgoing(mpsc::Sender<Arc<Vec<u8>>>);
+
+impl ReplySink for Outgoing {
+    async fn deliver(&self, _to: SocketAddr, reply: Arc<Vec<u8>>) {
+        // The writer has gone (the peer left or stopped reading): nothing to deliver to.
+        let _ = self.0.send(reply).await;
+    }
+}
+
+/// Serves the connection until the peer leaves, misbehaves, idles, or the daemon stops; then
+/// answers what is in flight (a reject waiting out its delay included) and closes.
+pub async fn serve<S>(stream: S, peer: Peer, limits: &StreamListenerConfig, shutdown: Shutdown)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut rd, wr) = tokio::io::split(stream);
+    let (tx, rx) = mpsc::channel::<Arc<Vec<u8>>>(limits.max_in_flight);
+    let broken = CancellationToken::new();
+    let writer = tokio::spawn(write_loop(wr, rx, limits.write_timeout, broken.clone()));
+    let (delayer, delayed) = reject_delay::channel(peer.server.reject_delay());
+    let delay_task = tokio::spawn(reject_delay::run(
+        delayed,
+        Arc::new(Outgoing(tx.clone())),
+        Arc::clone(peer.server.dedup()),
+    ));
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let tracker = TaskTracker::new();
+    let why = read_loop(
+        &mut rd,
+        &peer,
+        limits,
+        shutdown,
+        &broken,
+        |packet| {
+            let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
+                return false;
+            };
+            let (server, client, tx, delayer) = (
+                Arc::clone(&peer.server),
+                Arc::clone(&peer.client),
+                tx.clone(),
+                delayer.clone(),
+            );
+            let from = peer.from;
+            tracker.spawn(async move {
+                let ctx = RequestCtx {
+                    from,
+                    arrived: tokio::time::Instant::now(),
+                    delayer: &delayer,
+                };
+                if let Some(reply) = server.handle_for(&packet, Role::Stream, client, &ctx).await {
+                    let _ = tx.send(reply).await;
+                }
+                drop(permit);
+            });
+            true
+        },
+        &in_flight,
+    )
+    .await;
+    tracing::debug!(from = %peer.from, client = %peer.client.name, transport = peer.transport, "RADIUS connection closing: {why}");
+    tracker.close();
+    tracker.wait().await;
+    drop(delayer);
+    let _ = delay_task.await;
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Reads packets and hands each to `serve_one` until the connection should end; why it ended.
+async fn read_loop<R, F>(
+    rd: &mut R,
+    peer: &Peer,
+    limits: &StreamListenerConfig,
+    mut shutdown: Shutdown,
+    broken: &CancellationToken,
+    mut serve_one: F,
+    in_flight: &Semaphore,
+) -> String
+where
+    R: AsyncRead + Unpin,
+    F: FnMut(Vec<u8>) -> bool,
+{
+    let metrics = crate::metrics::global();
+    loop {
+        // At most max_in_flight unanswered: wait for a slot before reading on.
+        let slot = tokio::select! {
+            _ = shutdown.recv() => return "the server is stopping".into(),
+            _ = broken.cancelled() => return "the peer does not read its answers (write_timeout)".into(),
+            s = in_flight.acquire() => s,
+        };
+        drop(slot);
+        let packet = tokio::select! {
+            _ = shutdown.recv() => return "the server is stopping".into(),
+            _ = broken.cancelled() => return "the peer does not read its answers (write_timeout)".into(),
+            r = read_idle(rd, limits.idle_timeout, in_flight, limits.max_in_flight) => r,
+        };
+        let packet = match packet {
+            Ok(p) => p,
+            Err(Ended::Idle) => return "idle".into(),
+            Err(Ended::Frame(FrameError::Closed)) => return "closed by the peer".into(),
+            Err(Ended::Frame(e)) => {
+                metrics.dropped("radius", DropReason::Malformed);
+                super::warn_peer(
+                    peer.from,
+                    &format!(
+                        "RADIUS/{} connection of {} closed",
+                        peer.transport, peer.client.name
+                    ),
+                    &e.to_string(),
+                );
+                return e.to_string();
+            }
+        };
+        metrics.radius_request(peer.transport);
+        if let Some(why) = must_close(&packet, &peer.client.secret) {
+            metrics.dropped("radius", DropReason::Malformed);
+            super::warn_peer(
+                peer.from,
+                &format!(
+                    "RADIUS/{} connection of {} closed (RFC 6613 §2.6.4)",
+                    peer.transport, peer.client.name
+                ),
+                &why,
+            );
+            return why;
+        }
+        if !serve_one(packet) {
+            return "no request slot".into();
+        }
+    }
+}
+
+enum Ended {
+    Idle,
+    Frame(FrameError),
+}
+
+/// The next packet, or `Idle` once nothing has come and nothing was outstanding for `idle`.
+/// The read future is kept across the idle checks (a partly read packet is never lost).
+async fn read_idle<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    idle: Duration,
+    in_flight: &Semaphore,
+    max_in_flight: usize,
+) -> Result<Vec<u8>, Ended> {
+    let read = read_packet(rd);
+    tokio::pin!(read);
+    loop {
+        tokio::select! {
+            r = &mut read => return r.map_err(Ended::Frame),
+            _ = tokio::time::sleep(idle) => {
+                // Requests still being decided (a held MFA push) keep the connection open.
+                if in_flight.available_permits() == max_in_flight {
+                    return Err(Ended::Idle);
+                }
+            }
+        }
+    }
+}
+
+/// Sends answers as they come; whatever is queued goes out in one flush. A write that does not
+/// finish within `timeout` ends the connection (`broken`).
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: mpsc::Receiver<Arc<Vec<u8>>>,
+    timeout: Duration,
+    broken: CancellationToken,
+) {
+    while let Some(first) = rx.recv().await {
+        let written = tokio::time::timeout(timeout, async {
+            wr.write_all(&first).await?;
+            while let Ok(more) = rx.try_recv() {
+                wr.write_all(&more).await?;
+            }
+            wr.flush().await
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            crate::metrics::global().dropped("radius", DropReason::SlowPeer);
+            broken.cancel();
+            return;
+        }
+    }
+    // TLS: close_notify, then FIN.
+    let _ = tokio::time::timeout(timeout, wr.shutdown()).await;
+}
