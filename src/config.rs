@@ -1420,6 +1420,97 @@ mod tests {
         assert!(e.contains("radius.clients[0].network"), "{e}");
     }
 
+    fn tls_listener(raw: &mut RawConfig) {
+        raw.radius.tls_listeners.push(RawStreamListener {
+            listen: "127.0.0.1:2083".into(),
+            cert: "s.pem".into(),
+            key: "s-key.pem".into(),
+            ca: "ca.pem".into(),
+            ..Default::default()
+        });
+    }
+
+    #[test]
+    fn a_tls_client_needs_no_network_nor_secret_and_its_secret_is_radsec() {
+        let mut raw = RawConfig::default();
+        tls_listener(&mut raw);
+        let mut c = raw.radius.clients[0].clone();
+        c.name = "nas1".into();
+        c.network = String::new();
+        c.secret = String::new();
+        c.tls_identity = "nas1.lab".into();
+        raw.radius.clients.push(c);
+        let cfg = Config::validate(raw).unwrap();
+        let nas = &cfg.radius.clients[1];
+        assert_eq!(
+            (nas.network, nas.secret.as_slice()),
+            (None, b"radsec".as_slice())
+        );
+        assert_eq!(nas.tls_identity.as_deref(), Some("nas1.lab"));
+        let l = &cfg.radius.stream_listeners[0];
+        assert_eq!(
+            (l.transport(), l.max_connections, l.max_in_flight),
+            ("tls", 256, 256)
+        );
+        assert_eq!(l.idle_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn stream_listener_mistakes_name_their_key() {
+        let check = |change: fn(&mut RawConfig), key: &str, says: &str| {
+            let mut raw = RawConfig::default();
+            change(&mut raw);
+            let e = Config::validate(raw).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(says), "{e}");
+        };
+        check(
+            |r| r.radius.clients[0].network = String::new(),
+            "radius.clients[0].network",
+            "tls_identity",
+        );
+        check(
+            |r| {
+                tls_listener(r);
+                r.radius.tls_listeners[0].ca = String::new();
+            },
+            "radius.tls_listeners[0].ca",
+            "hybridauth cert --radsec",
+        );
+        check(
+            |r| {
+                tls_listener(r);
+                r.radius.tcp_listeners = r.radius.tls_listeners.clone();
+                r.radius.tls_listeners.clear();
+            },
+            "radius.tcp_listeners[0].cert",
+            "plain TCP has no certificates",
+        );
+        check(
+            |r| {
+                tls_listener(r);
+                r.radius.tls_listeners[0].max_in_flight = 257;
+            },
+            "radius.tls_listeners[0].max_in_flight",
+            "1 to 256",
+        );
+        check(
+            |r| {
+                tls_listener(r);
+                r.radius.tls_listeners[0].listen = "2083".into();
+            },
+            "radius.tls_listeners[0].listen",
+            "address and port",
+        );
+        check(
+            |r| {
+                tls_listener(r);
+                r.radius.tls_listeners[0].handshake_timeout = "10m".into();
+            },
+            "radius.tls_listeners[0].handshake_timeout",
+            "expected 1s to 2m",
+        );
+    }
+
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail's own error type
     fn environment_overrides_and_non_key_variables_are_ignored() {

@@ -719,7 +719,12 @@ const EXERCISED: &[(&str, &[&str])] = &[
     ("scenario run", &["--set", "--junit"]),
     ("scenario diff", &["--set"]),
     ("timeline", &["--since", "--until"]),
-    ("cert", &["--cert", "--key", "--name", "--force"]),
+    (
+        "cert",
+        &[
+            "--cert", "--key", "--name", "--force", "--radsec", "--dir", "--client",
+        ],
+    ),
     (
         "load radius",
         &[
@@ -828,6 +833,144 @@ fn with_stdin(cli: &Cli, args: &[&str], input: &str) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// `cert --radsec`: a CA, a server pair and client pairs that chain to it, under the names the
+/// README uses; a second run signs more clients with the same CA and keeps the server pair.
+#[test]
+fn cert_radsec_makes_a_ca_a_server_and_clients_that_chain_to_it() {
+    let cli = Cli::new();
+    let dir = cli.dir.path().join("radsec");
+    let d = dir.to_str().unwrap();
+    let v = cli.ok(&[
+        "--json",
+        "cert",
+        "--radsec",
+        "--dir",
+        d,
+        "--name",
+        "radius.lab.example",
+        "--client",
+        "nas1",
+    ]);
+    assert_eq!(v["ca"]["made"], true);
+    assert_eq!(v["server"]["made"], true);
+    assert_eq!(v["server"]["names"][0], "radius.lab.example");
+    assert_eq!(v["clients"][0]["name"], "nas1");
+    assert_eq!(v["clients"][0]["cert"], format!("{d}/client-nas1.pem"));
+    for f in [
+        "ca.pem",
+        "ca-key.pem",
+        "server.pem",
+        "server-key.pem",
+        "client-nas1.pem",
+        "client-nas1-key.pem",
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let server = std::fs::read(dir.join("server.pem")).unwrap();
+    let v = cli.ok(&["--json", "cert", "--radsec", "--dir", d, "--client", "nas2"]);
+    assert_eq!(
+        (v["ca"]["made"].clone(), v["server"]["made"].clone()),
+        (serde_json::json!(false), serde_json::json!(false))
+    );
+    assert_eq!(
+        std::fs::read(dir.join("server.pem")).unwrap(),
+        server,
+        "kept"
+    );
+    // Every certificate chains to the one CA (checked by a verifier that is not ours).
+    let verify = std::process::Command::new("openssl")
+        .args([
+            "verify",
+            "-CAfile",
+            "ca.pem",
+            "server.pem",
+            "client-nas1.pem",
+            "client-nas2.pem",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // An existing client pair is refused without --force; a name that is not a file name is a
+    // usage error; a CA this command did not make is never used to sign.
+    let again = cli.run(&["cert", "--radsec", "--dir", d, "--client", "nas1"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let bad = cli.run(&["cert", "--radsec", "--dir", d, "--client", "../etc"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let foreign = cli.dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    cli.ok(&[
+        "cert",
+        "--cert",
+        foreign.join("ca.pem").to_str().unwrap(),
+        "--key",
+        foreign.join("ca-key.pem").to_str().unwrap(),
+    ]);
+    let refused = cli.run(&[
+        "cert",
+        "--radsec",
+        "--dir",
+        foreign.to_str().unwrap(),
+        "--client",
+        "nas1",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a CA this command made"));
+    // --client and --dir belong to --radsec.
+    assert_eq!(
+        cli.run(&["cert", "--client", "nas1"]).status.code(),
+        Some(2)
+    );
+}
+
+/// `config check` reads a RADIUS over TLS listener's files and says what will not work.
+#[test]
+fn config_check_reads_radsec_files_and_warns_about_clients_without_a_listener() {
+    let cli = Cli::new();
+    cli.ok(&["cert", "--radsec", "--dir", "radsec", "--client", "nas1"]);
+    let conf = cli.dir.path().join("h.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &conf,
+            format!("[radius]\nlisten = [\"127.0.0.1:0\"]\n{extra}"),
+        )
+        .unwrap()
+    };
+    let check = || cli.run(&["--config", conf.to_str().unwrap(), "config", "check"]);
+    write("[[radius.tls_listeners]]\nlisten = \"127.0.0.1:0\"\ncert = \"radsec/server.pem\"\nkey = \"radsec/server-key.pem\"\nca = \"radsec/missing.pem\"\n");
+    let out = check();
+    assert_eq!(out.status.code(), Some(3));
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("radius.tls_listeners[0]: cannot read radsec/missing.pem"),
+        "{text}"
+    );
+    write("[[radius.tls_listeners]]\nlisten = \"127.0.0.1:0\"\ncert = \"radsec/server.pem\"\nkey = \"radsec/server-key.pem\"\nca = \"radsec/ca.pem\"\n");
+    let out = check();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no [[radius.clients]] has a tls_identity"),
+        "{out:?}"
+    );
+    write("[[radius.clients]]\nname = \"nas1\"\ntls_identity = \"nas1\"\n[[radius.tls_listeners]]\nlisten = \"127.0.0.1:0\"\ncert = \"radsec/server.pem\"\nkey = \"radsec/server-key.pem\"\nca = \"radsec/ca.pem\"\n");
+    let out = check();
+    assert!(out.status.success(), "{out:?}");
+    write("[[radius.clients]]\nname = \"nas1\"\ntls_identity = \"nas1\"\n");
+    let out = check();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("have a tls_identity but there is no radius.tls_listeners"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -219,3 +219,53 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     // TLS: close_notify, then FIN.
     let _ = tokio::time::timeout(timeout, wr.shutdown()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_is_cut_at_the_write_timeout() {
+        // 64 octets of buffer between us and a peer that never reads.
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let (tx, rx) = mpsc::channel(8);
+        let broken = CancellationToken::new();
+        let writer = tokio::spawn(write_loop(
+            ours,
+            rx,
+            Duration::from_millis(200),
+            broken.clone(),
+        ));
+        tx.send(Arc::new(vec![0u8; 4096])).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), broken.cancelled())
+            .await
+            .expect("the writer gives up");
+        tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            tx.send(Arc::new(vec![1])).await.is_err(),
+            "nothing more is queued for it"
+        );
+    }
+
+    #[tokio::test]
+    async fn queued_answers_all_reach_a_reading_peer() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let (tx, rx) = mpsc::channel(8);
+        let broken = CancellationToken::new();
+        let writer = tokio::spawn(write_loop(ours, rx, Duration::from_secs(5), broken.clone()));
+        for i in 0..5u8 {
+            tx.send(Arc::new(vec![i; 100])).await.unwrap();
+        }
+        drop(tx);
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut theirs, &mut got)
+            .await
+            .unwrap();
+        writer.await.unwrap();
+        assert_eq!(got.len(), 500);
+        assert!(!broken.is_cancelled());
+    }
+}
