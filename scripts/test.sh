@@ -23,6 +23,10 @@ ls /lib/*/security/pam_radius_auth.so >/dev/null 2>&1 || need_apt+=(libpam-radiu
 # The shared store's tests start PostgreSQL clusters of their own (initdb on a private port).
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
+# RADIUS over TLS: radsecproxy and FreeRADIUS as TLS clients, openssl checking certificate chains.
+command -v radsecproxy >/dev/null 2>&1 || [ -x /usr/sbin/radsecproxy ] || need_apt+=(radsecproxy)
+command -v freeradius >/dev/null 2>&1 || [ -x /usr/sbin/freeradius ] || need_apt+=(freeradius)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} (their system services are kept from starting)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

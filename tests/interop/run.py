@@ -2,7 +2,8 @@
 """Interop suite: hybridauth against clients nobody here wrote.
 
 radclient/radtest (freeradius-utils), pyrad, ldapwhoami/ldapsearch (ldap-utils), python ldap3,
-eapol_test, Apache httpd's mod_authnz_ldap and headless Chromium talk to a real
+eapol_test, Apache httpd's mod_authnz_ldap, radsecproxy, FreeRADIUS (proxying over TLS),
+openssl s_client and headless Chromium talk to a real
 `hybridauth serve` on loopback. Prints one line per case and a closing
 'N passed, N failed' line; exits non-zero on any failure.
 """
@@ -226,6 +227,268 @@ def mfa_cases():
                 case(fn)
     finally:
         lab.stop()
+
+
+def radsec_cases():
+    """RADIUS over TLS (RFC 6614) and TCP (RFC 6613) with peers nobody here wrote: radsecproxy
+    forwarding radclient and eapol_test over TLS, FreeRADIUS proxying to hybridauth as a TLS
+    home server, radclient over TCP, openssl s_client with a certificate of another CA."""
+    names = ["radsecproxy_forwards_radclient_over_tls_auth_accounting_and_status",
+             "eapol_test_ttls_and_peap_through_radsecproxy",
+             "freeradius_proxies_to_hybridauth_over_tls",
+             "radclient_over_tcp", "openssl_s_client_with_another_cas_certificate_is_refused"]
+    if not any(os.environ.get("INTEROP_ONLY", "") in n for n in names):
+        return
+    certs = tempfile.mkdtemp(prefix="hybridauth-radsec-")
+    subprocess.run([BIN, "cert", "--radsec", "--dir", certs, "--client", "nas-proxy", "--client", "nas-fr"],
+                   check=True, capture_output=True)
+    other = os.path.join(certs, "other")
+    subprocess.run([BIN, "cert", "--radsec", "--dir", other, "--client", "nas-proxy"], check=True, capture_output=True)
+    tls_port, tcp_port = free(socket.SOCK_STREAM), free(socket.SOCK_STREAM)
+    lab = Lab(extra=f'''
+[[radius.clients]]
+name = "radsecproxy"
+tls_identity = "nas-proxy"
+endpoint = "on-prem"
+[[radius.clients]]
+name = "freeradius-proxy"
+tls_identity = "nas-fr"
+endpoint = "on-prem"
+require_message_authenticator = false
+[[radius.tls_listeners]]
+listen = "127.0.0.1:{tls_port}"
+cert = "{certs}/server.pem"
+key = "{certs}/server-key.pem"
+ca = "{certs}/ca.pem"
+[[radius.tcp_listeners]]
+listen = "127.0.0.1:{tcp_port}"
+''')
+    lab.cli("user", "add", "dora", "--password", "Dora-pass-1")
+    peers = []
+
+    def metric(key):
+        import urllib.request
+        body = urllib.request.urlopen(f"http://127.0.0.1:{lab.admin}/metrics", timeout=5).read().decode()
+        return sum(float(l.split()[-1]) for l in body.splitlines() if l.startswith(key))
+
+    def radclient(port, attrs, code="auth", extra=()):
+        # Retransmits as a NAS does while a peer that was just started comes up.
+        return run(["radclient", "-x", "-r", "5", "-t", "1", *extra, f"127.0.0.1:{port}", code, SECRET],
+                   stdin=attrs, timeout=30)
+
+    proxy_port = free(socket.SOCK_DGRAM)
+
+    def start_radsecproxy():
+        conf = os.path.join(lab.dir, "radsecproxy.conf")
+        with open(conf, "w") as f:
+            f.write(RADSECPROXY_CONF.format(port=proxy_port, dir=lab.dir, secret=SECRET, certs=certs, tls_port=tls_port))
+        peers.append(subprocess.Popen(["radsecproxy", "-f", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def radsecproxy_forwards_radclient_over_tls_auth_accounting_and_status():
+        start_radsecproxy()
+        p = radclient(proxy_port, "User-Name=dora\nUser-Password=Dora-pass-1\nMessage-Authenticator=0x00\n")
+        assert "Received Access-Accept" in p.stdout, p.stdout + p.stderr
+        p = radclient(proxy_port, "User-Name=dora\nUser-Password=wrong\nMessage-Authenticator=0x00\n")
+        assert "Received Access-Reject" in p.stdout, p.stdout + p.stderr
+        assert lab.signin("onprem")[-1]["rule"] == "onprem.bad-password", lab.signin("onprem")[-1]
+        p = radclient(proxy_port, "User-Name=dora\nAcct-Status-Type=Start\nAcct-Session-Id=rs-1\n", code="acct")
+        assert "Received Accounting-Response" in p.stdout, p.stdout + p.stderr
+        with open(os.path.join(lab.dir, "accounting.jsonl")) as f:
+            assert "radsecproxy" in f.read().splitlines()[-1]
+        assert metric('hybridauth_radius_packets_total{transport="tls"}') >= 3
+        assert metric('hybridauth_radius_connections_open{transport="tls"}') >= 1
+
+    def eapol_test_ttls_and_peap_through_radsecproxy():
+        if not peers:
+            start_radsecproxy()
+        for method, phase2 in [("TTLS", "auth=PAP"), ("PEAP", "auth=MSCHAPV2")]:
+            conf = os.path.join(lab.dir, f"eapol-radsec-{method}.conf")
+            with open(conf, "w") as f:
+                f.write(f'network={{\n key_mgmt=WPA-EAP\n eap={method}\n identity="dora"\n'
+                        f' anonymous_identity="anonymous@contoso.com"\n password="Dora-pass-1"\n phase2="{phase2}"\n'
+                        f' ca_cert="{os.path.join(lab.dir, "cert.pem")}"\n}}\n')
+            p = run(["eapol_test", "-c", conf, "-a", "127.0.0.1", "-p", str(proxy_port), "-s", SECRET, "-r", "0", "-t", "15"],
+                    timeout=40)
+            assert p.returncode == 0 and p.stdout.rstrip().endswith("SUCCESS"), (method, p.stdout[-2000:])
+            assert "MPPE keys OK: 1  mismatch: 0" in p.stdout, method
+            assert lab.signin("onprem")[-1]["rule"] == "onprem.accept", lab.signin("onprem")[-1]
+
+    def freeradius_proxies_to_hybridauth_over_tls():
+        fr = os.path.join(lab.dir, "fr")
+        os.makedirs(fr, exist_ok=True)
+        auth, acct = free(socket.SOCK_DGRAM), free(socket.SOCK_DGRAM)
+        with open(os.path.join(fr, "radiusd.conf"), "w") as f:
+            f.write(FREERADIUS_TLS_PROXY_CONF.format(fr=fr, tls_port=tls_port, certs=certs, secret=SECRET, auth=auth, acct=acct))
+        peers.append(subprocess.Popen(["freeradius", "-f", "-d", fr, "-n", "radiusd"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        p = radclient(auth, "User-Name=dora\nUser-Password=Dora-pass-1\n")
+        log = os.path.join(fr, "radius.log")
+        assert "Received Access-Accept" in p.stdout, p.stdout + p.stderr + (open(log).read()[-2000:] if os.path.exists(log) else "")
+        p = radclient(auth, "User-Name=dora\nUser-Password=wrong\n")
+        assert "Received Access-Reject" in p.stdout, p.stdout + p.stderr
+        p = radclient(acct, "User-Name=dora\nAcct-Status-Type=Start\nAcct-Session-Id=fr-1\n", code="acct")
+        assert "Received Accounting-Response" in p.stdout, p.stdout + p.stderr
+        with open(os.path.join(lab.dir, "accounting.jsonl")) as f:
+            assert "freeradius-proxy" in f.read().splitlines()[-1]
+
+    def radclient_over_tcp():
+        p = radclient(tcp_port, "User-Name=dora\nUser-Password=Dora-pass-1\nMessage-Authenticator=0x00\n", extra=("-P", "tcp"))
+        assert "Received Access-Accept" in p.stdout, p.stdout + p.stderr
+        p = radclient(tcp_port, "User-Name=dora\nUser-Password=wrong\nMessage-Authenticator=0x00\n", extra=("-P", "tcp"))
+        assert "Received Access-Reject" in p.stdout, p.stdout + p.stderr
+        assert metric('hybridauth_radius_packets_total{transport="tcp"}') >= 2
+
+    def openssl_s_client_with_another_cas_certificate_is_refused():
+        key = 'hybridauth_radius_connections_refused_total{transport="tls",reason="handshake"}'
+        before = metric(key)
+        # TLS 1.2: the client certificate is judged before the handshake ends, so the refusal is
+        # the handshake's own alert (over TLS 1.3 it would follow the client's Finished).
+        p = run(["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{tls_port}", "-CAfile", f"{certs}/ca.pem",
+                 "-cert", f"{other}/client-nas-proxy.pem", "-key", f"{other}/client-nas-proxy-key.pem"], stdin="x\n", timeout=20)
+        out = (p.stdout + p.stderr).lower()
+        assert "alert" in out, out[-1500:]
+        deadline = time.time() + 5
+        while metric(key) != before + 1:
+            assert time.time() < deadline, (before, metric(key))
+            time.sleep(0.05)
+
+    try:
+        for fn in [radsecproxy_forwards_radclient_over_tls_auth_accounting_and_status,
+                   eapol_test_ttls_and_peap_through_radsecproxy, freeradius_proxies_to_hybridauth_over_tls,
+                   radclient_over_tcp, openssl_s_client_with_another_cas_certificate_is_refused]:
+            if os.environ.get("INTEROP_ONLY", "") in fn.__name__:
+                case(fn)
+    finally:
+        for peer in peers:
+            peer.terminate()
+            peer.wait(timeout=15)
+        lab.stop()
+
+
+RADSECPROXY_CONF = """ListenUDP 127.0.0.1:{port}
+LogLevel 3
+LogDestination file://{dir}/radsecproxy.log
+client nas {{
+    host 127.0.0.1
+    type udp
+    secret {secret}
+}}
+tls lab {{
+    CACertificateFile {certs}/ca.pem
+    CertificateFile {certs}/client-nas-proxy.pem
+    CertificateKeyFile {certs}/client-nas-proxy-key.pem
+}}
+server hybridauth {{
+    host 127.0.0.1
+    port {tls_port}
+    type tls
+    tls lab
+    secret radsec
+    StatusServer on
+}}
+realm * {{
+    server hybridauth
+    accountingServer hybridauth
+}}
+"""
+
+# FreeRADIUS 3.2 proxying every request to hybridauth as a RADIUS over TLS home server.
+FREERADIUS_TLS_PROXY_CONF = """prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = {fr}
+raddbdir = {fr}
+radacctdir = {fr}
+name = freeradius
+confdir = {fr}
+modconfdir = {fr}
+run_dir = {fr}
+db_dir = {fr}
+libdir = /usr/lib/freeradius
+pidfile = {fr}/radiusd.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 1024
+hostname_lookups = no
+proxy_requests = yes
+log {{
+  destination = files
+  file = {fr}/radius.log
+}}
+security {{
+  allow_core_dumps = no
+  max_attributes = 200
+  reject_delay = 0
+  status_server = yes
+}}
+thread pool {{
+  start_servers = 2
+  max_servers = 4
+  min_spare_servers = 1
+  max_spare_servers = 4
+  max_requests_per_server = 0
+}}
+proxy server {{
+  default_fallback = no
+}}
+home_server hybridauth {{
+  type = auth+acct
+  ipaddr = 127.0.0.1
+  port = {tls_port}
+  proto = tcp
+  secret = radsec
+  status_check = status-server
+  tls {{
+    private_key_file = {certs}/client-nas-fr-key.pem
+    certificate_file = {certs}/client-nas-fr.pem
+    ca_file = {certs}/ca.pem
+    fragment_size = 8192
+    check_crl = no
+    cipher_list = "DEFAULT"
+  }}
+}}
+home_server_pool hybridauth_pool {{
+  type = fail-over
+  home_server = hybridauth
+}}
+realm hybridauth {{
+  auth_pool = hybridauth_pool
+  acct_pool = hybridauth_pool
+  nostrip
+}}
+modules {{
+}}
+client nas {{
+  ipaddr = 127.0.0.1
+  secret = {secret}
+}}
+server default {{
+  listen {{
+    type = auth
+    ipaddr = 127.0.0.1
+    port = {auth}
+  }}
+  listen {{
+    type = acct
+    ipaddr = 127.0.0.1
+    port = {acct}
+  }}
+  authorize {{
+    update control {{
+      &Proxy-To-Realm := "hybridauth"
+    }}
+  }}
+  preacct {{
+    update control {{
+      &Proxy-To-Realm := "hybridauth"
+    }}
+  }}
+  authenticate {{
+  }}
+}}
+"""
 
 
 def main():
@@ -714,6 +977,7 @@ LDAPOpCacheEntries 0
             case(fn)
     lab.stop()
     mfa_cases()
+    radsec_cases()
     passed = sum(1 for _, ok, _ in results if ok)
     failed = len(results) - passed
     print(f"interop: {passed} passed, {failed} failed")
