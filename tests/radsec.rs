@@ -83,8 +83,16 @@ struct Lab {
 }
 
 fn lab_with(limits: &str) -> Lab {
+    lab_env(limits, &[])
+}
+
+fn lab_env(limits: &str, env: &[(&str, &str)]) -> Lab {
     let (tls, tcp) = (free_tcp(), free_tcp());
     let d = Options {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         before: Some(make_certs),
         extra_toml: format!(
             r#"
@@ -111,7 +119,7 @@ listen = "127.0.0.1:{tcp}"
         ..Default::default()
     }
     .start();
-    d.cli(&["user", "add", "alice", "--password", PASSWORD]);
+    d.cli_with_env(&["user", "add", "alice", "--password", PASSWORD], env);
     Lab { d, tls, tcp }
 }
 
@@ -340,11 +348,7 @@ async fn certificates_of_another_ca_expired_unnamed_or_absent_are_refused_at_the
             let _ = s.write_all(&status_server(1, "radsec")).await;
             assert!(recv(&mut s).await.is_none(), "{client:?} got an answer");
         }
-        let log = l.d.log();
-        assert!(
-            log.contains(why),
-            "{client:?}: the log should say {why:?}:\n{log}"
-        );
+        wait_log(&l, why);
     }
     assert_eq!(
         metric(
@@ -520,4 +524,52 @@ async fn sighup_reloads_the_certificates_and_the_clients() {
         let _ = s.write_all(&status_server(1, "radsec")).await;
         assert!(recv(&mut s).await.is_none());
     }
+}
+
+/// With one request in flight per connection, a Status-Server sent after a slow sign-in (a
+/// real Argon2 run) is answered after it; with the default it overtakes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_in_flight_bounds_what_one_connection_has_open() {
+    let slow = [
+        ("HYBRIDAUTH_HASHING__MEMORY_KIB", "65536"),
+        ("HYBRIDAUTH_HASHING__ITERATIONS", "3"),
+    ];
+    for (limits, expected) in [("max_in_flight = 1", [1u8, 2]), ("", [2, 1])] {
+        let l = lab_env(limits, &slow);
+        let mut s = TcpStream::connect(("127.0.0.1", l.tcp)).await.unwrap();
+        let mut both = pap(1, PASSWORD, SECRET);
+        both.extend(status_server(2, SECRET));
+        send(&mut s, &both).await;
+        let first = recv(&mut s).await.unwrap();
+        let second = recv(&mut s).await.unwrap();
+        assert_eq!([first[1], second[1]], expected, "{limits:?}");
+        assert_eq!(first[0].max(second[0]), 2);
+    }
+}
+
+/// A peer that sends and never reads its answers is cut at write_timeout (its receive window
+/// is made small so the answers back up at once), and its slot is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_is_cut_at_write_timeout() {
+    let l = lab_with("write_timeout = \"1s\"\nmax_connections = 1");
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(1024).unwrap();
+    let mut s = sock
+        .connect(format!("127.0.0.1:{}", l.tcp).parse().unwrap())
+        .await
+        .unwrap();
+    let many: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| status_server(i as u8, SECRET))
+        .collect();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.write_all(&many)).await;
+    let key = "hybridauth_dropped_total{door=\"radius\",reason=\"slow-peer\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&l, key) < 1.0 {
+        assert!(Instant::now() < deadline, "not cut:\n{}", l.d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its slot (the only one) is free again.
+    let mut t = TcpStream::connect(("127.0.0.1", l.tcp)).await.unwrap();
+    send(&mut t, &status_server(1, SECRET)).await;
+    assert_eq!(recv(&mut t).await.unwrap()[0], 2);
 }

@@ -28,6 +28,28 @@ pub fn names(der: &CertificateDer<'_>) -> Vec<String> {
     out
 }
 
+fn certificate_problem(c: &CertificateError) -> String {
+    let date = |t: &UnixTime| {
+        chrono::DateTime::from_timestamp(t.as_secs() as i64, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    match c {
+        CertificateError::Expired => "Expired".into(),
+        CertificateError::ExpiredContext { not_after, .. } => {
+            format!("Expired (valid until {})", date(not_after))
+        }
+        CertificateError::NotValidYetContext { not_before, .. } => {
+            format!("NotValidYet (valid from {})", date(not_before))
+        }
+        CertificateError::UnknownIssuer => "UnknownIssuer (not signed by the configured ca)".into(),
+        CertificateError::BadSignature => {
+            "BadSignature (not signed by the configured ca, though it names it)".into()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 /// A refused handshake in an operator's words (rustls's own Display of a verifier's error is
 /// its Debug form).
 pub fn describe_refusal(e: &std::io::Error) -> String {
@@ -36,7 +58,9 @@ pub fn describe_refusal(e: &std::io::Error) -> String {
         Some(rustls::Error::InvalidCertificate(CertificateError::Other(other))) => {
             format!("client certificate refused: {}", other.0)
         }
-        Some(rustls::Error::InvalidCertificate(c)) => format!("client certificate refused: {c:?}"),
+        Some(rustls::Error::InvalidCertificate(c)) => {
+            format!("client certificate refused: {}", certificate_problem(c))
+        }
         Some(rustls::Error::NoCertificatesPresented) => {
             "the client presented no certificate".into()
         }

@@ -27,6 +27,9 @@ use crate::radius::{Clients, RadiusServer};
 use crate::runtime::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
 use crate::runtime::shutdown::Shutdown;
 
+/// The kernel send buffer of each RADIUS stream connection (the kernel doubles it).
+const SEND_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Lines a peer can cause (refused handshakes, broken framing): a few a second per source.
 static PEER_LINES: LazyLock<SourceLimiter> = LazyLock::new(SourceLimiter::default);
 
@@ -147,6 +150,9 @@ impl StreamListener {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
+            // Answers are small: a fixed send buffer bounds the kernel memory a peer that never
+            // reads can hold (TCP autotuning would let it grow to megabytes) until write_timeout.
+            let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER_BYTES);
             let accepted = Accepted {
                 tcp,
                 from,
