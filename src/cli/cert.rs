@@ -6,12 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
+use super::cert_files::{names, set_validity, write_private};
 use super::output::{CliError, Out};
-
-/// Names every lab certificate is for; `--name` adds to them.
-pub(super) const ALWAYS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
-/// How long a lab certificate is valid: long enough for a lab, short enough to be noticed.
-const VALID_YEARS: i32 = 2;
 
 #[derive(Args, Debug)]
 pub struct CertArgs {
@@ -24,10 +20,10 @@ pub struct CertArgs {
     /// A host name or IP address the certificate is also for (repeatable), besides
     /// localhost, 127.0.0.1 and ::1; the first one given is the subject's CN.
     #[arg(long)]
-    pub(super) name: Vec<String>,
+    name: Vec<String>,
     /// Overwrite an existing certificate and key (with --radsec: make a new CA too).
     #[arg(long)]
-    pub(super) force: bool,
+    force: bool,
     /// Make a RADIUS over TLS set instead: a CA (kept if --dir has one), a server certificate
     /// (for --name and localhost) and a certificate per --client, all in --dir.
     #[arg(long)]
@@ -41,34 +37,15 @@ pub struct CertArgs {
     client: Vec<String>,
 }
 
-/// The names a server certificate is for: `extra` first (the first one is the CN), then
-/// localhost and the loopback addresses, each once.
-pub(super) fn names(extra: &[String]) -> Vec<String> {
-    let mut names: Vec<String> = vec![];
-    for n in extra.iter().map(String::as_str).chain(ALWAYS) {
-        let n = n.trim();
-        if !n.is_empty() && !names.iter().any(|m| m.eq_ignore_ascii_case(n)) {
-            names.push(n.to_string());
-        }
-    }
-    names
-}
-
-/// Valid from yesterday (a peer whose clock is a little behind accepts it) for `VALID_YEARS`.
-pub(super) fn set_validity(params: &mut rcgen::CertificateParams) {
-    let today = chrono::Utc::now().date_naive();
-    let ymd = |d: chrono::NaiveDate| {
-        use chrono::Datelike;
-        // Day 28 at most: a certificate made on 29 February still has a valid end date.
-        rcgen::date_time_ymd(d.year(), d.month() as u8, d.day().min(28) as u8)
-    };
-    params.not_before = ymd(today - chrono::Duration::days(1));
-    params.not_after = ymd(today.with_year_saturating(VALID_YEARS));
-}
-
 pub fn run(args: &CertArgs, out: &Out) -> Result<(), CliError> {
     if args.radsec {
-        return super::cert_radsec::run(args, &args.dir, &args.client, out);
+        let set = super::cert_radsec::RadsecSet {
+            dir: &args.dir,
+            clients: &args.client,
+            server_names: &args.name,
+            force: args.force,
+        };
+        return super::cert_radsec::run(&set, out);
     }
     for p in [&args.cert, &args.key] {
         if p.exists() && !args.force {
@@ -105,29 +82,4 @@ pub fn run(args: &CertArgs, out: &Out) -> Result<(), CliError> {
         || format!("wrote {} and {} for {}", args.cert.display(), args.key.display(), names.join(", ")),
     );
     Ok(())
-}
-
-/// `today` plus whole years.
-trait AddYears {
-    fn with_year_saturating(self, years: i32) -> chrono::NaiveDate;
-}
-
-impl AddYears for chrono::NaiveDate {
-    fn with_year_saturating(self, years: i32) -> chrono::NaiveDate {
-        use chrono::Datelike;
-        self.with_day(self.day().min(28))
-            .and_then(|d| d.with_year(d.year() + years))
-            .unwrap_or(self)
-    }
-}
-
-pub(super) fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    opts.open(path)?.write_all(data)
 }

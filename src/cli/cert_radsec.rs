@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::cert::{set_validity, write_private, CertArgs};
+use super::cert_files::{names, set_validity, write_private};
 use super::output::{CliError, Out};
 
 /// The lab CA's subject: fixed, so that a CA found in the directory can sign again.
@@ -130,7 +130,17 @@ fn issue(
     write(cert_path, key_path, &cert, &key)
 }
 
-pub fn run(args: &CertArgs, dir: &Path, clients: &[String], out: &Out) -> Result<(), CliError> {
+/// What `cert --radsec` was asked for.
+pub struct RadsecSet<'a> {
+    pub dir: &'a Path,
+    pub clients: &'a [String],
+    /// `--name`: the server certificate's names besides localhost.
+    pub server_names: &'a [String],
+    pub force: bool,
+}
+
+pub fn run(set: &RadsecSet<'_>, out: &Out) -> Result<(), CliError> {
+    let (dir, clients) = (set.dir, set.clients);
     for c in clients {
         if !valid_client_name(c) {
             return Err(CliError::Usage(format!(
@@ -150,7 +160,7 @@ pub fn run(args: &CertArgs, dir: &Path, clients: &[String], out: &Out) -> Result
         .collect();
     for (_, cert, key) in &client_files {
         for p in [cert, key] {
-            if p.exists() && !args.force {
+            if p.exists() && !set.force {
                 return Err(CliError::Refused(format!(
                     "{} exists; not overwriting it without --force",
                     p.display()
@@ -159,11 +169,11 @@ pub fn run(args: &CertArgs, dir: &Path, clients: &[String], out: &Out) -> Result
         }
     }
     std::fs::create_dir_all(dir).map_err(|e| fail(&format!("{}: {e}", dir.display())))?;
-    let issuer = ca(dir, args.force)?;
+    let issuer = ca(dir, set.force)?;
     let (server_cert, server_key) = (dir.join("server.pem"), dir.join("server-key.pem"));
-    let names = super::cert::names(&args.name);
+    let names = names(set.server_names);
     // A new CA invalidates a server certificate signed by an old one.
-    let server_made = issuer.2 || args.force || !server_cert.exists() || !server_key.exists();
+    let server_made = issuer.2 || set.force || !server_cert.exists() || !server_key.exists();
     if server_made {
         let params = leaf_params(
             &names[0],

@@ -4,6 +4,7 @@
 mod app_password;
 mod args;
 mod cert;
+mod cert_files;
 mod cert_radsec;
 mod check;
 mod clock;

@@ -135,7 +135,7 @@ where
             Err(Ended::Frame(FrameError::Closed)) => return "closed by the peer".into(),
             Err(Ended::Frame(e)) => {
                 metrics.dropped("radius", DropReason::Malformed);
-                super::warn_peer(
+                super::peer_log::warn_peer(
                     peer.from,
                     &format!(
                         "RADIUS/{} connection of {} closed",
@@ -149,7 +149,7 @@ where
         metrics.radius_request(peer.transport);
         if let Some(why) = must_close(&packet, &peer.client.secret) {
             metrics.dropped("radius", DropReason::Malformed);
-            super::warn_peer(
+            super::peer_log::warn_peer(
                 peer.from,
                 &format!(
                     "RADIUS/{} connection of {} closed (RFC 6613 §2.6.4)",

@@ -14,9 +14,12 @@
 pub mod certificates;
 mod connection;
 pub mod framing;
+mod peer_log;
+
+use peer_log::warn_peer;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,20 +27,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{StreamListenerConfig, StreamTlsFiles};
 use crate::radius::{Clients, RadiusServer};
-use crate::runtime::logging::{cap, SourceLimiter, MAX_LOGGED_CHARS};
 use crate::runtime::shutdown::Shutdown;
 
 /// The kernel send buffer of each RADIUS stream connection (the kernel doubles it).
 const SEND_BUFFER_BYTES: usize = 64 * 1024;
-
-/// Lines a peer can cause (refused handshakes, broken framing): a few a second per source.
-static PEER_LINES: LazyLock<SourceLimiter> = LazyLock::new(SourceLimiter::default);
-
-fn warn_peer(from: SocketAddr, what: &str, detail: &str) {
-    if let Some(suppressed) = PEER_LINES.allow(from.ip()) {
-        tracing::warn!(%from, suppressed, "{what}: {}", cap(detail, MAX_LOGGED_CHARS));
-    }
-}
 
 /// The TLS side of a listener: the server configuration in use, swapped whole on reload.
 #[derive(Clone)]
