@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, Options, SECRET};
 use common::radius::{access_request, exchange};
-use md5::{Digest, Md5};
 
 const POLICIES: &str = r#"
 [[radius.policies]]
@@ -140,25 +139,16 @@ fn the_accounting_log_records_the_class_the_nas_echoes() {
     let r = ask(&d, "127.0.0.1", 5, "bob", "Winter2026!");
     let class = value(&r, 25).unwrap();
     // The NAS's Accounting-Request (Start) echoes the Class it was given.
-    let mut p = vec![4u8, 9, 0, 0];
-    p.extend_from_slice(&[0u8; 16]);
-    for (t, v) in [
-        (40u8, vec![0, 0, 0, 1]),
-        (44, b"sess-9".to_vec()),
-        (1, b"bob".to_vec()),
-        (25, class),
-    ] {
-        p.push(t);
-        p.push(v.len() as u8 + 2);
-        p.extend_from_slice(&v);
-    }
-    let len = p.len() as u16;
-    p[2..4].copy_from_slice(&len.to_be_bytes());
-    let mut h = Md5::new();
-    h.update(&p);
-    h.update(SECRET.as_bytes());
-    let auth: [u8; 16] = h.finalize().into();
-    p[4..20].copy_from_slice(&auth);
+    let p = common::radius::accounting_request(
+        9,
+        &[
+            (40u8, vec![0, 0, 0, 1]),
+            (44, b"sess-9".to_vec()),
+            (1, b"bob".to_vec()),
+            (25, class),
+        ],
+        SECRET,
+    );
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     assert_eq!(exchange(&s, d.accounting, "127.0.0.1", &p).unwrap()[0], 5);
     let log = std::fs::read_to_string(d.dir.path().join("accounting.jsonl")).unwrap();

@@ -223,26 +223,12 @@ fn status_server(id: u8, secret: &str) -> Vec<u8> {
 }
 
 fn accounting(id: u8, secret: &str) -> Vec<u8> {
-    use md5::{Digest, Md5};
-    let mut p = vec![4u8, id, 0, 0];
-    p.extend_from_slice(&[0u8; 16]);
-    for (t, v) in [
+    let attrs = [
         (1u8, b"alice".to_vec()),
         (40, vec![0, 0, 0, 1]),
         (44, b"s-1".to_vec()),
-    ] {
-        p.push(t);
-        p.push(v.len() as u8 + 2);
-        p.extend_from_slice(&v);
-    }
-    let len = p.len() as u16;
-    p[2..4].copy_from_slice(&len.to_be_bytes());
-    let mut h = Md5::new();
-    h.update(&p);
-    h.update(secret.as_bytes());
-    let auth: [u8; 16] = h.finalize().into();
-    p[4..20].copy_from_slice(&auth);
-    p
+    ];
+    common::radius::accounting_request(id, &attrs, secret)
 }
 
 fn metric(l: &Lab, key: &str) -> f64 {

@@ -437,21 +437,7 @@ fn proxy_state_is_copied_in_order_into_every_reply() {
 
 /// An Accounting-Request (RFC 2866) with these attributes, signed with the shared secret.
 fn accounting_request(id: u8, attrs: &[(u8, Vec<u8>)]) -> Vec<u8> {
-    let mut p = vec![4u8, id, 0, 0];
-    p.extend_from_slice(&[0u8; 16]);
-    for (t, v) in attrs {
-        p.push(*t);
-        p.push(v.len() as u8 + 2);
-        p.extend_from_slice(v);
-    }
-    let len = p.len() as u16;
-    p[2..4].copy_from_slice(&len.to_be_bytes());
-    let mut h = Md5::new();
-    h.update(&p);
-    h.update(SECRET.as_bytes());
-    let auth: [u8; 16] = h.finalize().into();
-    p[4..20].copy_from_slice(&auth);
-    p
+    common::radius::accounting_request(id, attrs, SECRET)
 }
 
 /// RFC 5080 §2.2.2: a retransmission (the same octets from the same port) gets the same

@@ -76,3 +76,22 @@ pub fn exchange(sock: &UdpSocket, port: u16, host: &str, pkt: &[u8]) -> Option<V
 pub fn client(host: &str) -> UdpSocket {
     UdpSocket::bind((host, 0)).unwrap()
 }
+
+/// An Accounting-Request (RFC 2866) with these attributes, its authenticator made with `secret`.
+pub fn accounting_request(id: u8, attrs: &[(u8, Vec<u8>)], secret: &str) -> Vec<u8> {
+    let mut p = vec![4u8, id, 0, 0];
+    p.extend_from_slice(&[0u8; 16]);
+    for (t, v) in attrs {
+        p.push(*t);
+        p.push(v.len() as u8 + 2);
+        p.extend_from_slice(v);
+    }
+    let len = p.len() as u16;
+    p[2..4].copy_from_slice(&len.to_be_bytes());
+    let mut h = Md5::new();
+    h.update(&p);
+    h.update(secret.as_bytes());
+    let auth: [u8; 16] = h.finalize().into();
+    p[4..20].copy_from_slice(&auth);
+    p
+}

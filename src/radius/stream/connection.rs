@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -65,10 +65,7 @@ where
         limits,
         shutdown,
         &broken,
-        |packet| {
-            let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
-                return false;
-            };
+        |packet, permit| {
             let (server, client, tx, delayer) = (
                 Arc::clone(&peer.server),
                 Arc::clone(&peer.client),
@@ -87,7 +84,6 @@ where
                 }
                 drop(permit);
             });
-            true
         },
         &in_flight,
     )
@@ -101,7 +97,8 @@ where
     let _ = writer.await;
 }
 
-/// Reads packets and hands each to `serve_one` until the connection should end; why it ended.
+/// Reads packets and hands each, with its in-flight slot, to `serve_one` until the connection
+/// should end; why it ended.
 async fn read_loop<R, F>(
     rd: &mut R,
     peer: &Peer,
@@ -109,11 +106,11 @@ async fn read_loop<R, F>(
     mut shutdown: Shutdown,
     broken: &CancellationToken,
     mut serve_one: F,
-    in_flight: &Semaphore,
+    in_flight: &Arc<Semaphore>,
 ) -> String
 where
     R: AsyncRead + Unpin,
-    F: FnMut(Vec<u8>) -> bool,
+    F: FnMut(Vec<u8>, OwnedSemaphorePermit),
 {
     let metrics = crate::metrics::global();
     loop {
@@ -121,9 +118,12 @@ where
         let slot = tokio::select! {
             _ = shutdown.recv() => return "the server is stopping".into(),
             _ = broken.cancelled() => return "the peer does not read its answers (write_timeout)".into(),
-            s = in_flight.acquire() => s,
+            s = Arc::clone(in_flight).acquire_owned() => s,
         };
-        drop(slot);
+        // The semaphore is never closed.
+        let Ok(slot) = slot else {
+            return "no request slot".into();
+        };
         let packet = tokio::select! {
             _ = shutdown.recv() => return "the server is stopping".into(),
             _ = broken.cancelled() => return "the peer does not read its answers (write_timeout)".into(),
@@ -133,36 +133,26 @@ where
             Ok(p) => p,
             Err(Ended::Idle) => return "idle".into(),
             Err(Ended::Frame(FrameError::Closed)) => return "closed by the peer".into(),
-            Err(Ended::Frame(e)) => {
-                metrics.dropped("radius", DropReason::Malformed);
-                super::peer_log::warn_peer(
-                    peer.from,
-                    &format!(
-                        "RADIUS/{} connection of {} closed",
-                        peer.transport, peer.client.name
-                    ),
-                    &e.to_string(),
-                );
-                return e.to_string();
-            }
+            Err(Ended::Frame(e)) => return closed_for(peer, "", e.to_string()),
         };
         metrics.radius_request(peer.transport);
         if let Some(why) = must_close(&packet, &peer.client.secret) {
-            metrics.dropped("radius", DropReason::Malformed);
-            super::peer_log::warn_peer(
-                peer.from,
-                &format!(
-                    "RADIUS/{} connection of {} closed (RFC 6613 §2.6.4)",
-                    peer.transport, peer.client.name
-                ),
-                &why,
-            );
-            return why;
+            return closed_for(peer, " (RFC 6613 §2.6.4)", why);
         }
-        if !serve_one(packet) {
-            return "no request slot".into();
-        }
+        serve_one(packet, slot);
     }
+}
+
+/// A connection ended by what its peer sent: counted, logged (a few lines a second per
+/// source), and the reason returned for the closing line.
+fn closed_for(peer: &Peer, rule: &str, why: String) -> String {
+    crate::metrics::global().dropped("radius", DropReason::Malformed);
+    let what = format!(
+        "RADIUS/{} connection of {} closed{rule}",
+        peer.transport, peer.client.name
+    );
+    super::peer_log::warn_peer(peer.from, &what, &why);
+    why
 }
 
 enum Ended {
@@ -184,8 +174,9 @@ async fn read_idle<R: AsyncRead + Unpin>(
         tokio::select! {
             r = &mut read => return r.map_err(Ended::Frame),
             _ = tokio::time::sleep(idle) => {
-                // Requests still being decided (a held MFA push) keep the connection open.
-                if in_flight.available_permits() == max_in_flight {
+                // Requests still being decided (a held MFA push) keep the connection open; the
+                // one slot the reader holds for the packet it waits for is not one of them.
+                if in_flight.available_permits() + 1 >= max_in_flight {
                     return Err(Ended::Idle);
                 }
             }
