@@ -736,6 +736,13 @@ const EXERCISED: &[(&str, &[&str])] = &[
             "--requests",
             "--rate",
             "--retransmit",
+            // Exercised against TLS and TCP listeners in tests/radsec.rs.
+            "--transport",
+            "--connections",
+            "--reconnect",
+            "--tls-ca",
+            "--tls-cert",
+            "--tls-key",
         ],
     ),
     (

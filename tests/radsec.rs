@@ -559,3 +559,103 @@ async fn a_peer_that_never_reads_is_cut_at_write_timeout() {
     send(&mut t, &status_server(1, SECRET)).await;
     assert_eq!(recv(&mut t).await.unwrap()[0], 2);
 }
+
+/// `hybridauth load radius` over TLS (pipelined on one connection, and a handshake a request)
+/// and over TCP on two connections: every request answered, through the binary.
+#[test]
+fn the_load_generator_drives_tls_and_tcp_listeners() {
+    let l = lab();
+    let dir = l.d.dir.path().join("radsec");
+    let path = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let load = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "--json",
+            "load",
+            "radius",
+            "--user",
+            "alice",
+            "--password",
+            PASSWORD,
+            "--requests",
+            "300",
+            "--concurrency",
+            "16",
+        ];
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hybridauth"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let tls = format!("127.0.0.1:{}", l.tls);
+    let (ca, cert, key) = (
+        path("ca.pem"),
+        path("client-nas1.pem"),
+        path("client-nas1-key.pem"),
+    );
+    let tls_args = [
+        "--transport",
+        "tls",
+        "--server",
+        &tls,
+        "--secret",
+        "radsec",
+        "--tls-ca",
+        &ca,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let r = load(&tls_args);
+    assert_eq!(r["answers"]["Access-Accept"], 300, "{r}");
+    let mut reconnect = tls_args.to_vec();
+    reconnect.push("--reconnect");
+    let r = load(&reconnect);
+    assert_eq!(r["answers"]["Access-Accept"], 300, "{r}");
+    let tcp = format!("127.0.0.1:{}", l.tcp);
+    let r = load(&[
+        "--transport",
+        "tcp",
+        "--server",
+        &tcp,
+        "--secret",
+        SECRET,
+        "--connections",
+        "2",
+    ]);
+    assert_eq!(r["answers"]["Access-Accept"], 300, "{r}");
+    assert_eq!(
+        metric(
+            &l,
+            "hybridauth_radius_connections_refused_total{transport=\"tls\",reason=\"handshake\"}"
+        ),
+        0.0
+    );
+    // TLS without its files is a usage error.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hybridauth"))
+        .args([
+            "load",
+            "radius",
+            "--transport",
+            "tls",
+            "--server",
+            &tls,
+            "--secret",
+            "radsec",
+            "--user",
+            "alice",
+            "--password",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-ca"));
+}

@@ -51,6 +51,57 @@ pub struct RadiusArgs {
     /// 3s,2). Latency counts from the first transmission.
     #[arg(long, default_value = "3s,0", value_parser = parse_retransmit)]
     retransmit: (Duration, u32),
+    /// udp, tcp (RFC 6613) or tls (RFC 6614: needs --tls-ca, --tls-cert, --tls-key). Over a
+    /// stream the --concurrency requests are pipelined over --connections connections; a
+    /// request unanswered after the --retransmit timeout counts as timed out (no resend).
+    #[arg(long, default_value = "udp", value_parser = ["udp", "tcp", "tls"])]
+    transport: String,
+    /// tcp and tls: how many connections carry the requests in flight.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// tcp and tls: every request on a new connection (for TLS, a handshake each).
+    #[arg(long)]
+    reconnect: bool,
+    /// tls: the CA the server's certificate must chain to.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// tls: this client's certificate.
+    #[arg(long)]
+    tls_cert: Option<std::path::PathBuf>,
+    /// tls: this client's private key.
+    #[arg(long)]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+/// The stream a RADIUS load travels on, or `None` for UDP.
+fn stream_of(a: &RadiusArgs) -> Result<Option<load::radius_stream::Stream>, CliError> {
+    let tls = match a.transport.as_str() {
+        "udp" => return Ok(None),
+        "tcp" => None,
+        _ => {
+            let (Some(ca), Some(cert), Some(key)) = (&a.tls_ca, &a.tls_cert, &a.tls_key) else {
+                return Err(CliError::Usage(
+                    "--transport tls needs --tls-ca, --tls-cert and --tls-key".into(),
+                ));
+            };
+            let client = load::radius_stream::TlsClient {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            Some(std::sync::Arc::new(
+                client.connector().map_err(CliError::Usage)?,
+            ))
+        }
+    };
+    if a.rate.is_some() {
+        return Err(CliError::Usage("--rate is for --transport udp".into()));
+    }
+    Ok(Some(load::radius_stream::Stream {
+        tls,
+        connections: a.connections,
+        reconnect: a.reconnect,
+    }))
 }
 
 #[derive(Args, Debug)]
@@ -101,6 +152,7 @@ pub fn run(cmd: LoadCmd, out: &Out) -> Result<(), CliError> {
     let report = runtime.block_on(async {
         match cmd {
             LoadCmd::Radius(a) => {
+                let stream = stream_of(&a)?;
                 let tally = Tally::new(a.retransmit.0);
                 let planned = a.common.requests;
                 let progress = tokio::spawn(load::report::progress(tally.clone(), planned));
@@ -112,12 +164,18 @@ pub fn run(cmd: LoadCmd, out: &Out) -> Result<(), CliError> {
                     timeout: a.retransmit.0,
                     retries: a.retransmit.1,
                 };
-                match a.rate {
-                    Some(rate) if rate > 0.0 => {
+                match (stream, a.rate) {
+                    (Some(s), _) => {
+                        let c = a.common.concurrency;
+                        load::radius_stream::closed_loop(t, s, c, planned, tally.clone()).await
+                    }
+                    (None, Some(rate)) if rate > 0.0 => {
                         load::radius::open_loop(t, rate, planned, tally.clone()).await
                     }
-                    Some(_) => return Err(CliError::Usage("--rate must be more than 0".into())),
-                    None => {
+                    (None, Some(_)) => {
+                        return Err(CliError::Usage("--rate must be more than 0".into()))
+                    }
+                    (None, None) => {
                         load::radius::closed_loop(t, a.common.concurrency, planned, tally.clone())
                             .await
                     }

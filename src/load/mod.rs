@@ -9,6 +9,7 @@
 
 pub mod ldap;
 pub mod radius;
+pub mod radius_stream;
 pub mod report;
 
 pub use report::{Report, RequestEnd, Tally};
