@@ -136,7 +136,7 @@ where
             Err(Ended::Frame(e)) => return closed_for(peer, "", e.to_string()),
         };
         metrics.radius_request(peer.transport);
-        if let Some(why) = must_close(&packet, &peer.client.secret) {
+        if let Some(why) = must_close(&packet, &peer.client) {
             return closed_for(peer, " (RFC 6613 §2.6.4)", why);
         }
         serve_one(packet, slot);

@@ -4,8 +4,10 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::config::RadiusClientConfig;
 use crate::protocol::radius_packet::{
-    RawPacket, ACCESS_REQUEST, ACCOUNTING_REQUEST, HEADER_LEN, MAX_LEN, STATUS_SERVER,
+    RawPacket, ACCESS_REQUEST, ACCOUNTING_REQUEST, ATTR_EAP_MESSAGE, HEADER_LEN, MAX_LEN,
+    STATUS_SERVER,
 };
 
 /// Why reading the next packet stopped.
@@ -55,13 +57,18 @@ pub async fn read_packet<R: AsyncRead + Unpin>(rd: &mut R) -> Result<Vec<u8>, Fr
 /// (malformed, an unsupported code, a failed authenticator) also ends the connection — the
 /// peer is broken or holds the wrong secret, and the next frame cannot be trusted. `None`: the
 /// packet goes on to be served.
-pub fn must_close(packet: &[u8], secret: &[u8]) -> Option<String> {
+pub fn must_close(packet: &[u8], client: &RadiusClientConfig) -> Option<String> {
+    let secret = &client.secret;
     let raw = match RawPacket::parse(packet) {
         Ok(r) => r,
         Err(e) => return Some(format!("malformed packet: {e}")),
     };
     let authentic = match raw.code() {
-        ACCESS_REQUEST => raw.message_authenticator_ok(secret) != Some(false),
+        // Required: by the client's setting, and for EAP by RFC 3579 §3.2.
+        ACCESS_REQUEST => match raw.message_authenticator_ok(secret) {
+            Some(ok) => ok,
+            None => !(client.require_message_authenticator || raw.has(ATTR_EAP_MESSAGE)),
+        },
         STATUS_SERVER => raw.message_authenticator_ok(secret) == Some(true),
         ACCOUNTING_REQUEST => {
             raw.accounting_authenticator_ok(secret)
@@ -69,7 +76,9 @@ pub fn must_close(packet: &[u8], secret: &[u8]) -> Option<String> {
         }
         code => return Some(format!("code {code} is not a request this server serves")),
     };
-    (!authentic).then(|| "a packet failed its authenticator check (wrong shared secret?)".into())
+    (!authentic).then(|| {
+        "a packet failed its authenticator check, or lacked a required Message-Authenticator (wrong shared secret?)".into()
+    })
 }
 
 #[cfg(test)]
@@ -121,11 +130,39 @@ mod tests {
         ));
     }
 
+    fn client(require_message_authenticator: bool) -> RadiusClientConfig {
+        RadiusClientConfig {
+            name: "nas".into(),
+            network: None,
+            secret: b"radsec".to_vec(),
+            endpoint: crate::verify::Endpoint {
+                kind: crate::verify::EndpointKind::OnPrem,
+                admin_actions: false,
+            },
+            require_message_authenticator,
+            reply_message: false,
+            mfa: false,
+            tls_identity: Some("nas".into()),
+        }
+    }
+
     #[test]
     fn codes_a_server_does_not_serve_close_the_connection() {
         let mut p = packet(20);
         p[0] = 2; // Access-Accept
-        assert!(must_close(&p, b"radsec").unwrap().contains("code 2"));
-        assert!(must_close(&packet(20), b"radsec").is_none());
+        assert!(must_close(&p, &client(false)).unwrap().contains("code 2"));
+        assert!(must_close(&packet(20), &client(false)).is_none());
+    }
+
+    #[test]
+    fn a_missing_message_authenticator_closes_only_where_one_is_required() {
+        assert!(must_close(&packet(20), &client(true)).is_some());
+        let mut eap = packet(20);
+        eap.extend_from_slice(&[ATTR_EAP_MESSAGE, 6, 2, 1, 0, 4]);
+        eap[2..4].copy_from_slice(&26u16.to_be_bytes());
+        assert!(
+            must_close(&eap, &client(false)).is_some(),
+            "EAP always needs one"
+        );
     }
 }
