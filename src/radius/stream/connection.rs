@@ -47,7 +47,9 @@ pub async fn serve<S>(stream: S, peer: Peer, limits: &StreamListenerConfig, shut
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut rd, wr) = tokio::io::split(stream);
+    let (rd, wr) = tokio::io::split(stream);
+    // Pipelined packets arrive together: read them from one buffer, not a syscall each.
+    let mut rd = tokio::io::BufReader::with_capacity(16 * 1024, rd);
     let (tx, rx) = mpsc::channel::<Arc<Vec<u8>>>(limits.max_in_flight);
     let broken = CancellationToken::new();
     let writer = tokio::spawn(write_loop(wr, rx, limits.write_timeout, broken.clone()));
@@ -192,12 +194,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     timeout: Duration,
     broken: CancellationToken,
 ) {
+    let mut batch = Vec::with_capacity(8192);
     while let Some(first) = rx.recv().await {
-        let written = tokio::time::timeout(timeout, async {
-            wr.write_all(&first).await?;
-            while let Ok(more) = rx.try_recv() {
-                wr.write_all(&more).await?;
+        // Whatever is queued goes out in one write (one TLS record, one syscall).
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while let Ok(more) = rx.try_recv() {
+            batch.extend_from_slice(&more);
+            if batch.len() >= 16 * 1024 {
+                break;
             }
+        }
+        let written = tokio::time::timeout(timeout, async {
+            wr.write_all(&batch).await?;
             wr.flush().await
         })
         .await;
