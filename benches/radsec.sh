@@ -76,6 +76,26 @@ for round in $(seq "$ROUNDS"); do
 done
 hs=$("$HA" load radius --transport tls --reconnect --server "127.0.0.1:$TLS" --secret radsec "${TLSARGS[@]}" --user alice --password 'Winter2026!' --concurrency 8 --requests 2000 --json \
   | python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["rate"]), r["latency_ms"]["p50"] if "latency_ms" in r else "")')
+# Memory: 250 TLS connections opened (handshake done, one Status-Server answered), held idle.
+rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
+rss0=$(rss)
+mem=$(python3 - "$TLS" "$DIR/radsec" "$PID" <<'PY'
+import hashlib, hmac, socket, ssl, sys
+port, certs, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=f"{certs}/ca.pem")
+ctx.load_cert_chain(f"{certs}/client-bench.pem", f"{certs}/client-bench-key.pem")
+held = []
+for i in range(250):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    p = bytearray([12, i % 256, 0, 38]) + bytes(16) + bytes([80, 18]) + bytes(16)
+    p[22:38] = hmac.new(b"radsec", bytes(p), hashlib.md5).digest()
+    s.sendall(bytes(p))
+    assert s.recv(4096)[0] == 2
+    held.append(s)
+print(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0])
+PY
+)
+hs="$hs $rss0 $mem"
 python3 - "${RATE[udp]}" "${RATE[tls]}" "${RATE[tcp]}" "${CPU[udp]}" "${CPU[tls]}" "${CPU[tcp]}" "$hs" <<'PY'
 import statistics, sys
 med = lambda s: statistics.median(float(x) for x in s.split())
@@ -86,4 +106,6 @@ print(f"  warm RADIUS over UDP  {ru:8.0f} req/s   server CPU {cu:4.0f} us/reques
 print(f"  warm RADIUS over TLS  {rt:8.0f} req/s   server CPU {ct:4.0f} us/request   TLS/UDP: rate {rt/ru:.2f}, CPU {ct/cu:.2f}")
 print(f"  warm RADIUS over TCP  {rc:8.0f} req/s   server CPU {cc:4.0f} us/request   TCP/UDP: rate {rc/ru:.2f}, CPU {cc/cu:.2f}")
 print(f"  new TLS connections (handshake + one request, 8 at once): {hs[0]}/s = {float(hs[0])/ru:.3f} of the UDP request rate")
+r0, r1 = float(hs[-2]), float(hs[-1])
+print(f"  250 idle TLS connections: RSS {r0/1024:.1f} -> {r1/1024:.1f} MiB ({(r1-r0)/250:.0f} KiB a connection)")
 PY
