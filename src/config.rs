@@ -1013,7 +1013,13 @@ fn validate_stream_listeners(r: &RawRadius) -> Result<Vec<StreamListenerConfig>,
     ] {
         for (i, l) in list.iter().enumerate() {
             let key = |k: &str| format!("radius.{kind}[{i}].{k}");
-            let address = l.listen.trim().parse::<SocketAddr>().map_err(|_| {
+            // RFC 6614 §2.1 gives RADIUS over TLS port 2083; RFC 6613 keeps 1812 for TCP.
+            let listen = match (l.listen.trim(), kind) {
+                ("", "tls_listeners") => "0.0.0.0:2083",
+                ("", _) => "0.0.0.0:1812",
+                (a, _) => a,
+            };
+            let address = listen.parse::<SocketAddr>().map_err(|_| {
                 invalid(
                     &key("listen"),
                     format!(
