@@ -291,6 +291,11 @@ listen = "127.0.0.1:{tcp_port}"
         p = radclient(proxy_port, "User-Name=dora\nUser-Password=wrong\nMessage-Authenticator=0x00\n")
         assert "Received Access-Reject" in p.stdout, p.stdout + p.stderr
         assert lab.signin("onprem")[-1]["rule"] == "onprem.bad-password", lab.signin("onprem")[-1]
+        # MS-CHAP through the proxy (radsecproxy re-encrypts the MPPE keys for its own client).
+        p = run(["radtest", "-t", "mschap", "-x", "dora", "Dora-pass-1", f"127.0.0.1:{proxy_port}", "0", SECRET], timeout=30)
+        assert "Access-Accept" in p.stdout and "MS-CHAP-MPPE-Keys" in p.stdout, p.stdout + p.stderr
+        p = run(["radtest", "-t", "mschap", "-x", "dora", "not-it", f"127.0.0.1:{proxy_port}", "0", SECRET], timeout=30)
+        assert "Access-Reject" in p.stdout and "E=691" in p.stdout, p.stdout + p.stderr
         p = radclient(proxy_port, "User-Name=dora\nAcct-Status-Type=Start\nAcct-Session-Id=rs-1\n", code="acct")
         assert "Received Accounting-Response" in p.stdout, p.stdout + p.stderr
         with open(os.path.join(lab.dir, "accounting.jsonl")) as f:
