@@ -13,6 +13,8 @@ pub mod daemon;
 pub mod decision;
 pub mod directory;
 pub mod endpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ldap;
 pub mod load;
 pub mod metrics;

@@ -169,7 +169,12 @@ pub fn text_error(e: &std::io::Error) -> Option<&TextError> {
 /// A whole (small) file, checked line by line: for scenario files.
 pub fn read(path: &std::path::Path, limits: Limits) -> Result<String, TextError> {
     let file = std::fs::File::open(path)?;
-    let mut lines = Lines::new(std::io::BufReader::new(file), limits);
+    read_from(std::io::BufReader::new(file), limits)
+}
+
+/// The same, from any reader.
+pub fn read_from(input: impl BufRead, limits: Limits) -> Result<String, TextError> {
+    let mut lines = Lines::new(input, limits);
     let mut text = String::new();
     while let Some((_, line)) = lines.next_line()? {
         text.push_str(&line);

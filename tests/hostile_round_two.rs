@@ -511,3 +511,38 @@ async fn a_client_that_never_reads_holds_at_most_the_send_buffer_in_the_kernel()
     );
     eprintln!("send queue of a non-reading client: {last} bytes (send_buffer_bytes = 131072)");
 }
+
+/// Found by the `ldap_message` fuzz target: the LDAP codec prints `unknown op -> N` on standard
+/// output for every message naming an operation it does not know, so a peer could write to the
+/// daemon's stdout at will, past every log limit. Such messages are refused before the codec:
+/// stdout stays empty, and the listener goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ldap_operations_never_reach_standard_output() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = common::daemon::Options {
+        keep_stdout: true,
+        ..Default::default()
+    }
+    .start();
+    d.cli(&["user", "add", "alice", "--password", "Winter2026!"]);
+    // messageID 1, then [APPLICATION 18] (no such operation), and a DelRequest in the wrong form.
+    for op in [[0x72u8, 0x00], [0x6a, 0x00]] {
+        for _ in 0..20 {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", d.ldap))
+                .await
+                .unwrap();
+            s.write_all(&[0x30, 0x05, 0x02, 0x01, 0x01, op[0], op[1]])
+                .await
+                .unwrap();
+            let mut buf = [0u8; 256];
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        }
+    }
+    let mut c = connect(d.ldap).await;
+    assert_eq!(
+        bind(&mut c, 1, "alice", "Winter2026!").await.code,
+        LdapResultCode::Success
+    );
+    let stdout = std::fs::read_to_string(d.dir.path().join("stdout.log")).unwrap();
+    assert!(stdout.is_empty(), "the daemon's stdout: {stdout:?}");
+}

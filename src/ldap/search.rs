@@ -38,14 +38,14 @@ enum CursorPhase {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-struct Cursor {
+pub(crate) struct Cursor {
     sent: usize,
     phase: CursorPhase,
     after: String,
 }
 
 impl Cursor {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let phase = match self.phase {
             CursorPhase::Groups => "g",
             CursorPhase::Users => "u",
@@ -58,7 +58,7 @@ impl Cursor {
         .into_bytes()
     }
 
-    fn decode(raw: &[u8]) -> Option<Cursor> {
+    pub(crate) fn decode(raw: &[u8]) -> Option<Cursor> {
         let s = std::str::from_utf8(raw).ok()?;
         let mut parts = s.splitn(4, ':');
         if parts.next()? != COOKIE_TAG {

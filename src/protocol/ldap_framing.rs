@@ -181,7 +181,12 @@ impl Reader {
             }
         }
         let mut frame = self.buf.split_to(size);
-        let decoded = self.codec.decode(&mut frame);
+        // An operation the codec does not know would make it print to stdout (see ldap_op_tag).
+        let decoded = if super::ldap_op_tag::codec_knows(&frame) {
+            self.codec.decode(&mut frame)
+        } else {
+            Ok(None)
+        };
         if self.buf.capacity() > KEEP_BYTES {
             // Keep what the peer already sent after this message, in a right-sized buffer.
             self.buf = BytesMut::from(&self.buf[..]);

@@ -5,6 +5,7 @@
 
 pub mod eap_packet;
 pub mod ldap_framing;
+pub mod ldap_op_tag;
 pub mod radius_dictionary;
 pub mod radius_hiding;
 pub mod radius_packet;

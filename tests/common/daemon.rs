@@ -83,6 +83,8 @@ pub struct Options {
     pub store_url: Option<String>,
     /// Keeps the SQLite file even in a PostgreSQL pass (a test of the file itself).
     pub sqlite_only: bool,
+    /// The daemon's standard output goes to `stdout.log` in the temp dir (else nowhere).
+    pub keep_stdout: bool,
 }
 
 /// Whether this run puts every test daemon on PostgreSQL (`HYBRIDAUTH_TEST_BACKEND=postgresql`,
@@ -189,7 +191,11 @@ endpoint = "cloud"
         cmd.args(["--config", config.to_str().unwrap(), "serve"])
             .args(&self.serve_args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
+            .stdout(if self.keep_stdout {
+                Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+            } else {
+                Stdio::null()
+            })
             .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap());
         let (nofile, umask) = (self.nofile, self.umask);
         if nofile.is_some() || umask.is_some() {

@@ -12,9 +12,9 @@
 
 pub mod inner;
 pub mod peap;
-mod peap_inner;
+pub(crate) mod peap_inner;
 pub mod ttls;
-mod ttls_inner;
+pub(crate) mod ttls_inner;
 pub mod tunnel;
 
 use std::collections::HashMap;

@@ -1,0 +1,2 @@
+#![no_main]
+hybridauth_fuzz::target!("dn_and_names");

@@ -1,0 +1,2 @@
+#![no_main]
+hybridauth_fuzz::target!("import_ldif");
