@@ -18,7 +18,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn replay(kind: &str) -> usize {
-    hybridauth::fuzzing::lab::abort_on_panic();
+    hybridauth::fuzzing::lab::prepare_process();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz")
         .join(kind);

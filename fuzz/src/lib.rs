@@ -43,10 +43,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// Once per process: the lab made before the first input (its memory is not the input's), and
-/// a panic on any thread turned into an abort.
+/// Once per process: SIGPIPE ignored and a panic on any thread turned into an abort
+/// (`prepare_process`), and the lab made before the first input (its memory is not the input's).
 pub fn init(name: &str) {
-    hybridauth::fuzzing::lab::abort_on_panic();
+    hybridauth::fuzzing::lab::prepare_process();
     let _ = hybridauth::fuzzing::lab::lab();
     let entry = hybridauth::fuzzing::target(name).expect("a known target");
     // Warm what each target makes on first use (the admin listener, the entries).

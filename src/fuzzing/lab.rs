@@ -95,8 +95,19 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     &RUNTIME
 }
 
-/// A panic on any thread of the process (a server task, say) ends it, so a fuzzer sees it.
-pub fn abort_on_panic() {
+/// A fuzzing process as the daemon is: a write to a connection the other side closed is an
+/// error, not a SIGPIPE that kills the process (libFuzzer's `main` runs instead of Rust's,
+/// which would have ignored it); and a panic on any thread (a server task, say) ends the
+/// process, so a fuzzer sees it.
+pub fn prepare_process() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    abort_on_panic();
+}
+
+fn abort_on_panic() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default(info);
