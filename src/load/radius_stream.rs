@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rand::RngCore;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::radius::{answer_kind, request, Target};
@@ -68,17 +68,13 @@ async fn connect(server: SocketAddr, s: &Stream) -> std::io::Result<Box<dyn Io>>
     }
 }
 
+/// An answer, framed as the server frames requests (its own reader, the same limits).
 async fn read_packet<R: AsyncRead + Unpin>(rd: &mut R) -> std::io::Result<Vec<u8>> {
-    let mut head = [0u8; 4];
-    rd.read_exact(&mut head).await?;
-    let len = u16::from_be_bytes([head[2], head[3]]) as usize;
-    if !(20..=4096).contains(&len) {
-        return Err(std::io::Error::other(format!("an answer of {len} octets")));
-    }
-    let mut p = head.to_vec();
-    p.resize(len, 0);
-    rd.read_exact(&mut p[4..]).await?;
-    Ok(p)
+    use crate::radius::stream::framing::{self, FrameError};
+    framing::read_packet(rd).await.map_err(|e| match e {
+        FrameError::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    })
 }
 
 fn fresh_request(t: &Target, id: u8) -> Vec<u8> {
