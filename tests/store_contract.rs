@@ -496,22 +496,33 @@ fn the_simulated_clock_moves_by_compare_and_set_from_every_handle() {
 fn a_change_through_one_handle_is_seen_by_the_next_read_scope_of_the_other() {
     each(|a, b| {
         let u = a.insert_user(&user("Nova"), t(0)).unwrap();
-        let scoped = |store: &dyn Store| {
+        // Both ways into a scope: one that takes its own proof that its memory is current, and
+        // one whose proof an async caller took ahead (`catch_up`, as the verifier does).
+        let scoped = |store: &dyn Store, ahead: bool| {
             let mut seen = None;
-            store
-                .read_scope(&mut || {
-                    let found = store.users_named(&names(&["nova"], &[], &[])).unwrap();
-                    let lock = store.ad_lockout(u.id).unwrap();
-                    seen = Some((found.first().map(|u| u.enabled), lock.bad_count));
-                })
-                .unwrap();
+            let mut reads = || {
+                let found = store.users_named(&names(&["nova"], &[], &[])).unwrap();
+                let lock = store.ad_lockout(u.id).unwrap();
+                seen = Some((found.first().map(|u| u.enabled), lock.bad_count));
+            };
+            if ahead {
+                let proof = futures::executor::block_on(store.catch_up());
+                store.read_scope_caught_up(proof, &mut reads).unwrap();
+            } else {
+                store.read_scope(&mut reads).unwrap();
+            }
             seen.unwrap()
         };
         // Warm the other handle's memo, change through the first (one write, so that nothing
         // else gives the change time to travel), read at once through the other.
         let (mut enabled, mut bad) = (true, 0);
-        for round in 0..200u32 {
-            assert_eq!(scoped(b), (Some(enabled), bad), "round {round}");
+        for round in 0..400u32 {
+            let ahead = round % 4 >= 2;
+            assert_eq!(
+                scoped(b, ahead),
+                (Some(enabled), bad),
+                "round {round}, ahead {ahead}"
+            );
             if round % 2 == 0 {
                 let mut next = a.user_by_sam("nova").unwrap().unwrap();
                 enabled = !enabled;

@@ -28,5 +28,5 @@ pub use names::{
     candidates, invalid_login, normalize_dn, resolve, user_dn, Candidates, Names, Resolution,
     MAX_DN_BYTES, MAX_SAM_CHARS, MAX_UPN_BYTES,
 };
-pub use store::{Store, StoreError};
+pub use store::{CaughtUp, Store, StoreError};
 pub use tenant::Tenant;

@@ -1309,7 +1309,16 @@ impl Store for PostgresStore {
     }
 
     fn read_scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
-        self.scopes.scope(&self.bridge, f)
+        self.scopes.scope(&self.bridge, None, f)
+    }
+
+    fn catch_up(&self) -> futures::future::BoxFuture<'static, CaughtUp> {
+        let changes = Arc::clone(&self.scopes.changes);
+        Box::pin(async move { CaughtUp(changes.caught_up().await) })
+    }
+
+    fn read_scope_caught_up(&self, caught_up: CaughtUp, f: &mut dyn FnMut()) -> StoreResult<()> {
+        self.scopes.scope(&self.bridge, Some(caught_up.0), f)
     }
 
     fn ad_lockout(&self, user_id: i64) -> StoreResult<AdLockout> {

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::postgres_bridge::{pg, pool_err, query_on, Bridge, Param};
@@ -50,6 +50,8 @@ pub(crate) struct Changes {
     started: AtomicU64,
     finished: Mutex<u64>,
     finished_changed: Condvar,
+    /// The same number, for async waiters (`caught_up`).
+    finished_watch: tokio::sync::watch::Sender<u64>,
     /// Wakes the listener for a round.
     wanted: tokio::sync::Notify,
 }
@@ -62,6 +64,7 @@ impl Default for Changes {
             started: AtomicU64::new(0),
             finished: Mutex::new(0),
             finished_changed: Condvar::new(),
+            finished_watch: tokio::sync::watch::Sender::new(0),
             wanted: tokio::sync::Notify::new(),
         }
     }
@@ -83,11 +86,7 @@ impl Changes {
     /// empty query) that started after this call began. Concurrent scopes share rounds: one
     /// round trip serves every scope that was waiting for it.
     fn trusted(&self) -> Option<u64> {
-        if !self.listening.load(Ordering::SeqCst) {
-            return None;
-        }
-        let need = self.started.load(Ordering::SeqCst) + 1;
-        self.wanted.notify_one();
+        let need = self.want_round()?;
         let deadline = std::time::Instant::now() + ROUND_WAIT;
         let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         while *finished < need {
@@ -103,10 +102,49 @@ impl Changes {
         self.listening.load(Ordering::SeqCst).then_some(v)
     }
 
+    /// Asks the listener for a round; the number of the round whose end proves every commit
+    /// before now seen (the next one it will start: a round already sent may have been answered
+    /// before this call's commits). `None` while the listener is not connected.
+    fn want_round(&self) -> Option<u64> {
+        if !self.listening.load(Ordering::SeqCst) {
+            return None;
+        }
+        let need = self.started.load(Ordering::SeqCst) + 1;
+        self.wanted.notify_one();
+        Some(need)
+    }
+
+    /// As `trusted`, awaited on the caller's runtime instead of holding a thread; answers the
+    /// round that proved it, for `trusted_after`. No timer of its own: the listener ends a
+    /// round or gives its connection up within `LISTENER_PING` of a late answer, and wakes
+    /// every waiter when it does.
+    pub(crate) async fn caught_up(&self) -> Option<u64> {
+        let mut finished = self.finished_watch.subscribe();
+        let need = self.want_round()?;
+        let lost = || !self.listening.load(Ordering::SeqCst);
+        let ended = finished.wait_for(|f| *f >= need || lost()).await.is_ok();
+        (ended && !lost()).then_some(need)
+    }
+
+    /// The version a scope may trust its memo under after `caught_up` answered `round`: no
+    /// wait, the round has ended. `None` when the proof failed or the listener was lost since
+    /// (which moved the version, so a memo filled before is flushed anyway).
+    fn trusted_after(&self, round: Option<u64>) -> Option<u64> {
+        round?;
+        let v = self.version.load(Ordering::SeqCst);
+        self.listening.load(Ordering::SeqCst).then_some(v)
+    }
+
     fn round_finished(&self, round: u64) {
         let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         *finished = (*finished).max(round);
         self.finished_changed.notify_all();
+        drop(finished);
+        self.finished_watch.send_if_modified(|f| {
+            let moved = round > *f;
+            *f = (*f).max(round);
+            moved
+        });
     }
 }
 
@@ -121,6 +159,8 @@ pub(crate) fn spawn_listener(bridge: &Bridge, changes: Arc<Changes>) {
         loop {
             let why = listen(&config, &changes).await;
             changes.listening.store(false, Ordering::SeqCst);
+            // Waiters of `caught_up` see the loss at once.
+            changes.finished_watch.send_modify(|_| {});
             changes.bump();
             tracing::debug!(why = %why, "store change listener disconnected; reconnecting");
             tokio::time::sleep(LISTENER_RETRY).await;
@@ -172,31 +212,28 @@ async fn listen(config: &tokio_postgres::Config, changes: &Changes) -> String {
     }
     changes.bump();
     changes.listening.store(true, Ordering::SeqCst);
-    // Rounds are pipelined: a scope that begins while one is in flight does not wait for it
-    // to end before its own is sent (the connection answers them in order).
-    let mut rounds: futures::stream::FuturesOrdered<Round<'_>> =
-        futures::stream::FuturesOrdered::new();
-    let mut oldest_sent: std::collections::VecDeque<std::time::Instant> = Default::default();
+    // One round at a time: a round that ends starts the next at once when a scope wants one,
+    // so under load each round serves every decision that arrived while the one before was
+    // out. (Pipelined rounds answered sooner but cost a round trip of both processes' CPU per
+    // decision or two; on 2 cores that was the larger loss.)
+    let mut round: Option<(u64, Round<'_>, tokio::time::Instant)> = None;
     loop {
-        let idle = rounds.is_empty();
+        let late_at = round.as_ref().map(|(_, _, sent)| *sent + LISTENER_PING);
         tokio::select! {
-            _ = changes.wanted.notified(), if rounds.len() < MAX_ROUNDS_IN_FLIGHT => {}
-            _ = tokio::time::sleep(LISTENER_PING), if idle => {}
-            done = rounds.next(), if !idle => {
-                oldest_sent.pop_front();
+            _ = changes.wanted.notified(), if round.is_none() => {}
+            _ = tokio::time::sleep(LISTENER_PING), if round.is_none() => {}
+            done = async { (&mut round.as_mut().expect("guarded").1).await }, if round.is_some() => {
+                let (number, _, _) = round.take().expect("guarded");
                 match done {
-                    Some((round, Ok(()))) => changes.round_finished(round),
-                    Some((_, Err(e))) => return e.to_string(),
-                    None => {}
+                    Ok(()) => changes.round_finished(number),
+                    Err(e) => return e.to_string(),
                 }
                 continue;
             }
-            _ = tokio::time::sleep(LISTENER_PING), if !idle => {
-                let late = oldest_sent.front().is_some_and(|t| t.elapsed() >= LISTENER_PING);
-                if late {
-                    return "the listening connection stopped answering".into();
-                }
-                continue;
+            // However busy the connection is otherwise: waiters of `caught_up` rely on a round
+            // ending or the connection being given up.
+            _ = tokio::time::sleep_until(late_at.unwrap_or_else(tokio::time::Instant::now)), if late_at.is_some() => {
+                return "the listening connection stopped answering".into();
             }
             m = messages.next() => {
                 match m {
@@ -208,20 +245,14 @@ async fn listen(config: &tokio_postgres::Config, changes: &Changes) -> String {
                 continue;
             }
         }
-        let round = changes.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let client = &client;
-        rounds.push_back(Box::pin(async move {
-            (round, client.simple_query("").await.map(drop))
-        }));
-        oldest_sent.push_back(std::time::Instant::now());
+        let number = changes.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let query: Round<'_> = Box::pin(client.simple_query("").map(|r| r.map(drop)));
+        round = Some((number, query, tokio::time::Instant::now()));
     }
 }
 
-/// Rounds in flight at most (each is one empty query on the listening connection).
-const MAX_ROUNDS_IN_FLIGHT: usize = 16;
-
 type Round<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = (u64, Result<(), tokio_postgres::Error>)> + Send + 'a>,
+    Box<dyn std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>,
 >;
 
 thread_local! {
@@ -283,13 +314,23 @@ impl Scopes {
         SCOPE.with(|s| s.borrow().as_ref().is_some_and(|s| s.store == self.id))
     }
 
-    /// Runs `f` in a scope: one read transaction for the reads the memo cannot answer.
-    pub(crate) fn scope(&self, bridge: &Bridge, f: &mut dyn FnMut()) -> StoreResult<()> {
+    /// Runs `f` in a scope: one read transaction for the reads the memo cannot answer. The
+    /// proof that the memo may be trusted is taken now (`Changes::trusted`), or was taken ahead
+    /// (`caught_up`: the round `Changes::caught_up` answered).
+    pub(crate) fn scope(
+        &self,
+        bridge: &Bridge,
+        caught_up: Option<Option<u64>>,
+        f: &mut dyn FnMut(),
+    ) -> StoreResult<()> {
         if self.in_scope() {
             f();
             return Ok(());
         }
-        let trusted = self.changes.trusted();
+        let trusted = match caught_up {
+            Some(round) => self.changes.trusted_after(round),
+            None => self.changes.trusted(),
+        };
         let mut memo = self
             .memos
             .lock()

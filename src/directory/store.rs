@@ -71,6 +71,10 @@ pub struct SmartLockout {
     pub locked_until: Option<Time>,
 }
 
+/// What `Store::catch_up` proved, for `Store::read_scope_caught_up`; opaque to callers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaughtUp(pub(in crate::directory) Option<u64>);
+
 /// The store contract. Every backend (the embedded SQLite file, a PostgreSQL database shared by
 /// several hybridauth nodes) must keep these rules; `tests/store_contract.rs` checks them
 /// against every backend through `dyn Store`, with two handles on one store.
@@ -219,6 +223,24 @@ pub trait Store: Send + Sync {
     fn read_scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
         f();
         Ok(())
+    }
+
+    /// The proof a read scope needs before it may answer from memory (see `read_scope`), taken
+    /// ahead by an async caller so that no thread waits for it: the future ends once every
+    /// change committed (through any handle or node) before the call is visible to a scope
+    /// begun after it, and its answer goes to `read_scope_caught_up`. A backend whose proof
+    /// costs nothing (SQLite's `data_version`) answers at once. PostgreSQL waits for one round
+    /// trip on its listening connection, shared by every caller waiting at the time — a wait of
+    /// the network's latency that, inside a scope, would hold a thread for as long.
+    fn catch_up(&self) -> futures::future::BoxFuture<'static, CaughtUp> {
+        Box::pin(std::future::ready(CaughtUp::default()))
+    }
+
+    /// `read_scope` with the proof `catch_up` took before it: the scope itself waits for
+    /// nothing. A proof that failed (the database away) makes the scope trust no memory.
+    fn read_scope_caught_up(&self, caught_up: CaughtUp, f: &mut dyn FnMut()) -> StoreResult<()> {
+        let _ = caught_up;
+        self.read_scope(f)
     }
 
     /// The hot path's writes — `modify_ad_lockout`, `modify_smart_lockout` and

@@ -22,7 +22,7 @@ use crate::runtime::admission::Admission;
 
 use crate::clock::Clock;
 use crate::directory::domain::DirectoryConfig;
-use crate::directory::{Store, Tenant, Time};
+use crate::directory::{CaughtUp, Store, Tenant, Time};
 use crate::signin_log::SigninLog;
 pub use hashing::{Hasher, Secret};
 
@@ -165,12 +165,15 @@ impl Verifier {
             return Err(VerifyError::Overloaded);
         }
         let attempt = if self.hasher.caches() {
+            // The store's proof that remembered reads are current is awaited here, so that no
+            // probe thread waits for it (on PostgreSQL it is a round trip to the database).
+            let caught_up = self.store.catch_up().await;
             // The attempt travels to the probe thread and back (no copy per request).
             let me = Arc::clone(self);
             let (probed, attempt) = self
                 .probes
                 .run(move || {
-                    let probed = hashing::probing(|| me.decide_in_one_read(&attempt));
+                    let probed = hashing::probing(|| me.decide_in_one_read(&attempt, caught_up));
                     (probed, attempt)
                 })
                 .await
@@ -228,10 +231,15 @@ impl Verifier {
 
     /// `decide_committed` with all its reads in one read transaction: for probes, which stop
     /// before any Argon2 work, so the transaction stays short.
-    fn decide_in_one_read(&self, attempt: &Attempt) -> Result<Decision, VerifyError> {
+    fn decide_in_one_read(
+        &self,
+        attempt: &Attempt,
+        caught_up: CaughtUp,
+    ) -> Result<Decision, VerifyError> {
         let mut out = None;
-        self.store
-            .read_scope(&mut || out = Some(self.decide_committed(attempt)))?;
+        self.store.read_scope_caught_up(caught_up, &mut || {
+            out = Some(self.decide_committed(attempt))
+        })?;
         out.unwrap_or(Err(VerifyError::Closed))
     }
 
