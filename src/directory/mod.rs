@@ -14,6 +14,7 @@ pub mod model;
 pub mod names;
 pub mod postgres;
 mod postgres_bridge;
+mod postgres_durable;
 mod postgres_scope;
 mod read_memo;
 pub mod reader;

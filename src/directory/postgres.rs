@@ -20,20 +20,25 @@
 //! Reads of one decision share one `REPEATABLE READ` snapshot (see `postgres_scope`).
 //!
 //! **Durability.** A change is durable when its commit returns (`synchronous_commit` as the
-//! server has it, `on` by default); `flush_durable` has nothing left to do.
+//! server has it, `on` by default), except the hot-path writes, durable once `flush_durable`
+//! returns (see `postgres_durable`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use rand::RngCore;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::mfa::{MfaKind, MfaMethod, PendingPush, PushAnswer};
 use super::migrations;
 use super::model::{AppPassword, MfaState, SyncedSnapshot, Time, User, MAX_APP_PASSWORDS};
 use super::names::Candidates;
-use super::postgres_bridge::{db, pg, pg_params, pool_err, query_on, unique_violation, Bridge};
+use super::postgres_bridge::{
+    db, pg, pg_params, pool_err, prepared, refs, unique_violation, Bridge,
+};
+use super::postgres_durable::{Durable, BEGIN_HOT, FLUSH_SQL};
 use super::postgres_scope::{spawn_listener, Db, Scopes};
 use super::store::*;
 use super::tenant::Tenant;
@@ -53,6 +58,7 @@ pub struct PostgresStore {
     scopes: Scopes,
     /// Names this node in the health probe's heartbeat row.
     node: String,
+    durable: Durable,
 }
 
 /// This machine's name, for the heartbeat row (`health.node`).
@@ -356,6 +362,8 @@ fn read_smart_lockout_row(rows: &[Row]) -> StoreResult<SmartLockout> {
     }
 }
 
+const TOUCH_SQL: &str = "UPDATE app_passwords SET last_used = $3 WHERE user_id = $1 AND name = $2";
+
 const AD_LOCKOUT_SQL: &str =
     "SELECT bad_count, last_bad_at, locked_at FROM ad_lockout WHERE user_id = $1";
 const SMART_LOCKOUT_SQL: &str = "SELECT state FROM smart_lockout WHERE user_id = $1";
@@ -380,7 +388,7 @@ struct Locked<S> {
 }
 
 /// A pooled connection inside a transaction this code began by hand: if it is dropped before
-/// `done` (an error, or a call that ran out of time and was dropped mid-way), a ROLLBACK is
+/// `ended` (an error, or a call that ran out of time and was dropped mid-way), a ROLLBACK is
 /// sent before the connection goes back to the pool — never a connection left in a
 /// transaction, holding its row locks, for the next user.
 struct InTransaction(Option<deadpool_postgres::Object>);
@@ -389,13 +397,12 @@ impl InTransaction {
     fn client(&self) -> &deadpool_postgres::Object {
         self.0
             .as_ref()
-            .unwrap_or_else(|| unreachable!("taken only by done or drop"))
+            .unwrap_or_else(|| unreachable!("taken only by ended or drop"))
     }
 
-    async fn done(mut self, commit: bool) -> StoreResult<()> {
-        let client = self.0.take().unwrap_or_else(|| unreachable!("done once"));
-        let end = if commit { "COMMIT" } else { "ROLLBACK" };
-        client.batch_execute(end).await.map_err(pg)
+    /// The transaction was ended on the connection (a pipelined COMMIT): nothing to roll back.
+    fn ended(mut self) {
+        drop(self.0.take());
     }
 }
 
@@ -429,7 +436,9 @@ impl PostgresStore {
     /// Reads, changes with `f` and writes one lockout row atomically across nodes: the row is
     /// made to exist, read `FOR UPDATE` (another node's change of it waits), changed by the
     /// caller's rule between two round trips — never across slow work, the caller hashed
-    /// before — written and committed.
+    /// before — written and committed. Two round trips, each a pipeline: BEGIN, ensure and
+    /// read; then write and COMMIT (a write that fails turns the COMMIT into a rollback). A
+    /// hot-path write: committed without waiting for the disk (`postgres_durable`).
     fn modify_locked<S: Clone + Send + 'static>(
         &self,
         user_id: i64,
@@ -441,12 +450,19 @@ impl PostgresStore {
         let mut fresh = q.fresh?;
         let (tx, mut state) = self.bridge.run(async move {
             let client = pool.get().await.map_err(pool_err)?;
-            client.batch_execute("BEGIN").await.map_err(pg)?;
+            let (ensure, read) = (
+                prepared(&client, ensure).await?,
+                prepared(&client, read).await?,
+            );
             let tx = InTransaction(Some(client));
             fresh.insert(0, Box::new(user_id));
-            query_on(tx.client(), ensure, &fresh).await?;
             let key: [super::postgres_bridge::Param; 1] = [Box::new(user_id)];
-            let rows = query_on(tx.client(), read, &key).await?;
+            let c = tx.client();
+            let (_, _, rows) = futures::try_join!(
+                async { c.batch_execute(BEGIN_HOT).await.map_err(pg) },
+                async { c.execute(&ensure, &refs(&fresh)).await.map_err(pg) },
+                async { c.query(&read, &refs(&key)).await.map_err(pg) },
+            )?;
             let state = decode(&rows)?;
             Ok((tx, state))
         })?;
@@ -455,16 +471,19 @@ impl PostgresStore {
         values.insert(0, Box::new(user_id));
         let write = q.write;
         let out = self.bridge.run(async move {
-            match query_on(tx.client(), write, &values).await {
-                Ok(_) => tx.done(true).await,
-                Err(e) => {
-                    let _ = tx.done(false).await;
-                    Err(e)
-                }
-            }
+            let st = prepared(tx.client(), write).await?;
+            let c = tx.client();
+            futures::try_join!(
+                async { c.execute(&st, &refs(&values)).await.map_err(pg) },
+                async { c.batch_execute("COMMIT").await.map_err(pg) },
+            )?;
+            tx.ended();
+            Ok(())
         });
         self.scopes.changes.bump();
-        out.map(|()| state)
+        out?;
+        self.durable.committed();
+        Ok(state)
     }
 
     /// Connects (waiting at most `timeout`), migrates the schema under an advisory lock (two
@@ -480,6 +499,7 @@ impl PostgresStore {
             bridge,
             scopes,
             node: format!("{}:{}", hostname(), std::process::id()),
+            durable: Durable::default(),
         };
         store.migrate()?;
         spawn_listener(&store.bridge, Arc::clone(&store.scopes.changes));
@@ -1010,21 +1030,26 @@ impl Store for PostgresStore {
 
     fn touch_app_password(&self, user_id: i64, name: &str, now: Time) -> StoreResult<()> {
         let name = name.to_string();
-        self.change(move |client| {
-            Box::pin(async move {
-                let st = client
-                    .prepare_cached(
-                        "UPDATE app_passwords SET last_used = $3 WHERE user_id = $1 AND name = $2",
-                    )
-                    .await
-                    .map_err(pg)?;
-                client
-                    .execute(&st, &[&user_id, &name, &micros(now)])
-                    .await
-                    .map_err(pg)?;
-                Ok(())
-            })
-        })
+        // A hot-path write (see `postgres_durable`): one pipeline, BEGIN to COMMIT.
+        let pool = self.bridge.pool.clone();
+        let out = self.bridge.run(async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let st = prepared(&client, TOUCH_SQL).await?;
+            let tx = InTransaction(Some(client));
+            let c = tx.client();
+            let params: [&(dyn ToSql + Sync); 3] = [&user_id, &name, &micros(now)];
+            futures::try_join!(
+                async { c.batch_execute(BEGIN_HOT).await.map_err(pg) },
+                async { c.execute(&st, &params).await.map_err(pg) },
+                async { c.batch_execute("COMMIT").await.map_err(pg) },
+            )?;
+            tx.ended();
+            Ok(())
+        });
+        self.scopes.changes.bump();
+        out?;
+        self.durable.committed();
+        Ok(())
     }
 
     fn record_manual_sync(&self, now: Time) -> StoreResult<ManualSync> {
@@ -1310,6 +1335,27 @@ impl Store for PostgresStore {
 
     fn read_scope(&self, f: &mut dyn FnMut()) -> StoreResult<()> {
         self.scopes.scope(&self.bridge, None, f)
+    }
+
+    fn unflushed(&self) -> bool {
+        self.durable.unflushed()
+    }
+
+    fn flush_durable(&self) -> StoreResult<()> {
+        self.durable.flush(|| {
+            let pool = self.bridge.pool.clone();
+            let row = format!("{}/durable", self.node);
+            let at = Utc::now().timestamp_micros();
+            self.bridge.run(async move {
+                let client = pool.get().await.map_err(pool_err)?;
+                let st = prepared(&client, FLUSH_SQL).await?;
+                client
+                    .execute(&st, &[&row, &at])
+                    .await
+                    .map_err(pg)
+                    .map(drop)
+            })
+        })
     }
 
     fn catch_up(&self) -> futures::future::BoxFuture<'static, CaughtUp> {

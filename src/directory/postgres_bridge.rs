@@ -207,15 +207,26 @@ impl Bridge {
 }
 
 /// A statement (prepared once per connection) with owned parameters.
+/// A statement prepared once per connection (cached by the connection).
+pub(crate) async fn prepared(
+    client: &deadpool_postgres::ClientWrapper,
+    sql: &str,
+) -> StoreResult<tokio_postgres::Statement> {
+    client.prepare_cached(sql).await.map_err(pg)
+}
+
+/// Parameters as the driver takes them.
+pub(crate) fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
+}
+
 pub(crate) async fn query_on(
     client: &deadpool_postgres::ClientWrapper,
     sql: &str,
     params: &[Param],
 ) -> StoreResult<Vec<Row>> {
-    let st = client.prepare_cached(sql).await.map_err(pg)?;
-    let refs: Vec<&(dyn ToSql + Sync)> =
-        params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-    client.query(&st, &refs).await.map_err(pg)
+    let st = prepared(client, sql).await?;
+    client.query(&st, &refs(params)).await.map_err(pg)
 }
 
 enum Failure {

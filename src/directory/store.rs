@@ -247,8 +247,9 @@ pub trait Store: Send + Sync {
     /// `touch_app_password`, one per decision — are committed (visible to every reader at once)
     /// but may reach the disk only by `flush_durable`, which a caller runs before it
     /// acknowledges them, outside its locks and hashing slot, so that one fsync serves many
-    /// decisions (SQLite). PostgreSQL's commits are durable when they return: nothing is left
-    /// to flush.
+    /// decisions. SQLite: one fsync of the WAL. PostgreSQL: the hot-path writes commit with
+    /// `synchronous_commit = off`, and the flush is one small synchronous commit whose WAL
+    /// record follows theirs (`postgres_durable`).
     fn flush_durable(&self) -> StoreResult<()> {
         Ok(())
     }
