@@ -281,3 +281,71 @@ fn postgresql_stopped_and_started_under_load_silences_then_resumes_without_a_res
     );
     assert!(a.alive_pid() && b.alive_pid(), "no node restarted");
 }
+
+/// Every reject a client received is a count in the store, even when PostgreSQL itself is
+/// killed (`kill -9` of the server and its backends: what a crash or the OOM killer does)
+/// while counts are being written. Hot-path writes commit without waiting for the disk; the
+/// answer waits for a flush that does (`postgres_durable`): were the flush not to reach the
+/// disk, the counts acknowledged just before the crash would be missing here.
+#[test]
+fn acknowledged_counts_survive_kill_9_of_postgresql_under_load() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (a, _b) = pair();
+    a.cli(&["user", "add", "erin", "--password", "Erin-pass-1"]);
+    // Every wrong password is counted and none locks the account.
+    a.cli(&["tenant", "set", "ad-lockout-threshold", "0"]);
+    let load = Command::new(env!("CARGO_BIN_EXE_hybridauth"))
+        .args([
+            "load",
+            "radius",
+            "--server",
+            &format!("127.0.0.1:{}", a.radius),
+        ])
+        .args([
+            "--secret",
+            SECRET,
+            "--user",
+            "erin",
+            "--password",
+            "not-erins",
+        ])
+        .args([
+            "--requests",
+            "600",
+            "--concurrency",
+            "8",
+            "--retransmit",
+            "300ms,0",
+        ])
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Crash the database once counts are flowing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while show(&a, "erin")["ad_lockout"]["bad_count"]
+        .as_u64()
+        .unwrap_or(0)
+        < 40
+    {
+        assert!(Instant::now() < deadline, "no counts written");
+    }
+    let cluster = common::postgres::cluster();
+    cluster.crash();
+    cluster.start();
+    let out = load.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let acknowledged = report["answered"].as_u64().unwrap();
+    let counted = show(&a, "erin")["ad_lockout"]["bad_count"]
+        .as_u64()
+        .unwrap();
+    eprintln!("{acknowledged} rejects acknowledged, {counted} counted");
+    assert!(acknowledged >= 40, "{report}");
+    // A count may land for a reject the node could not send (the database died between the
+    // commit and the answer); never the reverse.
+    assert!(
+        counted >= acknowledged,
+        "{acknowledged} acknowledged, {counted} counted"
+    );
+}

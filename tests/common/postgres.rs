@@ -141,8 +141,13 @@ impl Cluster {
             );
         std::thread::spawn(move || {
             let child = cmd.spawn();
-            let _ = tx.send(child.map(|c| c.id()));
-            // This thread is the postmaster's parent: it must outlive every test.
+            let _ = tx.send(child.as_ref().map(|c| c.id()).map_err(|e| e.to_string()));
+            // This thread is the postmaster's parent: it must outlive every test. It reaps the
+            // postmaster when it exits (a zombie keeps its PID alive, and a new postmaster
+            // refuses a data directory whose lock file names a live PID).
+            if let Ok(mut child) = child {
+                let _ = child.wait();
+            }
             loop {
                 std::thread::park();
             }
@@ -160,6 +165,25 @@ impl Cluster {
         }
     }
 
+    /// Kills the postmaster and every backend at once (`SIGKILL`, as a crash would), and
+    /// waits until they are gone; `start` then runs crash recovery.
+    pub fn crash(&self) {
+        let Some(pid) = self.pid.lock().unwrap().take() else {
+            return;
+        };
+        let children = children_of(pid);
+        for p in std::iter::once(pid).chain(children.iter().copied()) {
+            // SAFETY: signals processes of the cluster this binary started.
+            unsafe { libc::kill(p as i32, libc::SIGKILL) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for p in std::iter::once(pid).chain(children) {
+            while !gone_or_zombie(p) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -171,7 +195,15 @@ impl Cluster {
             if ok {
                 return;
             }
-            assert!(Instant::now() < deadline, "PostgreSQL did not start");
+            if Instant::now() >= deadline {
+                let log =
+                    std::fs::read_to_string(self.base.join("postgres.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                panic!(
+                    "PostgreSQL did not start; its log ends:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -224,6 +256,29 @@ fn free_port() -> u16 {
 
 static PID: AtomicU32 = AtomicU32::new(0);
 static EXIT: OnceLock<PathBuf> = OnceLock::new();
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // The fields after the command name (which may hold spaces), ")" first.
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            after.split_whitespace().nth(1) == Some(pid.to_string().as_str())
+        })
+        .collect()
+}
+
+fn gone_or_zombie(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    stat.is_empty() || state.split_whitespace().next() == Some("Z")
+}
 
 fn stop_pid(pid: u32) {
     // SAFETY: signals a process this binary started.
