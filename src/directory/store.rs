@@ -73,7 +73,7 @@ pub struct SmartLockout {
 
 /// What `Store::catch_up` proved, for `Store::read_scope_caught_up`; opaque to callers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CaughtUp(pub(in crate::directory) Option<u64>);
+pub struct CaughtUp(pub(super) Option<u64>);
 
 /// The store contract. Every backend (the embedded SQLite file, a PostgreSQL database shared by
 /// several hybridauth nodes) must keep these rules; `tests/store_contract.rs` checks them
