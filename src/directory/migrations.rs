@@ -220,6 +220,16 @@ pub const POSTGRES: &[&str] = &[
     CREATE TRIGGER mfa_methods_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mfa_methods
         FOR EACH STATEMENT EXECUTE FUNCTION hybridauth_changed();
     "#,
+    // 3 (PostgreSQL only): a notification names the table that changed, so that a lockout
+    // count (one per wrong password, from every node) makes the nodes forget the lockout
+    // states they remember and nothing else (see `postgres_scope`).
+    r#"
+    CREATE OR REPLACE FUNCTION hybridauth_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('hybridauth_changes', TG_TABLE_NAME);
+        RETURN NULL;
+    END $$;
+    "#,
 ];
 
 /// Whether a store at schema `version` can be opened by this build, which knows `known`

@@ -480,7 +480,7 @@ impl PostgresStore {
             tx.ended();
             Ok(())
         });
-        self.scopes.changes.bump();
+        self.scopes.changes.bump_lockouts();
         out?;
         self.durable.committed();
         Ok(state)

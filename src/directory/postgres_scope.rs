@@ -13,13 +13,18 @@
 //! version before it reads anything, so a memo filled under version V holds answers at least
 //! as new as V, and any commit after the scope began moves the version past V before the next
 //! scope looks. While the listener is down (the database restarting, the network cut) no memo
-//! is trusted: every read goes to the database, as every decision then must.
+//! is trusted: every read goes to the database, as every decision then must. A notification
+//! names its table, and the lockout tables move a second number of their own: a wrong
+//! password (a lockout count, from any node) makes every node forget the lockout states it
+//! remembers, not its users and tenant (`Memo::observe_parts`), so a flood of wrong passwords
+//! does not turn every decision's reads into round trips.
 //!
 //! A scope starts by waiting for one round trip on the listening connection that began after
 //! it (shared by every scope waiting at the time): PostgreSQL delivers every notification of
 //! an earlier commit before it answers, so a change committed through any node before the
 //! scope began — a password reset, a disable, an unlock — is seen by it. The round trip costs
-//! latency, not work: under load one of them serves many decisions.
+//! latency, not work: under load one of them serves many decisions, and the verifier awaits it
+//! before handing the decision to a thread (`Store::catch_up`).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +50,8 @@ const LISTENER_RETRY: Duration = Duration::from_millis(200);
 /// The change version, and the listener's rounds (see `Changes::catch_up`).
 pub(crate) struct Changes {
     version: AtomicU64,
+    /// Moved alone by changes of the lockout tables (see `Memo::observe_parts`).
+    lockouts: AtomicU64,
     listening: AtomicBool,
     /// The number of the newest round the listener started, and of the newest it finished.
     started: AtomicU64,
@@ -60,6 +67,7 @@ impl Default for Changes {
     fn default() -> Changes {
         Changes {
             version: AtomicU64::new(0),
+            lockouts: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             started: AtomicU64::new(0),
             finished: Mutex::new(0),
@@ -76,7 +84,26 @@ impl Changes {
         self.version.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// The version a scope starting now may trust its memo under: once every change committed
+    /// Only lockout states changed (or may have).
+    pub(crate) fn bump_lockouts(&self) {
+        self.lockouts.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A notification from the trigger, which names the table that changed.
+    fn notified(&self, table: &str) {
+        match table {
+            "ad_lockout" | "smart_lockout" => self.bump_lockouts(),
+            _ => self.bump(),
+        }
+    }
+
+    /// The versions a scope reads its memo under (both, read after the proof).
+    fn versions(&self) -> (u64, u64) {
+        let lockouts = self.lockouts.load(Ordering::SeqCst);
+        (self.version.load(Ordering::SeqCst), lockouts)
+    }
+
+    /// The versions a scope starting now may trust its memo under: once every change committed
     /// before now has moved it. `None` while the listener is not connected (or does not answer
     /// in time): the scope then reads everything from the database.
     ///
@@ -85,7 +112,7 @@ impl Changes {
     /// before it reports itself ready). So this waits for the end of a listener round (one
     /// empty query) that started after this call began. Concurrent scopes share rounds: one
     /// round trip serves every scope that was waiting for it.
-    fn trusted(&self) -> Option<u64> {
+    fn trusted(&self) -> Option<(u64, u64)> {
         let need = self.want_round()?;
         let deadline = std::time::Instant::now() + ROUND_WAIT;
         let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
@@ -98,7 +125,7 @@ impl Changes {
                 .0;
         }
         drop(finished);
-        let v = self.version.load(Ordering::SeqCst);
+        let v = self.versions();
         self.listening.load(Ordering::SeqCst).then_some(v)
     }
 
@@ -126,12 +153,12 @@ impl Changes {
         (ended && !lost()).then_some(need)
     }
 
-    /// The version a scope may trust its memo under after `caught_up` answered `round`: no
+    /// The versions a scope may trust its memo under after `caught_up` answered `round`: no
     /// wait, the round has ended. `None` when the proof failed or the listener was lost since
     /// (which moved the version, so a memo filled before is flushed anyway).
-    fn trusted_after(&self, round: Option<u64>) -> Option<u64> {
+    fn trusted_after(&self, round: Option<u64>) -> Option<(u64, u64)> {
         round?;
-        let v = self.version.load(Ordering::SeqCst);
+        let v = self.versions();
         self.listening.load(Ordering::SeqCst).then_some(v)
     }
 
@@ -186,7 +213,7 @@ async fn on_listener<F: std::future::Future<Output = Result<(), tokio_postgres::
         tokio::select! {
             r = &mut query => return r.map_err(|e| e.to_string()),
             m = messages.next() => match m {
-                Some(Ok(AsyncMessage::Notification(_))) => changes.bump(),
+                Some(Ok(AsyncMessage::Notification(n))) => changes.notified(n.payload()),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.to_string()),
                 None => return Err("connection closed".into()),
@@ -237,7 +264,7 @@ async fn listen(config: &tokio_postgres::Config, changes: &Changes) -> String {
             }
             m = messages.next() => {
                 match m {
-                    Some(Ok(AsyncMessage::Notification(_))) => changes.bump(),
+                    Some(Ok(AsyncMessage::Notification(n))) => changes.notified(n.payload()),
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return e.to_string(),
                     None => return "connection closed".into(),
@@ -338,7 +365,7 @@ impl Scopes {
             .pop()
             .unwrap_or_default();
         match trusted {
-            Some(v) => memo.observe(v as i64),
+            Some((v, lockouts)) => memo.observe_parts(v as i64, lockouts as i64),
             None => memo.forget(),
         }
         let outer = SCOPE.with(|s| {

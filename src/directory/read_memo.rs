@@ -35,6 +35,8 @@ const MAX_ENTRIES: usize = 4096;
 pub(crate) struct Memo {
     /// The `data_version` the answers belong to; `None` before the first scope.
     version: Option<i64>,
+    /// The version of the lockout states among them (`observe_parts`).
+    lockout_version: Option<i64>,
     entries: usize,
     /// Answers given from the memo (for tests and the curious).
     hits: u64,
@@ -100,13 +102,27 @@ impl Memo {
     /// At the start of a read scope, with the snapshot's `data_version`: keeps the answers only
     /// if nothing changed since they were read (and there is still room for more).
     pub(crate) fn observe(&mut self, version: i64) {
+        self.observe_parts(version, version);
+    }
+
+    /// As `observe`, for a store that tells the lockout tables' changes apart from the rest
+    /// (PostgreSQL's notifications name their table): `lockouts` moves alone when only lockout
+    /// states changed, and then only they are forgotten — a wrong password on any node no
+    /// longer makes every node read its users and tenant again.
+    pub(crate) fn observe_parts(&mut self, version: i64, lockouts: i64) {
         if self.version != Some(version) || self.entries >= MAX_ENTRIES {
             let hits = self.hits;
             *self = Memo {
                 version: Some(version),
+                lockout_version: Some(lockouts),
                 hits,
                 ..Memo::default()
             };
+        } else if self.lockout_version != Some(lockouts) {
+            self.entries -= self.ad_lockouts.len() + self.smart_lockouts.len();
+            self.ad_lockouts.clear();
+            self.smart_lockouts.clear();
+            self.lockout_version = Some(lockouts);
         }
     }
 
@@ -421,6 +437,48 @@ mod tests {
         let later = store.record_manual_sync(t(40)).expect("sync");
         assert_eq!(at(t(20)), Some(synced));
         assert_eq!(at(t(45)), Some(later));
+    }
+
+    #[test]
+    fn a_lockout_change_forgets_lockout_states_and_keeps_the_rest() {
+        let mut memo = Memo::default();
+        memo.observe_parts(1, 1);
+        memo.ad_lockout(7, || Ok(AdLockout::default()))
+            .expect("read");
+        memo.smart_lockout(7, || Ok(SmartLockout::default()))
+            .expect("read");
+        memo.user_by_id(7, || Ok(None)).expect("read");
+        memo.tenant(|| Ok(Tenant::default())).expect("read");
+        let fail = || -> StoreResult<AdLockout> { panic!("read again") };
+        memo.observe_parts(1, 1);
+        memo.ad_lockout(7, fail)
+            .expect("kept while nothing changed");
+        // Only lockout states changed: they are read again, users and tenant are not.
+        memo.observe_parts(1, 2);
+        let reads = std::cell::Cell::new(0);
+        memo.ad_lockout(7, || {
+            reads.set(reads.get() + 1);
+            Ok(AdLockout::default())
+        })
+        .expect("read");
+        memo.smart_lockout(7, || {
+            reads.set(reads.get() + 1);
+            Ok(SmartLockout::default())
+        })
+        .expect("read");
+        assert_eq!(reads.get(), 2);
+        memo.user_by_id(7, || panic!("users kept")).expect("kept");
+        memo.tenant(|| panic!("tenant kept")).expect("kept");
+        assert_eq!(memo.entries, 4, "the count of answers follows what is kept");
+        // Anything else changed: everything is read again.
+        memo.observe_parts(2, 2);
+        let mut read = false;
+        memo.tenant(|| {
+            read = true;
+            Ok(Tenant::default())
+        })
+        .expect("read");
+        assert!(read);
     }
 
     #[test]
