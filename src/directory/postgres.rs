@@ -388,21 +388,41 @@ struct Locked<S> {
 }
 
 /// A pooled connection inside a transaction this code began by hand: if it is dropped before
-/// `ended` (an error, or a call that ran out of time and was dropped mid-way), a ROLLBACK is
-/// sent before the connection goes back to the pool — never a connection left in a
-/// transaction, holding its row locks, for the next user.
+/// its `write_and_commit` (an error, or a call that ran out of time and was dropped mid-way),
+/// a ROLLBACK is sent before the connection goes back to the pool — never a connection left
+/// in a transaction, holding its row locks, for the next user.
 struct InTransaction(Option<deadpool_postgres::Object>);
 
 impl InTransaction {
     fn client(&self) -> &deadpool_postgres::Object {
         self.0
             .as_ref()
-            .unwrap_or_else(|| unreachable!("taken only by ended or drop"))
+            .unwrap_or_else(|| unreachable!("taken only by write_and_commit or drop"))
     }
 
-    /// The transaction was ended on the connection (a pipelined COMMIT): nothing to roll back.
-    fn ended(mut self) {
+    /// Sends `st` and COMMIT in one pipeline, after `BEGIN_HOT` when `begin` (the first poll
+    /// of each request sends it, in this order): a statement that fails turns the COMMIT
+    /// into a rollback.
+    async fn write_and_commit(
+        mut self,
+        begin: bool,
+        st: &tokio_postgres::Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<()> {
+        let c = self.client();
+        futures::try_join!(
+            async {
+                match begin {
+                    true => c.batch_execute(BEGIN_HOT).await.map_err(pg),
+                    false => Ok(()),
+                }
+            },
+            async { c.execute(st, params).await.map_err(pg) },
+            async { c.batch_execute("COMMIT").await.map_err(pg) },
+        )?;
+        // Ended on the connection: nothing to roll back.
         drop(self.0.take());
+        Ok(())
     }
 }
 
@@ -472,18 +492,18 @@ impl PostgresStore {
         let write = q.write;
         let out = self.bridge.run(async move {
             let st = prepared(tx.client(), write).await?;
-            let c = tx.client();
-            futures::try_join!(
-                async { c.execute(&st, &refs(&values)).await.map_err(pg) },
-                async { c.batch_execute("COMMIT").await.map_err(pg) },
-            )?;
-            tx.ended();
-            Ok(())
+            tx.write_and_commit(false, &st, &refs(&values)).await
         });
         self.scopes.changes.bump_lockouts();
+        self.hot_write_done(out)?;
+        Ok(state)
+    }
+
+    /// After a hot-path write: counted for `flush_durable` once its commit returned.
+    fn hot_write_done(&self, out: StoreResult<()>) -> StoreResult<()> {
         out?;
         self.durable.committed();
-        Ok(state)
+        Ok(())
     }
 
     /// Connects (waiting at most `timeout`), migrates the schema under an advisory lock (two
@@ -1035,21 +1055,13 @@ impl Store for PostgresStore {
         let out = self.bridge.run(async move {
             let client = pool.get().await.map_err(pool_err)?;
             let st = prepared(&client, TOUCH_SQL).await?;
-            let tx = InTransaction(Some(client));
-            let c = tx.client();
             let params: [&(dyn ToSql + Sync); 3] = [&user_id, &name, &micros(now)];
-            futures::try_join!(
-                async { c.batch_execute(BEGIN_HOT).await.map_err(pg) },
-                async { c.execute(&st, &params).await.map_err(pg) },
-                async { c.batch_execute("COMMIT").await.map_err(pg) },
-            )?;
-            tx.ended();
-            Ok(())
+            InTransaction(Some(client))
+                .write_and_commit(true, &st, &params)
+                .await
         });
         self.scopes.changes.bump();
-        out?;
-        self.durable.committed();
-        Ok(())
+        self.hot_write_done(out)
     }
 
     fn record_manual_sync(&self, now: Time) -> StoreResult<ManualSync> {
