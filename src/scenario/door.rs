@@ -40,11 +40,15 @@ fn source(slot: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + slot as u8))
 }
 
-fn free_tcp() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
+/// A free TCP port, and the listener that holds it: the caller keeps it until every port is
+/// chosen, so that the kernel cannot hand the same port out twice.
+fn free_tcp() -> Result<(u16, std::net::TcpListener), String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    let port = l
+        .local_addr()
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    Ok((port, l))
 }
 
 fn free_udp() -> Result<u16, String> {
@@ -63,9 +67,14 @@ pub struct Ports {
 pub fn configure(raw: &mut RawConfig, mfa: bool) -> Result<Ports, String> {
     let radius = free_udp()?;
     let mut ldap = [0u16; 6];
+    // Held until all six are chosen: released one by one, the same port came back twice.
+    let mut held = Vec::with_capacity(ldap.len());
     for p in &mut ldap {
-        *p = free_tcp()?;
+        let (port, listener) = free_tcp()?;
+        *p = port;
+        held.push(listener);
     }
+    drop(held);
     raw.radius.listen = vec![format!("127.0.0.1:{radius}")];
     raw.radius.accounting_listen = vec![];
     // The lab listens where it says and nowhere else: not on the configured stream ports.

@@ -33,6 +33,10 @@ struct Lab {
     ports: Option<super::door::Ports>,
     /// Started the first time a step needs it; stopped with the lab.
     server: Option<super::door::Server>,
+    /// The lab's configuration as written, and whether its RADIUS client runs the MFA
+    /// extension: to choose other ports when another program took one first.
+    raw: RawConfig,
+    mfa: bool,
 }
 
 impl Lab {
@@ -55,11 +59,8 @@ impl Lab {
         } else {
             None
         };
-        let text = toml::to_string(&raw)
-            .map_err(|e| format!("cannot write the lab configuration: {e}"))?;
         let config = dir.path().join("lab.toml");
-        std::fs::write(&config, text)
-            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        write_config(&config, &raw)?;
         // The lab's store exists from the start: a first step that only reads (`clock show`)
         // finds it, as it would find a configured one.
         crate::directory::sqlite::SqliteStore::open(std::path::Path::new(&raw.store.path))
@@ -71,7 +72,30 @@ impl Lab {
             exe,
             ports,
             server: None,
+            raw,
+            mfa,
         })
+    }
+
+    /// Starts the lab server if it is not running. Its ports were free when chosen, but
+    /// another program may bind one before the server does: then the lab chooses again (at
+    /// most five times).
+    fn start_server(&mut self) -> Result<(), String> {
+        for attempt in 1.. {
+            if self.server.is_some() {
+                return Ok(());
+            }
+            let ports = self.ports.take().ok_or("no lab ports")?;
+            match super::door::Server::start(&self.exe, &self.config, self.dir.path(), ports) {
+                Ok(server) => self.server = Some(server),
+                Err(e) if attempt < 5 && e.contains("Address already in use") => {
+                    self.ports = Some(super::door::configure(&mut self.raw, self.mfa)?);
+                    write_config(&self.config, &self.raw)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Runs `hybridauth --config LAB --json WORDS…`. The caller's HYBRIDAUTH_SECTION__KEY
@@ -91,6 +115,12 @@ impl Lab {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", self.exe.display()))
     }
+}
+
+fn write_config(path: &Path, raw: &RawConfig) -> Result<(), String> {
+    let text =
+        toml::to_string(raw).map_err(|e| format!("cannot write the lab configuration: {e}"))?;
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn stderr(o: &Output) -> String {
@@ -219,19 +249,7 @@ pub fn run(
                 let actual = match e.door {
                     None => decide(&lab, e, &secret[0]).map_err(bad)?,
                     Some(door) => {
-                        if lab.server.is_none() {
-                            let ports =
-                                lab.ports.take().ok_or_else(|| bad("no lab ports".into()))?;
-                            lab.server = Some(
-                                super::door::Server::start(
-                                    &lab.exe,
-                                    &lab.config,
-                                    lab.dir.path(),
-                                    ports,
-                                )
-                                .map_err(bad)?,
-                            );
-                        }
+                        lab.start_server().map_err(bad)?;
                         let server = lab
                             .server
                             .as_ref()
