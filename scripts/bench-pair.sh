@@ -89,10 +89,22 @@ done
 # Latency per decision, one at a time (warm): what PostgreSQL adds to each.
 L_SQ=$(load "$(port sqlite)" "$PW" 1000 1 | p50); L_PG=$(load "$(port pga)" "$PW" 1000 1 | p50)
 # Cold: wrong passwords (never cached), one Argon2 run each; alternating rounds, medians.
+# Where the CPU goes in the one-node cells (clock ticks, summed over the rounds): the machine's
+# idle time, the node's Argon2 threads, its other threads, PostgreSQL's processes.
+machine_idle() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
+node_ticks() { for t in /proc/$1/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done |
+  awk '{ if ($1 ~ /^hybridauth-hash/) h += $2; else o += $2 } END {print h + 0, o + 0}'; }
+pg_ticks() { for p in $(pgrep -x postgres); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+# cold_cell NAME PID: one cell, its rate on stdout, its CPU added to $WORK/cpu-NAME.
+cold_cell() { local i0 n0 p0 i1 n1 p1 r
+  i0=$(machine_idle); n0=$(node_ticks "$2"); p0=$(pg_ticks); t0=$(date +%s.%N)
+  r=$(load "$(port "$1")" wrong "$COLD" 16 | rate)
+  i1=$(machine_idle); n1=$(node_ticks "$2"); p1=$(pg_ticks); t1=$(date +%s.%N)
+  echo "$i0 $i1 $n0 $n1 $p0 $p1 $t0 $t1" >> "$WORK/cpu-$1"; echo "$r"; }
 C_SQ=(); C_PG=(); C_PAIR=()
 for _ in 1 2 3; do
-  C_SQ+=("$(load "$(port sqlite)" wrong "$COLD" 16 | rate)")
-  C_PG+=("$(load "$(port pga)" wrong "$COLD" 16 | rate)")
+  C_SQ+=("$(cold_cell sqlite "$PID_sqlite")")
+  C_PG+=("$(cold_cell pga "$PID_pga")")
   load "$(port pga)" wrong $((COLD / 2)) 8 > "$WORK/ca.json" & A=$!
   load "$(port pgb)" wrong $((COLD / 2)) 8 > "$WORK/cb.json" & B=$!
   wait $A $B
@@ -127,9 +139,10 @@ kload "$(port pga)" > "$WORK/k2.json" 2>/dev/null & L=$!
 sleep 1; kill -9 "$PG"; wait "$PG" 2>/dev/null || true; sleep 1; start_pg; wait $L || true
 B2=$(bad); ACK2=$(answered "$WORK/k2.json")
 
-python3 - "$(median "${W_SQ[@]}")" "$(median "${W_PG[@]}")" "$(median "${W_PAIR[@]}")" "$L_SQ" "$L_PG" "$(median "${C_SQ[@]}")" "$(median "${C_PG[@]}")" "$(median "${C_PAIR[@]}")" "${RESUME:-0}" "$B0" "$B1" "$ACK1" "$B2" "$ACK2" "$CEILING" "${W_SQ[*]}" "${W_PG[*]}" "${W_PAIR[*]}" "${C_SQ[*]}" "${C_PG[*]}" "${C_PAIR[*]}" <<'EOF'
+python3 - "$(median "${W_SQ[@]}")" "$(median "${W_PG[@]}")" "$(median "${W_PAIR[@]}")" "$L_SQ" "$L_PG" "$(median "${C_SQ[@]}")" "$(median "${C_PG[@]}")" "$(median "${C_PAIR[@]}")" "${RESUME:-0}" "$B0" "$B1" "$ACK1" "$B2" "$ACK2" "$CEILING" "${W_SQ[*]}" "${W_PG[*]}" "${W_PAIR[*]}" "${C_SQ[*]}" "${C_PG[*]}" "${C_PAIR[*]}" "$WORK" <<'EOF'
 import sys
 w_sq, w_pg, w_pair, l_sq, l_pg, c_sq, c_pg, c_pair, resume, b0, b1, ack1, b2, ack2, ceiling = (float(x) for x in sys.argv[1:16])
+work = sys.argv[22]
 rounds = [" / ".join(f"{float(v):.0f}" for v in r.split()) for r in sys.argv[16:19]]
 cold_rounds = [" / ".join(f"{float(v):.1f}" for v in r.split()) for r in sys.argv[19:22]]
 print(f"\n{'the pair':<44} {'req/s':>9}   ratio")
@@ -141,6 +154,16 @@ print(f"{'cold RADIUS reject, one node on SQLite':<44} {c_sq:>9.1f}    1.00   {c
 print(f"{'cold RADIUS reject, one node on PostgreSQL':<44} {c_pg:>9.1f}   {c_pg / c_sq:5.2f}   {c_pg / ceiling:5.2f} of the Argon2 ceiling")
 print(f"{'cold RADIUS reject, two nodes on PostgreSQL':<44} {c_pair:>9.1f}   {c_pair / c_sq:5.2f}   {c_pair / ceiling:5.2f} of the Argon2 ceiling")
 print(f"  (medians of three rounds; SQLite {cold_rounds[0]}, PostgreSQL {cold_rounds[1]}, pair {cold_rounds[2]}; the ceiling, the same hash on every core at once with nothing else running: {ceiling:.1f}/s)")
+hz = float(__import__("os").sysconf("SC_CLK_TCK"))
+cores = __import__("os").cpu_count()
+for name, label in (("sqlite", "SQLite"), ("pga", "PostgreSQL")):
+    idle = hash_ = other = pg = wall = 0.0
+    for line in open(f"{work}/cpu-{name}"):
+        i0, i1, h0, o0, h1, o1, p0, p1, t0, t1 = (float(x) for x in line.split())
+        idle += i1 - i0; hash_ += h1 - h0; other += o1 - o0; pg += p1 - p0; wall += t1 - t0
+    busy = 1 - idle / hz / (wall * cores)
+    total = hash_ + other + pg
+    print(f"  cold on {label}: the machine {busy:.0%} busy; of the server's CPU, Argon2 threads {hash_ / total:.0%}, the node's other threads {other / total:.0%}, PostgreSQL {pg / total:.0%}")
 print(f"latency per warm decision, one at a time (p50): SQLite {l_sq:.2f} ms, PostgreSQL {l_pg:.2f} ms (+{l_pg - l_sq:.2f} ms)")
 print(f"PostgreSQL restarted: first answer {resume:.0f} ms after it accepted connections (target <= 2000)")
 print(f"kill -9 of a node under load: {ack1:.0f} rejects acknowledged, {b1 - b0:.0f} counted ({b1 - b0 - ack1:+.0f}: a count may land for a reject the node died before sending, never the reverse)")

@@ -13,6 +13,9 @@ use rand::rngs::OsRng;
 use rand::Rng;
 use sha2::Sha256;
 
+use super::argon2_memory::Argon2Memory;
+use crate::runtime::admission::Permit;
+
 /// `[hashing]`, validated.
 #[derive(Debug, Clone, Copy)]
 pub struct HashingConfig {
@@ -40,6 +43,8 @@ pub struct Hasher {
     verified: Option<VerifiedCache>,
     argon2_runs: std::sync::atomic::AtomicU64,
     store_nt_hash: bool,
+    /// The hashing slots: Argon2 runs only in one of these buffers.
+    memory: Argon2Memory,
 }
 
 /// The verified-secret cache (as Apache's mod_authnz_ldap and SSSD keep one): after Argon2
@@ -206,6 +211,7 @@ impl Hasher {
             verified,
             argon2_runs: std::sync::atomic::AtomicU64::new(0),
             store_nt_hash: cfg.store_nt_hash,
+            memory: Argon2Memory::new(cfg.max_concurrent),
         })
     }
 
@@ -273,13 +279,14 @@ impl Hasher {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::metrics::global().argon2_run();
         tracing::trace!(cached = cached.is_some(), "argon2 verification");
-        let ok = match argon2_matches(phc, secret, &self.costs) {
-            Some(ok) => ok,
-            None => {
-                // Above the cost cap: the usual work instead, and never a match.
-                argon2_matches(&self.dummy, secret, &self.costs);
-                return false;
-            }
+        let ran = argon2_matches(phc, secret, &self.costs, &self.memory);
+        if ran.is_none() {
+            // Above the cost cap: the usual work instead, and never a match.
+            argon2_matches(&self.dummy, secret, &self.costs, &self.memory);
+        }
+        give_back_slot();
+        let Some(ok) = ran else {
+            return false;
         };
         if let (true, true, Some((c, id))) = (ok, real, cached) {
             c.entries.insert(id, ());
@@ -322,22 +329,48 @@ pub fn probing<T>(f: impl FnOnce() -> T) -> (T, bool) {
     (out, NEEDS_ARGON2.with(|n| n.replace(false)))
 }
 
+thread_local! {
+    /// The hashing slot of the decision running on this thread (see `holding_slot`).
+    static SLOT: std::cell::RefCell<Option<Permit>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs the decision `f` holding the hashing slot `slot` until its Argon2 run ends (or `f`
+/// ends, or panics): the store writes that follow the hash do not keep the next admitted
+/// decision from hashing. A second Argon2 run in the same decision waits for a free buffer
+/// (`Argon2Memory`), so the memory bound holds either way.
+pub fn holding_slot<T>(slot: Permit, f: impl FnOnce() -> T) -> T {
+    struct Held;
+    impl Drop for Held {
+        fn drop(&mut self) {
+            give_back_slot();
+        }
+    }
+    SLOT.with(|s| *s.borrow_mut() = Some(slot));
+    let _held = Held;
+    f()
+}
+
+/// Gives this thread's hashing slot back, if it holds one.
+fn give_back_slot() {
+    // Taken out before it is dropped: the drop hands the slot to a waiter.
+    let slot = SLOT.with(|s| s.borrow_mut().take());
+    drop(slot);
+}
+
 /// Whether a verification in the current probe needed Argon2.
 pub fn probe_needs_argon2() -> bool {
     PROBE.with(|p| p.get()) && NEEDS_ARGON2.with(|n| n.get())
 }
 
-thread_local! {
-    /// Argon2's working memory, kept by each thread that verifies (the fixed verification
-    /// threads, or the CLI's one). Allocating it afresh for every verification costs page
-    /// faults, and lets the allocator scatter 19 MiB blocks over many arenas under load.
-    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Whether `secret` hashes to the PHC string `phc`, computed with the parameters, salt and
-/// length the string records, in this thread's reusable memory; compared in constant time.
-/// `None` when the recorded cost is above `limits` (nothing was run).
-fn argon2_matches(phc: &str, secret: &[u8], limits: &CostRange) -> Option<bool> {
+/// length the string records, in one of `memory`'s buffers (waiting for one to be free);
+/// compared in constant time. `None` when the recorded cost is above `limits` (nothing was run).
+fn argon2_matches(
+    phc: &str,
+    secret: &[u8],
+    limits: &CostRange,
+    memory: &Argon2Memory,
+) -> Option<bool> {
     use subtle::ConstantTimeEq;
     let Ok(parsed) = PasswordHash::new(phc) else {
         return Some(false);
@@ -380,12 +413,8 @@ fn argon2_matches(phc: &str, secret: &[u8], limits: &CostRange) -> Option<bool> 
     let blocks = params.block_count();
     let argon = Argon2::new(algorithm, version, params);
     let mut out = vec![0u8; expected.len()];
-    let computed = BLOCKS.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        if memory.len() < blocks {
-            memory.resize(blocks, argon2::Block::default());
-        }
-        argon.hash_password_into_with_memory(secret, salt, &mut out, &mut memory[..blocks])
+    let computed = memory.with(blocks, |blocks| {
+        argon.hash_password_into_with_memory(secret, salt, &mut out, blocks)
     });
     Some(computed.is_ok() && bool::from(out.ct_eq(expected)))
 }
@@ -432,6 +461,34 @@ mod tests {
 
     fn hasher() -> Hasher {
         hasher_with(std::time::Duration::ZERO)
+    }
+
+    #[test]
+    fn a_decision_gives_its_hashing_slot_back_when_its_argon2_run_ends() {
+        use futures::FutureExt;
+        let h = hasher();
+        let phc = h.hash(b"Winter2026!").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _in = rt.enter();
+        let slots = crate::runtime::admission::Admission::new(1, Duration::from_secs(2));
+        let now = tokio::time::Instant::now;
+        let permit = slots.admit(now()).now_or_never().flatten().unwrap();
+        let free_after = holding_slot(permit, || {
+            // Before the hash (the decision's reads), the slot is still held ...
+            assert!(slots.admit(now()).now_or_never().is_none());
+            assert!(!h.verify(Some(&phc), b"Winter2026?"));
+            // ... after it (the decision's writes), another decision may take it.
+            slots.admit(now()).now_or_never().flatten()
+        });
+        assert!(free_after.is_some());
+        drop(free_after);
+        // A decision that ends without an Argon2 run gives its slot back as it ends.
+        let permit = slots.admit(now()).now_or_never().flatten().unwrap();
+        holding_slot(permit, || ());
+        assert!(slots.admit(now()).now_or_never().flatten().is_some());
     }
 
     #[test]
@@ -486,10 +543,17 @@ mod tests {
             min_work: 8,
             max_work: 1024,
         };
-        assert_eq!(argon2_matches(&phc, b"Winter2026!", &any), Some(true));
-        assert_eq!(argon2_matches(&phc, b"Winter2026?", &any), Some(false));
+        let memory = Argon2Memory::new(1);
         assert_eq!(
-            argon2_matches("$argon2id$garbage", b"Winter2026!", &any),
+            argon2_matches(&phc, b"Winter2026!", &any, &memory),
+            Some(true)
+        );
+        assert_eq!(
+            argon2_matches(&phc, b"Winter2026?", &any, &memory),
+            Some(false)
+        );
+        assert_eq!(
+            argon2_matches("$argon2id$garbage", b"Winter2026!", &any, &memory),
             Some(false)
         );
     }

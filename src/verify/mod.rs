@@ -5,6 +5,7 @@
 //! (on-prem path), the cloud copy at `now` (cloud path, see `sync`), and the lockout state, and
 //! applies the rule tables of docs/model.md §3 and §4 in order.
 
+mod argon2_memory;
 pub mod cloud;
 mod context;
 mod explain;
@@ -48,6 +49,12 @@ fn invalid_name_decision(endpoint: EndpointKind, why: String) -> Decision {
     Decision::new(side, Outcome::Reject, RULE_INVALID_NAME, codes, why)
 }
 
+/// Threads that run decisions per hashing slot. A decision gives its slot back as soon as its
+/// Argon2 run ends (see `hashing::holding_slot`) and then writes to the store, which on
+/// PostgreSQL means round trips: with one thread per slot, the next admitted decision had no
+/// thread to start on meanwhile, and a core sat idle through them.
+const THREADS_PER_SLOT: usize = 2;
+
 pub struct Verifier {
     store: Arc<dyn Store>,
     clock: Clock,
@@ -81,7 +88,11 @@ impl Verifier {
             hasher,
             signin,
             admission: Admission::new(max_concurrent, max_wait),
-            workers: workers::Workers::new("hash", max_concurrent, workers::Class::Background),
+            workers: workers::Workers::new(
+                "hash",
+                max_concurrent * THREADS_PER_SLOT,
+                workers::Class::Background,
+            ),
             probes: workers::Workers::new(
                 "probe",
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -199,14 +210,12 @@ impl Verifier {
         let me = Arc::clone(self);
         let decided = self
             .workers
-            .run(move || {
-                let _permit = permit;
-                me.decide_committed(&attempt)
-            })
+            .run(move || hashing::holding_slot(permit, || me.decide_committed(&attempt)))
             .await
             .ok_or(VerifyError::Closed)??;
-        // The hashing slot is free again; the decision's writes reach the disk before its
-        // answer goes out, with one fsync shared by whatever else committed meanwhile.
+        // The hashing slot is free again (since the Argon2 run ended); the decision's writes
+        // reach the disk before its answer goes out, with one fsync shared by whatever else
+        // committed meanwhile.
         self.flush_if_needed().await?;
         Ok(decided)
     }
