@@ -23,11 +23,15 @@ fn main() {
         println!("argon2_time is a benchmark: run it with `cargo bench --bench argon2_time`");
         return;
     }
+    // With --threads N, N threads verify at once: the machine's real parallel rate, which
+    // memory bandwidth shared between cores may hold below N times the single-thread rate.
+    let threads = arg("--threads", 1).max(1);
     let cfg = HashingConfig {
         memory_kib: arg("--memory-kib", 19456),
         iterations: arg("--iterations", 2),
         parallelism: arg("--parallelism", 1),
-        max_concurrent: 1,
+        // One Argon2 buffer per thread: the hasher lets no more run at once than it has.
+        max_concurrent: threads as usize,
         max_wait: std::time::Duration::from_secs(2),
         cache_ttl: std::time::Duration::ZERO,
         cache_entries: 1,
@@ -36,9 +40,6 @@ fn main() {
     let h = Hasher::new(&cfg, [0; 32]).expect("parameters");
     let phc = h.hash(b"Winter2026!").expect("hash");
     let runs = arg("--runs", 50);
-    // With --threads N, N threads verify at once: the machine's real parallel rate, which
-    // memory bandwidth shared between cores may hold below N times the single-thread rate.
-    let threads = arg("--threads", 1).max(1);
     let t0 = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
