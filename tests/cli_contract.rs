@@ -217,6 +217,14 @@ fn an_invalid_configuration_is_refused_naming_the_key() {
             "[[radius.policies]]\nname = \"x\"\nendpoint = \"edge\"\nreply = { \"Filter-Id\" = \"a\" }\n",
             "radius.policies[0].endpoint",
         ),
+        // The connection to PostgreSQL is plain TCP: a URL that demands TLS is refused, as are
+        // one that is not a URL and one that names no host.
+        (
+            "[store]\nurl = \"postgresql://u@127.0.0.1:1/db?sslmode=require\"\n",
+            "store.url",
+        ),
+        ("[store]\nurl = \"mysql://u@h/db\"\n", "store.url"),
+        ("[store]\nurl = \"postgresql:///db\"\n", "store.url"),
     ] {
         std::fs::write(&bad, toml).unwrap();
         let out = cli.run(&["--config", bad.to_str().unwrap(), "serve"]);
