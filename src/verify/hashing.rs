@@ -43,7 +43,7 @@ pub struct Hasher {
     verified: Option<VerifiedCache>,
     argon2_runs: std::sync::atomic::AtomicU64,
     store_nt_hash: bool,
-    /// The hashing slots: Argon2 runs only in one of these buffers.
+    /// Argon2's working memory: no more runs at once than `max_concurrent`, one per buffer.
     memory: Argon2Memory,
 }
 
