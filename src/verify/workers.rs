@@ -1,11 +1,13 @@
 //! The threads that run decisions (Argon2 and the store reads and writes around it): twice
-//! `hashing.max_concurrent` of them, made at start and kept, of which at most `max_concurrent`
-//! run Argon2 at once (its buffers, `argon2_memory`, are the hashing slots; the others wait for
-//! the store meanwhile). tokio's blocking pool would grow to hundreds of threads under load,
-//! and each thread that once ran Argon2 would keep its memory: a flood then costs gigabytes.
-//! With a fixed set, memory is bounded by `max_concurrent` × the Argon2 memory, and admission
-//! (one job per thread) means a job never waits for a thread. A panic inside a job is caught:
-//! the request fails, the thread goes on.
+//! `hashing.max_concurrent` of them, made at start and kept. A decision starts holding one of
+//! the `max_concurrent` hashing slots (admission) and gives it back when its Argon2 run ends;
+//! it finishes its store writes on its thread while the next admitted decision hashes on
+//! another. tokio's blocking pool would grow to hundreds of threads under load, and each thread
+//! that once ran Argon2 would keep its memory: a flood then costs gigabytes. With a fixed set,
+//! and Argon2 run in `max_concurrent` kept buffers (`argon2_memory`), memory is bounded by
+//! `max_concurrent` × the Argon2 memory; a job waits for a thread only while more than
+//! `max_concurrent` decisions are still writing (a store slower than Argon2). A panic inside a
+//! job is caught: the request fails, the thread goes on.
 //!
 //! The queue is crossbeam's multi-consumer channel: with std's single-consumer one behind a
 //! mutex, every job woke two threads (one for the queue, one for the mutex), which showed in
