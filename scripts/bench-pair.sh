@@ -96,7 +96,7 @@ node_ticks() { for t in /proc/$1/task/*; do echo "$(cat "$t/comm") $(awk '{print
   awk '{ if ($1 ~ /^hybridauth-hash/) h += $2; else o += $2 } END {print h + 0, o + 0}'; }
 pg_ticks() { for p in $(pgrep -x postgres); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
 # cold_cell NAME PID: one cell, its rate on stdout, its CPU added to $WORK/cpu-NAME.
-cold_cell() { local i0 n0 p0 i1 n1 p1 r
+cold_cell() { local i0 n0 p0 t0 i1 n1 p1 t1 r
   i0=$(machine_idle); n0=$(node_ticks "$2"); p0=$(pg_ticks); t0=$(date +%s.%N)
   r=$(load "$(port "$1")" wrong "$COLD" 16 | rate)
   i1=$(machine_idle); n1=$(node_ticks "$2"); p1=$(pg_ticks); t1=$(date +%s.%N)
